@@ -1,0 +1,54 @@
+"""The `nochat` command line: `nochat serve [--host] [--port] [--data-dir] [--log-level]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from .errors import ConfigError
+from .settings import Settings
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="nochat", description="NoChat real-time chat server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server (every flag is also NOCHAT_*)")
+    serve.add_argument("--host", help="address to listen on (NOCHAT_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port; 0 picks a free one (NOCHAT_PORT, 8000)")
+    serve.add_argument("--data-dir", type=Path, help="database and secret (NOCHAT_DATA_DIR)")
+    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING… (NOCHAT_LOG_LEVEL, INFO)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = Settings.from_env(
+            host=args.host, port=args.port, data_dir=args.data_dir, log_level=args.log_level
+        )
+    except ConfigError as exc:
+        print(f"nochat: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    trio.run(_main, settings)
+    return 0
+
+
+async def _main(settings: Settings) -> None:
+    from .server import serve
+
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(serve, settings)
+        logging.getLogger("nochat").info("NoChat listening on %s", ", ".join(binds))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""create_app: the Quart-Trio app, its services, lifespan, web client and error mapping."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import trio
+from quart import Response, send_from_directory
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from .auth import Authenticator, load_or_create_secret
+from .broker.local import LocalBroker
+from .errors import NoChatError
+from .http_api import blueprint as api_blueprint
+from .http_api import error_response, json_response
+from .hub import Hub
+from .metrics import NoChatCollector, make_registry, render
+from .presence import Presence
+from .services import Services
+from .settings import Settings
+from .store.sqlite import SQLiteStore
+from .ws import blueprint as ws_blueprint
+
+log = logging.getLogger(__name__)
+
+#: Largest REST request body.
+MAX_BODY_BYTES = 256 * 1024
+BUNDLED_WEB = Path(__file__).resolve().parent.parent / "web"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+
+
+def build_services(settings: Settings) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    hub = Hub()
+    store = SQLiteStore(
+        settings.db_path,
+        synchronous=settings.sqlite_synchronous,
+        group_commit_max=settings.group_commit_max,
+    )
+    auth = Authenticator(
+        store,
+        load_or_create_secret(settings.secret, settings.data_dir),
+        ttl_s=settings.token_ttl_s,
+        hashing=settings.password_hashing,
+    )
+    svc = Services(settings, store, hub, LocalBroker(hub), Presence(), auth)
+    store.on_commit = svc.on_commit
+    return svc
+
+
+def create_app(settings: Settings) -> QuartTrio:
+    """The ASGI app. Its store opens at startup and is drained and closed at shutdown."""
+    app = QuartTrio(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["JSON_SORT_KEYS"] = False
+    svc = build_services(settings)
+    app.extensions["nochat"] = svc
+    registry = make_registry(
+        NoChatCollector(
+            svc.counters,
+            svc.hub,
+            svc.presence,
+            lambda: (svc.store.commits, svc.store.committed_messages),
+        )
+    )
+    store_done = trio.Event()
+    web_dir = Path(settings.web_dir) if settings.web_dir else BUNDLED_WEB
+
+    @app.before_serving
+    async def open_store() -> None:
+        async def run_store(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                await svc.store.run(task_status=task_status)
+            finally:
+                store_done.set()
+
+        await app.nursery.start(run_store)
+        log.info("store open at %s (epoch %s)", settings.db_path, svc.store.epoch)
+
+    @app.after_serving
+    async def close_store() -> None:
+        svc.begin_shutdown()
+        with trio.move_on_after(settings.shutdown_grace_s):
+            await svc.drained.wait()
+        svc.store.close()
+        await store_done.wait()
+        log.info("store flushed and closed")
+
+    app.register_blueprint(api_blueprint)
+    app.register_blueprint(ws_blueprint)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        if svc.shutting_down or not svc.store.epoch:
+            return json_response({"status": "unavailable"}, 503)
+        return json_response({"status": "ready"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(render(registry), content_type="text/plain; version=0.0.4")
+
+    @app.get("/")
+    async def index() -> Response:
+        return await _web_file(web_dir, "index.html")
+
+    @app.get("/<path:filename>")
+    async def web_file(filename: str) -> Response:
+        return await _web_file(web_dir, filename)
+
+    @app.errorhandler(NoChatError)
+    async def nochat_error(exc: NoChatError) -> Response:
+        return error_response(exc)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        status = exc.code or 500
+        return json_response({"error": {"code": code, "message": exc.description}}, status)
+
+    @app.errorhandler(Exception)
+    async def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error in a request")
+        return json_response({"error": {"code": "internal", "message": "internal error"}}, 500)
+
+    @app.after_request
+    async def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        if response.mimetype == "text/html":
+            headers.setdefault("Content-Security-Policy", CSP)
+        return response
+
+    return app
+
+
+async def _web_file(web_dir: Path, filename: str) -> Response:
+    response = await send_from_directory(web_dir, filename)
+    response.headers["Cache-Control"] = "no-cache"
+    return response

@@ -1,0 +1,145 @@
+"""Identity: argon2id password hashes, signed expiring session tokens, credential lookup.
+
+A token is `base64url(payload).base64url(HMAC-SHA256(secret, payload))` where the payload
+is `{"u": user_id, "s": session_id, "e": expires_at_ms}`. The signature makes tokens
+unforgeable without a database read; the session row makes them revocable (logout).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+from pathlib import Path
+
+import msgspec
+import trio
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from .errors import AuthError
+from .store import Session, Store, User
+from .store.sqlite import now_ms
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "nochat_session"
+SECRET_FILE = "secret.key"
+#: argon2 hashing is CPU-heavy; at most this many run at once (in worker threads).
+HASHING_THREADS = 2
+
+
+class _Claims(msgspec.Struct, frozen=True):
+    u: int
+    s: str
+    e: int
+
+
+_claims_decoder = msgspec.json.Decoder(_Claims)
+
+
+def load_or_create_secret(configured: str, data_dir: Path) -> bytes:
+    """The signing secret: configured, else generated once and kept in the data directory."""
+    if configured:
+        return configured.encode()
+    path = data_dir / SECRET_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = path.open("x", encoding="ascii")  # exclusive: two workers never both write it
+        with fd:
+            fd.write(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text(encoding="ascii").strip().encode()
+
+
+def make_hasher(profile: str) -> PasswordHasher:
+    """argon2id: RFC 9106's second (memory-constrained) recommendation, or a cheap test profile."""
+    if profile == "fast":
+        return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    return PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4)
+
+
+class Authenticator:
+    """Registers users, opens and checks sessions. Safe to share across tasks."""
+
+    def __init__(self, store: Store, secret: bytes, *, ttl_s: float, hashing: str) -> None:
+        self.store = store
+        self._secret = secret
+        self._ttl_ms = int(ttl_s * 1000)
+        self._hasher = make_hasher(hashing)
+        self._limiter = trio.CapacityLimiter(HASHING_THREADS)
+        # A real hash to verify against when the user does not exist, so timing leaks nothing.
+        self._dummy_hash = self._hasher.hash(secrets.token_hex(8))
+
+    async def register(self, name: str, password: str) -> User:
+        digest = await trio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
+        return await self.store.create_user(name, digest)
+
+    async def login(self, name: str, password: str) -> tuple[str, Session, User]:
+        """Check a password and open a session; AuthError on any mismatch."""
+        found = await self.store.user_credentials(name)
+        stored = found[1] if found else self._dummy_hash
+        ok = await trio.to_thread.run_sync(self._verify, stored, password, limiter=self._limiter)
+        if found is None or not ok:
+            raise AuthError("wrong name or password", code="bad_credentials")
+        user = found[0]
+        session = await self.store.create_session(user.id, now_ms() + self._ttl_ms)
+        return self.sign(session), session, user
+
+    def _verify(self, stored: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def sign(self, session: Session) -> str:
+        payload = msgspec.json.encode(_Claims(session.user_id, session.id, session.expires_at_ms))
+        body = _b64(payload)
+        return body + "." + _b64(self._mac(body))
+
+    def _mac(self, body: str) -> bytes:
+        return hmac.new(self._secret, body.encode(), hashlib.sha256).digest()
+
+    async def authenticate(self, token: str) -> tuple[User, Session]:
+        """The user and live session a token stands for; AuthError when it stands for none."""
+        body, _, signature = token.partition(".")
+        try:
+            given = _unb64(signature)
+            claims = _claims_decoder.decode(_unb64(body))
+        except (ValueError, msgspec.DecodeError):
+            raise AuthError("malformed token", code="invalid_token") from None
+        if not hmac.compare_digest(given, self._mac(body)):
+            raise AuthError("bad token signature", code="invalid_token")
+        if claims.e <= now_ms():
+            raise AuthError("token expired", code="token_expired")
+        session = await self.store.session(claims.s)
+        if session is None or session.user_id != claims.u:
+            raise AuthError("session ended", code="token_revoked")
+        user = await self.store.user_by_id(claims.u)
+        if user is None:
+            raise AuthError("no such user", code="invalid_token")
+        return user, session
+
+    async def logout(self, session: Session) -> None:
+        await self.store.revoke_session(session.id)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    if not text or len(text) > 512:
+        raise ValueError("bad length")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def bearer_from_header(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

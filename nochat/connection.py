@@ -1,0 +1,308 @@
+"""One WebSocket connection: a nursery of read_pump, write_pump and heartbeat.
+
+The three tasks talk only through the connection's bounded outbox (a trio memory
+channel) and its `Subscriber`. Whoever decides the connection must end (the hub on
+overflow, the heartbeat on silence, shutdown, a bug) calls `Subscriber.close(code)`; the
+write pump sees the outbox close, returns, and that cancels the nursery. Cleanup runs in
+`finally` and never awaits unshielded. Quart-trio reports a client disconnect by
+cancelling this whole handler, so there is no disconnect exception to catch.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import trio
+
+from . import protocol
+from .errors import CLOSE_REASONS, CloseCode, NoChatError, NotFound, ValidationError
+from .hub import Chunk, RoomCursor, Subscriber
+from .protocol import ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
+from .services import Services
+from .store import Ack, AppendRequest, Message, Room, Session, User
+
+log = logging.getLogger(__name__)
+
+#: Most characters the write pump puts in one frame (clients commonly cap frames at 1 MiB).
+BATCH_MAX_CHARS = 128 * 1024
+#: Rooms one connection may have joined at once.
+MAX_ROOMS_PER_CONNECTION = 200
+#: How long closing the socket may take at the end before we give up on the peer.
+CLOSE_TIMEOUT_S = 2.0
+
+
+class Socket(Protocol):
+    """What a connection needs from a WebSocket (Quart's `websocket` fits)."""
+
+    async def receive(self) -> str | bytes | None: ...
+    async def send(self, data: str) -> None: ...
+    async def close(self, code: int, reason: str = "") -> None: ...
+
+
+class Connection:
+    def __init__(self, services: Services, user: User, session: Session, socket: Socket) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.user = user
+        self.session = session
+        self.socket = socket
+        self._outbox, self._inbox = trio.open_memory_channel[str](self.settings.outbox_size)
+        self.sub = Subscriber(user.name, self._outbox)
+        self.rooms: dict[str, Room] = {}
+        self.last_heard = trio.current_time()
+
+    async def serve(self) -> None:
+        """Run until the client goes, the server closes it, or something breaks."""
+        services = self.services
+        services.hub.connect(self.sub)
+        services.presence.connect(self.user.name)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.read_pump)
+                nursery.start_soon(self.heartbeat)
+                nursery.start_soon(self.write_pump, nursery.cancel_scope)
+        except Exception:
+            log.exception("connection of %s failed", self.user.name)
+            services.counters.closed_internal += 1
+            self.sub.close(CloseCode.INTERNAL)
+        finally:
+            for name in list(self.rooms):
+                self._leave(name)
+            services.hub.disconnect(self.sub)
+            services.presence.disconnect(self.user.name)
+            services.connection_closed()
+            if self.sub.close_code is not None:
+                await self._close_socket(self.sub.close_code)
+
+    async def _close_socket(self, code: CloseCode) -> None:
+        with trio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+            try:
+                await self.socket.close(code, CLOSE_REASONS[code])
+            except Exception:  # the peer may be gone already; nothing left to tell it
+                log.debug("closing the socket of %s failed", self.user.name, exc_info=True)
+
+    # ---- the three tasks ---------------------------------------------------------------
+
+    async def read_pump(self) -> None:
+        counters = self.services.counters
+        while True:
+            data = await self.socket.receive()
+            self.last_heard = trio.current_time()
+            counters.frames_in += 1
+            if not isinstance(data, str):
+                self.push_error("unsupported_frame", "only JSON text frames are accepted")
+                continue
+            try:
+                frame = protocol.decode_frame(data)
+            except FrameError as exc:
+                self.push_error(exc.code, exc.message, exc.ref)
+                continue
+            try:
+                await self.handle(frame)
+            except NoChatError as exc:
+                self.push_error(exc.code, exc.message, frame.ref)
+
+    async def write_pump(self, done: trio.CancelScope) -> None:
+        counters = self.services.counters
+        inbox, sub, send = self._inbox, self.sub, self.socket.send
+        most = self.settings.batch_max_events
+        try:
+            async with inbox:
+                async for first in inbox:
+                    if sub.close_code is not None:
+                        return
+                    items = [first]
+                    size = len(first)
+                    while len(items) < most and size < BATCH_MAX_CHARS:
+                        try:
+                            item = inbox.receive_nowait()
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                        items.append(item)
+                        size += len(item)
+                    if len(items) == 1 and type(first) is str:
+                        await send(first)
+                    else:
+                        await send("[" + ",".join(items) + "]")
+                    counters.frames_out += 1
+                    counters.events_out += len(items)
+        finally:
+            done.cancel()
+
+    async def heartbeat(self) -> None:
+        """Ping every ping_interval; close 4002 when the client has been silent too long."""
+        interval, timeout = self.settings.ping_interval_s, self.settings.pong_timeout_s
+        next_ping = trio.current_time() + interval
+        while True:
+            await trio.sleep_until(min(next_ping, self.last_heard + timeout))
+            now = trio.current_time()
+            if now - self.last_heard >= timeout:
+                self.services.counters.closed_no_pong += 1
+                self.sub.close(CloseCode.NO_PONG)
+                return
+            if now >= next_ping:
+                self.push(protocol.PING)
+                next_ping = now + interval
+
+    # ---- outbox ------------------------------------------------------------------------
+
+    def push(self, encoded: str) -> None:
+        """Queue one of this connection's own replies; a full outbox evicts like the hub."""
+        try:
+            self._outbox.send_nowait(encoded)
+        except trio.WouldBlock:
+            self.services.hub.evict(self.sub)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # closing already
+
+    def push_error(self, code: str, message: str, ref: protocol.Ref = None, **extra: Any) -> None:
+        self.services.counters.errors_sent += 1
+        self.push(protocol.encode(protocol.error_event(code, message, ref, **extra)))
+
+    # ---- frames ------------------------------------------------------------------------
+
+    async def handle(self, frame: ClientFrame) -> None:
+        if isinstance(frame, Send):
+            await self.on_send(frame)
+        elif isinstance(frame, Typing):
+            self._joined(frame.room)
+            event = {"type": "typing", "room": frame.room, "user": self.user.name}
+            self.services.broker.publish(frame.room, protocol.encode(event))
+        elif isinstance(frame, Join):
+            await self.on_join(frame)
+        elif isinstance(frame, Leave):
+            self._joined(frame.room)
+            self._leave(frame.room)
+            self.push(protocol.encode({"type": "left", "room": frame.room, "ref": frame.ref}))
+        elif isinstance(frame, Read):
+            room = self._joined(frame.room)
+            await self.services.store.set_read(room, self.user, frame.seq)
+        elif isinstance(frame, Pong):
+            pass
+
+    def _joined(self, name: str) -> Room:
+        room = self.rooms.get(name)
+        if room is None:
+            raise NotFound(f"join {name!r} first", code="not_joined")
+        return room
+
+    async def on_send(self, frame: Send) -> None:
+        code = protocol.check_text(frame.text, self.settings.max_text_chars)
+        if code is not None:
+            raise ValidationError(f"text: {code.replace('_', ' ')}", code=code)
+        room = self.rooms.get(frame.room) or await self.services.visible_room(self.user, frame.room)
+        ref = frame.ref
+
+        def done(result: Ack | BaseException) -> None:
+            if isinstance(result, Ack):
+                self.push(protocol.encode(ack_event(result, ref)))
+            elif isinstance(result, NoChatError):
+                self.push_error(result.code, result.message, ref)
+            else:
+                self.push_error("internal", "the message was not stored", ref)
+
+        request = AppendRequest(room, self.user, frame.text, frame.client_id)
+        await self.services.store.submit(request, done)
+
+    async def on_join(self, frame: Join) -> None:
+        services, store = self.services, self.services.store
+        if frame.room not in self.rooms and len(self.rooms) >= MAX_ROOMS_PER_CONNECTION:
+            raise ValidationError("too many rooms joined", code="too_many_rooms")
+        room = await services.visible_room(self.user, frame.room)
+        if not room.private:
+            await store.add_member(room, self.user)  # so it counts unread for this user
+        head = await store.head_seq(room)
+        since = frame.since
+        if (frame.epoch is not None and frame.epoch != store.epoch) or (
+            since is not None and since > head
+        ):
+            if frame.room in self.rooms:
+                self._leave(frame.room)
+            reset = {"type": "reset", "room": room.name, "epoch": store.epoch, "head_seq": head}
+            self.push(protocol.encode(protocol.with_ref(reset, frame.ref)))
+            return
+        cursor = RoomCursor(seq=head if since is None else since)
+        if room.name in self.rooms:
+            services.hub.unsubscribe(room.name, self.sub)  # re-join: start over, presence stays
+        else:
+            self.rooms[room.name] = room
+            if services.presence.enter(room.name, self.user.name):
+                self._presence(room.name, "online")
+        services.hub.subscribe(room.name, self.sub, cursor)
+        joined = {
+            "type": "joined",
+            "room": room.name,
+            "head_seq": head,
+            "epoch": store.epoch,
+            "members": await store.members(room) if room.private else [],
+            "online": services.presence.online(room.name),
+        }
+        self.push(protocol.encode(protocol.with_ref(joined, frame.ref)))
+        await self._catch_up(room, cursor)
+
+    async def _catch_up(self, room: Room, cursor: RoomCursor) -> None:
+        """Replay from the store until caught up with what the hub has published, then go live.
+
+        Live messages seen meanwhile only raise `cursor.seen`; the switch to live happens
+        with no await between the last check and the flag, so nothing falls in between.
+        """
+        page = self.settings.resume_page
+        replayed = 0
+        while True:
+            missed = await self.services.store.history(
+                room, before=None, after=cursor.seq, limit=page
+            )
+            if self.sub.rooms.get(room.name) is not cursor:
+                return  # left (or re-joined) meanwhile
+            if missed:
+                replayed += len(missed)
+                for chunk in _chunks(missed):
+                    await self._outbox.send(chunk)
+                cursor.seq = missed[-1].seq
+            if len(missed) < page and cursor.seen <= cursor.seq:
+                cursor.live = True
+                break
+        if replayed:
+            self.services.counters.resumes += 1
+
+    def _leave(self, name: str) -> None:
+        self.rooms.pop(name, None)
+        self.services.hub.unsubscribe(name, self.sub)
+        if self.services.presence.leave(name, self.user.name):
+            self._presence(name, "offline")
+
+    def _presence(self, room: str, state: str) -> None:
+        event = {"type": "presence", "room": room, "user": self.user.name, "state": state}
+        self.services.broker.publish(room, protocol.encode(event))
+
+
+def ack_event(ack: Ack, ref: protocol.Ref) -> dict[str, Any]:
+    event = {
+        "type": "ack",
+        "room": ack.room,
+        "client_id": ack.client_id,
+        "id": ack.id,
+        "seq": ack.seq,
+        "ts": ack.ts,
+    }
+    return protocol.with_ref(event, ref)
+
+
+def _chunks(messages: list[Message]) -> list[str]:
+    """Encode replayed messages into comma-joined Chunks of at most ~BATCH_MAX_CHARS."""
+    chunks: list[str] = []
+    parts: list[str] = []
+    size = 0
+    for m in messages:
+        encoded = protocol.encode(
+            protocol.message_event(m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id)
+        )
+        if parts and size + len(encoded) > BATCH_MAX_CHARS:
+            chunks.append(Chunk(",".join(parts)))
+            parts, size = [], 0
+        parts.append(encoded)
+        size += len(encoded)
+    if parts:
+        chunks.append(Chunk(",".join(parts)) if len(parts) > 1 else parts[0])
+    return chunks

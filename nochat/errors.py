@@ -1,0 +1,127 @@
+"""The NoChat error hierarchy, with each error's stable code, HTTP status and close code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import IntEnum
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes NoChat uses (docs/PROTOCOL.md lists them for clients)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    POLICY = 1008
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    RESTART = 1012
+    TOKEN_EXPIRED = 4001
+    NO_PONG = 4002
+    SLOW_CONSUMER = 4008
+    RATE_LIMITED = 4029
+
+
+CLOSE_REASONS: dict[CloseCode, str] = {
+    CloseCode.NORMAL: "bye",
+    CloseCode.GOING_AWAY: "going away",
+    CloseCode.POLICY: "policy violation",
+    CloseCode.TOO_BIG: "frame too big",
+    CloseCode.INTERNAL: "internal error",
+    CloseCode.RESTART: "service restart",
+    CloseCode.TOKEN_EXPIRED: "token expired",
+    CloseCode.NO_PONG: "no pong",
+    CloseCode.SLOW_CONSUMER: "slow consumer",
+    CloseCode.RATE_LIMITED: "rate limited",
+}
+
+
+class NoChatError(Exception):
+    """Base of every error NoChat raises on purpose. `code` is stable and machine-readable."""
+
+    code = "internal"
+    http_status = 500
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message or self.__class__.__doc__ or self.code)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigError(NoChatError):
+    """Invalid configuration."""
+
+    code = "config"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid configuration: " + "; ".join(self.problems))
+
+
+class ProtocolError(NoChatError):
+    """A frame or request body that does not follow the protocol."""
+
+    code = "invalid_frame"
+    http_status = 400
+
+
+class ValidationError(ProtocolError):
+    """Well-formed input whose values are not acceptable."""
+
+    code = "invalid"
+
+
+class AuthError(NoChatError):
+    """Missing, invalid or expired credentials."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(NoChatError):
+    """Authenticated, but not allowed."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(NoChatError):
+    """No such thing (or one the caller may not know about)."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(NoChatError):
+    """The thing already exists or clashes with what exists."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class RateLimited(NoChatError):
+    """Too many requests; `retry_after_s` says when to try again."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str = "", *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message or "rate limited")
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(NoChatError):
+    """The server cannot take this now (shutting down, at capacity)."""
+
+    code = "unavailable"
+    http_status = 503
+
+
+class StorageError(NoChatError):
+    """The store failed; nothing was acknowledged."""
+
+    code = "storage"
+    http_status = 503

@@ -1,0 +1,264 @@
+"""The REST API: accounts, sessions, rooms, history, sending without a socket, stats."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar, cast
+
+import msgspec
+from quart import Blueprint, Response, current_app, request
+
+from . import protocol
+from .auth import SESSION_COOKIE, bearer_from_header
+from .connection import ack_event
+from .errors import (
+    AuthError,
+    Forbidden,
+    NoChatError,
+    NotFound,
+    ProtocolError,
+    RateLimited,
+    ValidationError,
+)
+from .services import Services
+from .store import AppendRequest, Room, RoomView, Session, User
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+T = TypeVar("T")
+
+USER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+PASSWORD_CHARS = (8, 1024)
+DEFAULT_PAGE = 50
+
+
+class Credentials(msgspec.Struct):
+    name: str
+    password: str
+
+
+class NewRoom(msgspec.Struct):
+    name: str
+    private: bool = False
+
+
+class NewMessage(msgspec.Struct):
+    text: str
+    client_id: str
+
+
+class UserRef(msgspec.Struct):
+    user: str
+
+
+def services() -> Services:
+    return cast(Services, current_app.extensions["nochat"])
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(body), status=status, content_type="application/json")
+
+
+def error_response(exc: NoChatError) -> Response:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    response = json_response({"error": body}, exc.http_status)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+    return response
+
+
+async def decode_body(kind: type[T]) -> T:
+    data = await request.get_data(cache=False, as_text=False)
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"invalid request body: {exc}", code="invalid") from None
+
+
+async def authenticated() -> tuple[User, Session]:
+    token = bearer_from_header(request.headers.get("Authorization")) or request.cookies.get(
+        SESSION_COOKIE
+    )
+    if not token:
+        raise AuthError("sign in first")
+    return await services().auth.authenticate(token)
+
+
+def room_json(room: Room | RoomView, *, member: bool = True) -> dict[str, Any]:
+    if isinstance(room, RoomView):
+        return msgspec.structs.asdict(room)
+    return {
+        "name": room.name,
+        "private": room.private,
+        "dm": room.dm,
+        "member": member,
+        "head_seq": room.head_seq,
+        "last_read": 0,
+        "unread": 0,
+    }
+
+
+# ---- accounts and sessions ---------------------------------------------------------------
+
+
+@blueprint.post("/users")
+async def register() -> Response:
+    body = await decode_body(Credentials)
+    if not USER_NAME_RE.fullmatch(body.name):
+        raise ValidationError("name must be 1-32 of A-Z a-z 0-9 _ -")
+    if not PASSWORD_CHARS[0] <= len(body.password) <= PASSWORD_CHARS[1]:
+        raise ValidationError("password must be 8 to 1024 characters")
+    user = await services().auth.register(body.name, body.password)
+    return json_response({"id": user.id, "name": user.name}, 201)
+
+
+@blueprint.post("/sessions")
+async def login() -> Response:
+    body = await decode_body(Credentials)
+    svc = services()
+    token, session, user = await svc.auth.login(body.name, body.password)
+    response = json_response(
+        {
+            "token": token,
+            "expires_at": session.expires_at_ms,
+            "user": {"id": user.id, "name": user.name},
+        }
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(svc.settings.token_ttl_s),
+        httponly=True,
+        samesite="Lax",
+        secure=svc.settings.cookie_secure or request.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@blueprint.delete("/sessions")
+async def logout() -> Response:
+    _, session = await authenticated()
+    await services().auth.logout(session)
+    response = Response(status=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@blueprint.get("/me")
+async def me() -> Response:
+    user, _ = await authenticated()
+    return json_response({"id": user.id, "name": user.name})
+
+
+# ---- rooms -------------------------------------------------------------------------------
+
+
+@blueprint.get("/rooms")
+async def list_rooms() -> Response:
+    user, _ = await authenticated()
+    rooms = await services().store.rooms_for(user)
+    return json_response({"rooms": rooms})
+
+
+@blueprint.post("/rooms")
+async def create_room() -> Response:
+    user, _ = await authenticated()
+    body = await decode_body(NewRoom)
+    if not protocol.valid_room(body.name) or body.name.startswith("dm-"):
+        raise ValidationError(
+            "room names are [a-z0-9][a-z0-9_-]{0,63} and do not start with dm-",
+            code="invalid_room",
+        )
+    room = await services().store.create_room(body.name, private=body.private, owner=user)
+    return json_response(room_json(room), 201)
+
+
+def _int_arg(name: str, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ValidationError(f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+@blueprint.get("/rooms/<name>/messages")
+async def history(name: str) -> Response:
+    user, _ = await authenticated()
+    svc = services()
+    room = await svc.visible_room(user, name)
+    before = _int_arg("before", 0, protocol.MAX_SEQ)
+    after = _int_arg("after", 0, protocol.MAX_SEQ)
+    limit = _int_arg("limit", 1, svc.settings.history_page_max) or DEFAULT_PAGE
+    if before is not None and after is not None:
+        raise ValidationError("give before or after, not both")
+    messages = await svc.store.history(room, before=before, after=after, limit=limit)
+    head = await svc.store.head_seq(room)
+    return json_response({"messages": messages, "head_seq": head, "epoch": svc.store.epoch})
+
+
+@blueprint.post("/rooms/<name>/messages")
+async def post_message(name: str) -> Response:
+    user, _ = await authenticated()
+    svc = services()
+    body = await decode_body(NewMessage)
+    room = await svc.visible_room(user, name)
+    code = protocol.check_text(body.text, svc.settings.max_text_chars)
+    if code is not None:
+        raise ValidationError(f"text: {code.replace('_', ' ')}", code=code)
+    if not protocol.CLIENT_ID_RE.fullmatch(body.client_id):
+        raise ValidationError("client_id must match [A-Za-z0-9_.:-]{1,64}")
+    ack = await svc.store.append(AppendRequest(room, user, body.text, body.client_id))
+    event = ack_event(ack, None)
+    del event["type"]
+    return json_response(event)
+
+
+@blueprint.get("/rooms/<name>/members")
+async def list_members(name: str) -> Response:
+    user, _ = await authenticated()
+    svc = services()
+    room = await svc.visible_room(user, name)
+    return json_response({"members": await svc.store.members(room)})
+
+
+@blueprint.post("/rooms/<name>/members")
+async def add_member(name: str) -> Response:
+    user, _ = await authenticated()
+    svc = services()
+    body = await decode_body(UserRef)
+    room = await svc.visible_room(user, name)
+    if room.owner_id != user.id:
+        raise Forbidden("only the room's owner adds members")
+    other = await svc.store.user_by_name(body.user)
+    if other is None:
+        raise NotFound(f"no user {body.user!r}")
+    await svc.store.add_member(room, other)
+    return json_response({"members": await svc.store.members(room)})
+
+
+@blueprint.post("/dms")
+async def open_dm() -> Response:
+    user, _ = await authenticated()
+    svc = services()
+    body = await decode_body(UserRef)
+    other = await svc.store.user_by_name(body.user)
+    if other is None:
+        raise NotFound(f"no user {body.user!r}")
+    if other.id == user.id:
+        raise ValidationError("a direct conversation needs another user")
+    room = await svc.store.open_dm(user, other)
+    head = await svc.store.head_seq(room)
+    return json_response(room_json(msgspec.structs.replace(room, head_seq=head)))
+
+
+@blueprint.get("/stats")
+async def stats() -> Response:
+    svc = services()
+    return json_response(
+        {
+            "online_users": svc.presence.online_users(),
+            "connections": svc.hub.connection_count(),
+            "rooms": await svc.store.room_count(),
+        }
+    )

@@ -1,0 +1,170 @@
+"""In-process fan-out: rooms → subscribers' bounded outboxes. `publish` never awaits.
+
+Policy (gorilla's hub, made explicit): an event is encoded once by the publisher and the
+same string goes into every subscriber's outbox with `send_nowait`. A full outbox means the
+client is not keeping up: it is evicted (close 4008) on the spot, so a broadcast never
+blocks and a slow client costs at most `outbox_size` queued items. Eviction loses nothing:
+history is durable and the client resumes with `join since`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import trio
+
+from .errors import CloseCode
+
+log = logging.getLogger(__name__)
+
+
+class Chunk(str):
+    """Several already-encoded events joined by commas: goes into a frame's array as is."""
+
+    __slots__ = ()
+
+
+@dataclass(slots=True)
+class RoomCursor:
+    """One subscriber's position in one room.
+
+    While `live` is false the subscriber is catching up from the store and live messages
+    are only noted (`seen`); once caught up, messages at or below `seq` are dropped so a
+    message read from the store and then published is delivered once.
+    """
+
+    seq: int = 0
+    live: bool = False
+    seen: int = 0
+
+
+@dataclass(eq=False, slots=True)
+class Subscriber:
+    """One connection as the hub sees it: who, where, and the send end of its outbox."""
+
+    user: str
+    outbox: trio.MemorySendChannel[str]
+    rooms: dict[str, RoomCursor] = field(default_factory=dict)
+    close_code: CloseCode | None = None
+    closed: trio.Event = field(default_factory=trio.Event)
+
+    def offer(self, room: str, encoded: str, seq: int | None) -> None:
+        """Queue an event for this subscriber; raise trio.WouldBlock when its outbox is full."""
+        cursor = self.rooms.get(room)
+        if cursor is None:
+            return
+        if seq is not None:
+            if not cursor.live:
+                cursor.seen = max(cursor.seen, seq)
+                return
+            if seq <= cursor.seq:
+                return
+            cursor.seq = seq
+        elif not cursor.live:
+            return
+        self.outbox.send_nowait(encoded)
+
+    def close(self, code: CloseCode) -> None:
+        """Ask the connection to end with `code`; its write pump sees the outbox close."""
+        if self.close_code is None:
+            self.close_code = code
+        self.outbox.close()
+        self.closed.set()
+
+
+class Hub:
+    """Rooms and their subscribers within this process."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, dict[Subscriber, None]] = {}
+        self._all: dict[Subscriber, None] = {}
+        self.published = 0
+        self.delivered = 0
+        self.evictions = 0
+
+    def connect(self, sub: Subscriber) -> None:
+        self._all[sub] = None
+
+    def disconnect(self, sub: Subscriber) -> None:
+        for room in list(sub.rooms):
+            self.unsubscribe(room, sub)
+        self._all.pop(sub, None)
+
+    def subscribe(self, room: str, sub: Subscriber, cursor: RoomCursor) -> None:
+        sub.rooms[room] = cursor
+        self._rooms.setdefault(room, {})[sub] = None
+
+    def unsubscribe(self, room: str, sub: Subscriber) -> None:
+        sub.rooms.pop(room, None)
+        subs = self._rooms.get(room)
+        if subs is not None:
+            subs.pop(sub, None)
+            if not subs:
+                del self._rooms[room]
+
+    def publish(
+        self, room: str, encoded: str, seq: int | None = None, *, skip: Subscriber | None = None
+    ) -> None:
+        """Hand one encoded event to every subscriber of `room`. Synchronous by design."""
+        subs = self._rooms.get(room)
+        if not subs:
+            return
+        self.published += 1
+        slow: list[Subscriber] = []
+        for sub in subs:
+            if sub is skip:
+                continue
+            try:
+                sub.offer(room, encoded, seq)
+            except trio.WouldBlock:
+                slow.append(sub)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                pass  # already closing; its connection unsubscribes it on the way out
+            else:
+                self.delivered += 1
+        for sub in slow:
+            self.evict(sub)
+
+    def evict(self, sub: Subscriber) -> None:
+        """Drop a subscriber whose outbox overflowed: it leaves every room now, closes 4008."""
+        self.evictions += 1
+        log.info("evicting slow consumer %s", sub.user)
+        for room in list(sub.rooms):
+            self.unsubscribe(room, sub)
+        sub.close(CloseCode.SLOW_CONSUMER)
+
+    def close_all(self, code: CloseCode) -> None:
+        """Ask every connection to close (shutdown: 1012)."""
+        for sub in list(self._all):
+            sub.close(code)
+
+    def connection_count(self) -> int:
+        return len(self._all)
+
+    def subscribers(self, room: str) -> int:
+        return len(self._rooms.get(room, ()))
+
+    def statistics(self) -> HubStatistics:
+        queued = [sub.outbox.statistics().current_buffer_used for sub in self._all]
+        return HubStatistics(
+            connections=len(self._all),
+            rooms=len(self._rooms),
+            published=self.published,
+            delivered=self.delivered,
+            evictions=self.evictions,
+            max_queued=max(queued, default=0),
+            total_queued=sum(queued),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HubStatistics:
+    connections: int
+    rooms: int
+    published: int
+    delivered: int
+    evictions: int
+    #: The most events waiting in any one outbox (never more than `outbox_size`).
+    max_queued: int
+    total_queued: int

@@ -1,0 +1,82 @@
+"""Prometheus metrics, read at scrape time from plain counters (nothing on the hot path)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .hub import Hub
+from .presence import Presence
+
+
+@dataclass(slots=True)
+class Counters:
+    """Plain integers the connection code bumps; exported by `NoChatCollector`."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    events_out: int = 0
+    resumes: int = 0
+    errors_sent: int = 0
+    closed_no_pong: int = 0
+    closed_internal: int = 0
+
+
+class NoChatCollector(Collector):
+    def __init__(
+        self,
+        counters: Counters,
+        hub: Hub,
+        presence: Presence,
+        store_stats: Callable[[], tuple[int, int]],
+    ) -> None:
+        self.counters = counters
+        self.hub = hub
+        self.presence = presence
+        self.store_stats = store_stats
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.counters
+        stats = self.hub.statistics()
+        yield GaugeMetricFamily(
+            "nochat_connections", "Open WebSocket connections", value=stats.connections
+        )
+        yield GaugeMetricFamily(
+            "nochat_online_users", "Distinct users online", value=self.presence.online_users()
+        )
+        yield GaugeMetricFamily(
+            "nochat_outbox_queued_max", "Most events queued in one outbox", value=stats.max_queued
+        )
+        for name, doc, value in (
+            ("nochat_frames_in", "WebSocket frames received", c.frames_in),
+            ("nochat_frames_out", "WebSocket frames sent", c.frames_out),
+            ("nochat_events_out", "Events sent (a frame may batch several)", c.events_out),
+            ("nochat_resumes", "Joins that replayed missed messages", c.resumes),
+            ("nochat_error_frames", "error frames sent", c.errors_sent),
+            ("nochat_evictions", "Slow consumers evicted (4008)", stats.evictions),
+            ("nochat_published", "Events published to the hub", stats.published),
+            ("nochat_closed_no_pong", "Connections closed for silence (4002)", c.closed_no_pong),
+            (
+                "nochat_internal_errors",
+                "Connections closed by a server bug (1011)",
+                c.closed_internal,
+            ),
+        ):
+            yield CounterMetricFamily(name, doc, value=value)
+        commits, messages = self.store_stats()
+        yield CounterMetricFamily("nochat_store_commits", "Group commits", value=commits)
+        yield CounterMetricFamily("nochat_store_messages", "Messages committed", value=messages)
+
+
+def make_registry(collector: Collector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(collector)
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

@@ -1,0 +1,49 @@
+"""Who is online where, in this process: a user with several connections counts once."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+
+class Presence:
+    """Per-room connection counts per user. `enter`/`leave` say when presence changes."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, Counter[str]] = {}
+        self._users: Counter[str] = Counter()
+
+    def connect(self, user: str) -> None:
+        self._users[user] += 1
+
+    def disconnect(self, user: str) -> None:
+        self._users[user] -= 1
+        if self._users[user] <= 0:
+            del self._users[user]
+
+    def enter(self, room: str, user: str) -> bool:
+        """Count one more connection of `user` in `room`; True if the user just came online."""
+        counts = self._rooms.setdefault(room, Counter())
+        counts[user] += 1
+        return counts[user] == 1
+
+    def leave(self, room: str, user: str) -> bool:
+        """Count one connection fewer; True if that was the user's last one in the room."""
+        counts = self._rooms.get(room)
+        if counts is None or counts[user] <= 0:
+            return False
+        counts[user] -= 1
+        if counts[user] > 0:
+            return False
+        del counts[user]
+        if not counts:
+            del self._rooms[room]
+        return True
+
+    def online(self, room: str) -> list[str]:
+        return sorted(self._rooms.get(room, ()))
+
+    def online_users(self) -> int:
+        return len(self._users)
+
+    def connections_of(self, user: str) -> int:
+        return self._users.get(user, 0)

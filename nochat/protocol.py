@@ -1,0 +1,178 @@
+"""Wire protocol v1: the frames as msgspec Structs, one decoder, one encoder.
+
+Client frames are a tagged union on "type". `decode_frame` turns any text into
+either one of them or a `ProtocolError` with a stable code; nothing else escapes.
+Server events are encoded once (`encode`) and the resulting string is shared by
+every subscriber's outbox.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import msgspec
+
+from .errors import ProtocolError
+
+SUBPROTOCOL: Final = "nochat.v1"
+BEARER_SUBPROTOCOL_PREFIX: Final = "bearer."
+ROOM_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+#: client_id: what a client chooses to make a send idempotent (UUIDs fit easily).
+CLIENT_ID_RE: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+MAX_SEQ: Final = 2**53 - 1  # what a browser can hold exactly
+
+Ref = str | int | None
+
+
+class _Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
+    ref: Ref = None
+
+
+class Join(_Frame, tag="join"):
+    room: str = ""
+    since: int | None = None
+    epoch: str | None = None
+
+
+class Leave(_Frame, tag="leave"):
+    room: str = ""
+
+
+class Send(_Frame, tag="send"):
+    room: str = ""
+    text: str = ""
+    client_id: str = ""
+
+
+class Typing(_Frame, tag="typing"):
+    room: str = ""
+
+
+class Read(_Frame, tag="read"):
+    room: str = ""
+    seq: int = 0
+
+
+class Pong(_Frame, tag="pong"):
+    pass
+
+
+ClientFrame = Join | Leave | Send | Typing | Read | Pong
+CLIENT_TYPES: Final = frozenset({"join", "leave", "send", "typing", "read", "pong"})
+
+_decoder = msgspec.json.Decoder(ClientFrame)
+_loose = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+def decode_frame(data: str | bytes) -> ClientFrame:
+    """Decode one client frame; raise ProtocolError (with `.ref` when known) on anything bad."""
+    try:
+        frame: ClientFrame = _decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise _explain(data, exc) from None
+    _check(frame)
+    return frame
+
+
+def _explain(data: str | bytes, exc: msgspec.DecodeError) -> ProtocolError:
+    """Work out which stable code a frame that failed to decode deserves (error path only)."""
+    try:
+        loose = _loose.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return FrameError("bad_json", "frame is not valid JSON", None)
+    if not isinstance(loose, dict):
+        return FrameError("invalid_frame", "frame must be a JSON object", None)
+    ref = loose.get("ref")
+    ref = ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) else None
+    kind = loose.get("type")
+    if not isinstance(kind, str) or kind not in CLIENT_TYPES:
+        return FrameError("unknown_type", f"unknown frame type {kind!r}"[:200], ref)
+    return FrameError("invalid_frame", str(exc)[:200], ref)
+
+
+class FrameError(ProtocolError):
+    """A client frame that cannot be acted on; `ref` echoes the frame's ref when readable."""
+
+    def __init__(self, code: str, message: str, ref: Ref) -> None:
+        super().__init__(message, code=code)
+        self.ref = ref
+
+
+def _check(frame: ClientFrame) -> None:
+    """Field rules msgspec's types cannot express."""
+    if isinstance(frame.ref, str) and len(frame.ref) > 128:
+        raise FrameError("invalid_frame", "ref is longer than 128 characters", None)
+    if isinstance(frame.ref, int) and not -MAX_SEQ <= frame.ref <= MAX_SEQ:
+        raise FrameError("invalid_frame", "ref is out of range", None)
+    if isinstance(frame, Pong):
+        return
+    if not valid_room(frame.room):
+        raise FrameError("invalid_room", "room must match [a-z0-9][a-z0-9_-]{0,63}", frame.ref)
+    if isinstance(frame, Send) and not CLIENT_ID_RE.fullmatch(frame.client_id):
+        raise FrameError("invalid_frame", "client_id must match [A-Za-z0-9_.:-]{1,64}", frame.ref)
+    if isinstance(frame, Join) and frame.since is not None and not 0 <= frame.since <= MAX_SEQ:
+        raise FrameError("invalid_frame", "since must be between 0 and 2**53-1", frame.ref)
+    if isinstance(frame, Read) and not 0 <= frame.seq <= MAX_SEQ:
+        raise FrameError("invalid_frame", "seq must be between 0 and 2**53-1", frame.ref)
+
+
+def valid_room(name: str) -> bool:
+    return ROOM_RE.fullmatch(name) is not None
+
+
+def check_text(text: str, max_chars: int) -> str | None:
+    """The error code for message text, or None when it is acceptable."""
+    if not text.strip():
+        return "empty_text"
+    if len(text) > max_chars:
+        return "text_too_long"
+    return None
+
+
+# ---- server events -------------------------------------------------------------------------
+
+
+def encode(event: dict[str, Any]) -> str:
+    """Encode one server event to the JSON text shared by every recipient."""
+    return _encoder.encode(event).decode()
+
+
+def message_event(
+    room: str, msg_id: str, seq: int, user: str, text: str, ts: int, client_id: str
+) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "room": room,
+        "id": msg_id,
+        "seq": seq,
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "client_id": client_id,
+    }
+
+
+def error_event(code: str, message: str, ref: Ref = None, **extra: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        event["ref"] = ref
+    event.update(extra)
+    return event
+
+
+def with_ref(event: dict[str, Any], ref: Ref) -> dict[str, Any]:
+    if ref is not None:
+        event["ref"] = ref
+    return event
+
+
+PING: Final = encode({"type": "ping"})
+
+
+def batch(frames: list[str]) -> str:
+    """One outgoing frame: a single event as is, several as a JSON array."""
+    if len(frames) == 1:
+        return frames[0]
+    return "[" + ",".join(frames) + "]"

@@ -1,0 +1,98 @@
+"""Serving: Hypercorn's trio worker with NoChat's sockets, limits and graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+
+import trio
+from hypercorn.config import Config, Sockets
+from hypercorn.trio import serve as hypercorn_serve
+from quart_trio import QuartTrio
+
+from .app import create_app
+from .services import Services
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class NoChatConfig(Config):
+    """Hypercorn config whose listening sockets carry TCP_USER_TIMEOUT.
+
+    `websocket.send` blocks while a peer does not read and Hypercorn shields that write,
+    so no application timeout can end it; the kernel can. Accepted sockets inherit the
+    option from the listening socket.
+    """
+
+    tcp_user_timeout_ms: int = 0
+
+    def create_sockets(self) -> Sockets:
+        sockets = super().create_sockets()
+        if self.tcp_user_timeout_ms and hasattr(socket, "TCP_USER_TIMEOUT"):
+            for sock in sockets.insecure_sockets + sockets.secure_sockets:
+                sock.setsockopt(
+                    socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, self.tcp_user_timeout_ms
+                )
+        return sockets
+
+
+def hypercorn_config(settings: Settings) -> NoChatConfig:
+    config = NoChatConfig()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config.bind = [f"{host}:{settings.port}"]
+    config.tcp_user_timeout_ms = int(settings.tcp_user_timeout_s * 1000)
+    config.websocket_max_message_size = settings.max_frame_bytes
+    config.websocket_ping_interval = None  # keepalive is the app's (it checks answers)
+    config.graceful_timeout = settings.shutdown_grace_s
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    return config
+
+
+def app_services(app: QuartTrio) -> Services:
+    svc = app.extensions["nochat"]
+    assert isinstance(svc, Services)
+    return svc
+
+
+async def serve(
+    settings: Settings,
+    *,
+    app: QuartTrio | None = None,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve NoChat until SIGINT/SIGTERM (or `shutdown_trigger` returns).
+
+    Shutdown order: refuse new sockets, close every connection with 1012 and wait for
+    them (at most shutdown_grace_s), stop Hypercorn, then commit what the store still
+    holds. `task_status.started` receives the bound URLs (port 0 becomes a real port).
+    `app` defaults to `create_app(settings)`.
+    """
+    app = app or create_app(settings)
+    svc = app_services(app)
+    trigger = shutdown_trigger or _wait_for_signal
+
+    async def shutdown() -> None:
+        await trigger()
+        log.info("shutting down: closing %d connections", svc.hub.connection_count())
+        svc.begin_shutdown()
+        with trio.move_on_after(settings.shutdown_grace_s):
+            await svc.drained.wait()
+
+    await hypercorn_serve(
+        app,
+        hypercorn_config(settings),
+        shutdown_trigger=shutdown,
+        task_status=task_status,
+    )
+
+
+async def _wait_for_signal() -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("received %s", signal.Signals(signum).name)
+            return

@@ -1,0 +1,151 @@
+"""Settings: one frozen dataclass built once from NOCHAT_* variables and CLI flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Self
+
+from .errors import ConfigError
+
+ENV_PREFIX = "NOCHAT_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+_SYNC_MODES = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything NoChat can be told. Each field is also `NOCHAT_<FIELD>` in the environment."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("nochat-data")
+    log_level: str = "INFO"
+    #: Token signing secret; when empty one is generated once and kept in data_dir.
+    secret: str = field(default="", repr=False)
+    token_ttl_s: float = 24 * 3600.0
+    #: Largest WebSocket frame accepted; bigger frames close the socket with 1009.
+    max_frame_bytes: int = 64 * 1024
+    max_text_chars: int = 4000
+    #: How often the server puts an app-level ping in every outbox.
+    ping_interval_s: float = 25.0
+    #: No frame at all from a client for this long closes it with 4002.
+    pong_timeout_s: float = 60.0
+    #: Events one connection may have queued before it is evicted (4008).
+    outbox_size: int = 256
+    #: Most events the write pump coalesces into one frame.
+    batch_max_events: int = 256
+    #: Kernel gives up on a peer that does not read for this long (TCP_USER_TIMEOUT).
+    tcp_user_timeout_s: float = 10.0
+    #: How long shutdown waits for connections to close with 1012.
+    shutdown_grace_s: float = 5.0
+    sqlite_synchronous: str = "FULL"
+    #: Most appends committed in one SQLite transaction.
+    group_commit_max: int = 512
+    history_page_max: int = 200
+    #: Messages replayed per store read while a joining client catches up.
+    resume_page: int = 500
+    #: Comma-separated origins allowed to open cookie-authenticated sockets.
+    allowed_origins: tuple[str, ...] = ()
+    #: Mark the session cookie Secure (always on when served over TLS).
+    cookie_secure: bool = False
+    #: argon2id cost: "default" (RFC 9106 second recommendation) or "fast" (tests, benches).
+    password_hashing: str = "default"
+    #: Serve the browser client from this directory ("" = the bundled web/).
+    web_dir: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """Build settings from `NOCHAT_*` variables, then `overrides` (CLI flags) on top.
+
+        Every bad value is collected and reported at once in one `ConfigError`.
+        """
+        env = os.environ if env is None else env
+        raw: dict[str, Any] = {}
+        problems: list[str] = []
+        known = {f.name for f in fields(cls)}
+        for f in fields(cls):
+            key = ENV_PREFIX + f.name.upper()
+            if key in env:
+                try:
+                    raw[f.name] = _parse(f.type, env[key])
+                except ValueError as exc:
+                    problems.append(f"{key}={env[key]!r}: {exc}")
+        for name, value in overrides.items():
+            if name not in known:
+                problems.append(f"unknown setting {name!r}")
+            elif value is not None:
+                raw[name] = value
+        if problems:
+            raise ConfigError(problems)
+        settings = cls(**raw)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with `changes` applied and validated."""
+        new = dataclasses.replace(self, **changes)
+        new.validate()
+        return new
+
+    def validate(self) -> None:
+        """Raise ConfigError listing every value out of range."""
+        p: list[str] = []
+        if not 0 <= self.port <= 65535:
+            p.append("port must be 0..65535")
+        if self.log_level.upper() not in _LOG_LEVELS:
+            p.append(f"log_level must be one of {sorted(_LOG_LEVELS)}")
+        if self.sqlite_synchronous.upper() not in _SYNC_MODES:
+            p.append(f"sqlite_synchronous must be one of {sorted(_SYNC_MODES)}")
+        if self.password_hashing not in {"default", "fast"}:
+            p.append("password_hashing must be 'default' or 'fast'")
+        for name in ("token_ttl_s", "ping_interval_s", "pong_timeout_s", "shutdown_grace_s"):
+            if getattr(self, name) <= 0:
+                p.append(f"{name} must be > 0")
+        if self.pong_timeout_s <= self.ping_interval_s:
+            p.append("pong_timeout_s must be greater than ping_interval_s")
+        for name in (
+            "max_frame_bytes",
+            "max_text_chars",
+            "outbox_size",
+            "batch_max_events",
+            "group_commit_max",
+            "history_page_max",
+            "resume_page",
+        ):
+            if getattr(self, name) < 1:
+                p.append(f"{name} must be >= 1")
+        if self.max_frame_bytes < 1024:
+            p.append("max_frame_bytes must be >= 1024")
+        if p:
+            raise ConfigError(p)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "nochat.sqlite3"
+
+
+def _parse(kind: Any, text: str) -> Any:
+    """Parse one environment string into the field's declared type (given as a string)."""
+    kind = str(kind)
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "bool":
+        low = text.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError("expected true/false")
+    if kind == "Path":
+        return Path(text)
+    if kind.startswith("tuple"):
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    return text

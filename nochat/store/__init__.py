@@ -1,0 +1,127 @@
+"""The Store protocol and its records; `sqlite.py` is the embedded default backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import msgspec
+
+
+class User(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+
+
+class Room(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    private: bool
+    dm: bool
+    owner_id: int | None
+    head_seq: int
+
+
+class Message(msgspec.Struct, frozen=True):
+    """One stored message; its JSON form is the `message` event without `type`."""
+
+    room: str
+    id: str
+    seq: int
+    user: str
+    text: str
+    ts: int
+    client_id: str
+
+
+class Ack(msgspec.Struct, frozen=True):
+    room: str
+    client_id: str
+    id: str
+    seq: int
+    ts: int
+
+
+class AppendRequest(msgspec.Struct, frozen=True):
+    room: Room
+    user: User
+    text: str
+    client_id: str
+
+
+class Session(msgspec.Struct, frozen=True):
+    id: str
+    user_id: int
+    expires_at_ms: int
+
+
+class RoomView(msgspec.Struct, frozen=True):
+    """A room as one user sees it in their room list."""
+
+    name: str
+    private: bool
+    dm: bool
+    member: bool
+    head_seq: int
+    last_read: int
+    unread: int
+
+
+#: Called by the store's writer, in seq order, with each batch of newly committed messages.
+CommitListener = Callable[[Sequence[Message]], None]
+#: Called by the store's writer with one append's outcome: an Ack or the error it raised.
+AppendCallback = Callable[[Ack | BaseException], None]
+
+
+class Store(Protocol):
+    """What NoChat needs from a database. Every method may raise StorageError."""
+
+    epoch: str
+
+    async def append(self, request: AppendRequest) -> Ack:
+        """Store a message durably (idempotent on (user, client_id)) and return its ack."""
+        ...
+
+    async def submit(self, request: AppendRequest, done: AppendCallback) -> None:
+        """Queue an append; `done` is called after it commits (or fails). Waits for queue room."""
+        ...
+
+    async def history(
+        self, room: Room, *, before: int | None, after: int | None, limit: int
+    ) -> list[Message]: ...
+
+    async def head_seq(self, room: Room) -> int: ...
+
+    async def create_user(self, name: str, password_hash: str) -> User: ...
+
+    async def user_credentials(self, name: str) -> tuple[User, str] | None: ...
+
+    async def user_by_name(self, name: str) -> User | None: ...
+
+    async def user_by_id(self, user_id: int) -> User | None: ...
+
+    async def create_session(self, user_id: int, expires_at_ms: int) -> Session: ...
+
+    async def session(self, session_id: str) -> Session | None: ...
+
+    async def revoke_session(self, session_id: str) -> None: ...
+
+    async def create_room(
+        self, name: str, *, private: bool, owner: User | None, dm: bool = False
+    ) -> Room: ...
+
+    async def room(self, name: str) -> Room | None: ...
+
+    async def rooms_for(self, user: User) -> list[RoomView]: ...
+
+    async def room_count(self) -> int: ...
+
+    async def is_member(self, room: Room, user: User) -> bool: ...
+
+    async def add_member(self, room: Room, user: User) -> None: ...
+
+    async def members(self, room: Room) -> list[str]: ...
+
+    async def set_read(self, room: Room, user: User, seq: int) -> None: ...
+
+    async def open_dm(self, a: User, b: User) -> Room: ...

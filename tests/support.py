@@ -1,0 +1,230 @@
+"""Test helpers: a real NoChat server on port 0, a small REST client, a WebSocket client."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import trio
+import trio_websocket
+
+from nochat.app import create_app
+from nochat.server import app_services, serve
+from nochat.services import Services
+from nochat.settings import Settings
+
+#: Every network step in tests finishes within this bound or the test fails.
+STEP_S = 10.0
+
+
+def require_program(name: str) -> str:
+    """The program's path; skip (or fail under NOCHAT_REQUIRE_SERVICES=1) when missing."""
+    path = shutil.which(name) or (name if os.path.exists(name) else None)
+    if path is None:
+        reason = f"{name} is not installed"
+        if os.environ.get("NOCHAT_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason + " and NOCHAT_REQUIRE_SERVICES=1")
+        pytest.skip(reason)
+    return path
+
+
+@dataclass
+class RunningServer:
+    settings: Settings
+    port: int
+    services: Services
+    _shutdown: trio.Event
+    _done: trio.Event
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def stop(self) -> None:
+        """Graceful shutdown, as on SIGTERM; returns when the store is flushed and closed."""
+        self._shutdown.set()
+        with trio.fail_after(STEP_S + self.settings.shutdown_grace_s):
+            await self._done.wait()
+
+
+async def start_server(nursery: trio.Nursery, settings: Settings) -> RunningServer:
+    """Start `serve` for real (Hypercorn, port 0 unless settings say otherwise)."""
+    shutdown, done = trio.Event(), trio.Event()
+    app = create_app(settings)
+
+    async def run(task_status: trio.TaskStatus[list[str]]) -> None:
+        try:
+            await serve(settings, app=app, shutdown_trigger=shutdown.wait, task_status=task_status)
+        finally:
+            done.set()
+
+    with trio.fail_after(STEP_S):
+        binds = await nursery.start(run)
+    port = int(binds[0].rsplit(":", 1)[1])
+    return RunningServer(settings, port, app_services(app), shutdown, done)
+
+
+def make_settings(data_dir: Any, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "port": 0,
+        "data_dir": data_dir,
+        "password_hashing": "fast",
+        "secret": "test-secret",
+        "shutdown_grace_s": 2.0,
+    }
+    base.update(overrides)
+    return Settings(**base)
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, body: Any, headers: Any) -> None:
+        super().__init__(status, body)
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+@dataclass
+class Api:
+    """Blocking urllib in a worker thread: a real HTTP client, no extra dependency."""
+
+    base: str
+    token: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    async def call(
+        self, method: str, path: str, body: Any = None, *, raw: bytes | None = None
+    ) -> Any:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        headers = {"Content-Type": "application/json", **self.headers}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+
+        def run() -> Any:
+            try:
+                with urllib.request.urlopen(req, timeout=STEP_S) as resp:
+                    text = resp.read()
+                    return json.loads(text) if text else None
+            except urllib.error.HTTPError as exc:
+                text = exc.read()
+                try:
+                    parsed = json.loads(text)
+                except ValueError:
+                    parsed = text
+                raise HttpError(exc.code, parsed, exc.headers) from None
+
+        with trio.fail_after(STEP_S):
+            return await trio.to_thread.run_sync(run)
+
+    async def get(self, path: str) -> Any:
+        return await self.call("GET", path)
+
+    async def post(self, path: str, body: Any) -> Any:
+        return await self.call("POST", path, body)
+
+    async def signup(self, name: str, password: str = "correct horse") -> Api:
+        """Register `name`, log in, and return an Api carrying its token."""
+        await self.post("/api/users", {"name": name, "password": password})
+        session = await self.post("/api/sessions", {"name": name, "password": password})
+        return Api(self.base, session["token"])
+
+
+class WsClient:
+    """A trio-websocket client that unpacks batched frames into single events."""
+
+    def __init__(self, conn: trio_websocket.WebSocketConnection) -> None:
+        self.conn = conn
+        self.pending: deque[dict[str, Any]] = deque()
+
+    async def send(self, **frame: Any) -> None:
+        await self.conn.send_message(json.dumps(frame))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.conn.send_message(data)
+
+    async def recv(self) -> dict[str, Any]:
+        with trio.fail_after(STEP_S):
+            while not self.pending:
+                data = json.loads(await self.conn.get_message())
+                self.pending.extend(data if isinstance(data, list) else [data])
+        return self.pending.popleft()
+
+    async def expect(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """The next event of `kind` whose fields match; pings, presence, typing are skipped."""
+        while True:
+            event = await self.recv()
+            if event["type"] == kind and all(event.get(k) == v for k, v in fields.items()):
+                return event
+            if event["type"] in ("ping", "presence", "typing", "message", "ack"):
+                if event["type"] == "ping":
+                    await self.send(type="pong")
+                continue
+            raise AssertionError(f"expected {kind} {fields}, got {event}")
+
+    async def join(self, room: str = "general", **extra: Any) -> dict[str, Any]:
+        await self.send(type="join", room=room, **extra)
+        return await self.expect("joined", room=room)
+
+    async def say(self, text: str, room: str = "general", client_id: str | None = None) -> str:
+        client_id = client_id or uuid.uuid4().hex
+        await self.send(type="send", room=room, text=text, client_id=client_id)
+        return client_id
+
+    async def messages(self, n: int, room: str = "general") -> list[dict[str, Any]]:
+        """The next `n` message events of `room`, skipping everything else."""
+        got: list[dict[str, Any]] = []
+        while len(got) < n:
+            event = await self.recv()
+            if event["type"] == "message" and event["room"] == room:
+                got.append(event)
+            elif event["type"] == "ping":
+                await self.send(type="pong")
+        return got
+
+    async def closed(self) -> int:
+        """Read until the server closes; return the close code."""
+        with trio.fail_after(STEP_S):
+            try:
+                while True:
+                    await self.conn.get_message()
+            except trio_websocket.ConnectionClosed as exc:
+                assert exc.reason is not None
+                return int(exc.reason.code)
+
+
+@asynccontextmanager
+async def ws_connect(
+    server: RunningServer,
+    token: str | None,
+    *,
+    subprotocols: list[str] | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    **kwargs: Any,
+) -> AsyncIterator[WsClient]:
+    extra = list(headers or [])
+    if token:
+        extra.append((b"Authorization", f"Bearer {token}".encode()))
+    async with trio_websocket.open_websocket_url(
+        server.ws,
+        subprotocols=subprotocols if subprotocols is not None else ["nochat.v1"],
+        extra_headers=extra,
+        connect_timeout=STEP_S,
+        disconnect_timeout=STEP_S,
+        **kwargs,
+    ) as conn:
+        yield WsClient(conn)
