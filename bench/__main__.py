@@ -1,0 +1,134 @@
+"""`python -m bench [--quick] [--scenario NAME ...] [--json PATH] [--profile]`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from . import machine, report, scenarios
+from .profile import Profiler, summarise
+from .server import BASE_ENV, generator_cores
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOCS = ROOT / "docs"
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes (smoke run); writes bench/results/, not docs/",
+    )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(scenarios.SCENARIOS),
+        help="run only this scenario (repeatable); default all",
+    )
+    p.add_argument("--json", type=Path, help="also write the machine-readable summary here")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run the headline fanout under py-spy and report the top costs",
+    )
+    p.add_argument("--workers", type=int, default=1, help="load-generator processes")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="where the report goes (default docs/ or bench/results/ with --quick or --scenario)",
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    # The orchestrator lives on the generator's core too: core 0 is the server's alone.
+    os.sched_setaffinity(0, generator_cores())
+    cfg = scenarios.QUICK if args.quick else scenarios.FULL
+    cfg = dataclasses.replace(cfg, workers=args.workers)
+    names = args.scenario or list(scenarios.SCENARIOS)
+    partial = args.quick or bool(args.scenario)
+    out_dir = args.out or (RESULTS if partial else DOCS)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    info = machine.describe()
+    results: dict[str, list[dict[str, Any]]] = {}
+    failures: dict[str, str] = {}
+    t0 = time.monotonic()
+    for name in names:
+        print(f"== {name}", flush=True)
+        try:
+            results[name] = scenarios.SCENARIOS[name](cfg)
+        except Exception:  # noqa: BLE001 - report the failure, carry on with the next scenario
+            failures[name] = traceback.format_exc()
+            print(failures[name], file=sys.stderr, flush=True)
+            continue
+        for run in results[name]:
+            shown = {k: v for k, v in run.items() if k not in ("curve",)}
+            print("   ", json.dumps(shown), flush=True)
+    prof: dict[str, Any] | None = None
+    if args.profile and Profiler.available():
+        print("== profile (fanout under py-spy)", flush=True)
+        raw = RESULTS / "profile-fanout.txt"
+        try:
+            run = scenarios.profile_fanout(cfg, raw)
+            prof = summarise(raw)
+            prof["run"] = f"{run['label']}, {run['deliveries_per_s']:,} deliveries/s while sampled"
+        except Exception:  # noqa: BLE001 - the profile is extra: never lose the figures over it
+            failures["profile"] = traceback.format_exc()
+            print(failures["profile"], file=sys.stderr, flush=True)
+    settings = {
+        "server environment": " ".join(f"{k}={v}" for k, v in BASE_ENV.items()),
+        "durable-sends extra": "NOCHAT_SQLITE_SYNCHRONOUS=FULL",
+        "sizes": ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(cfg).items() if k != "env"),
+        "total bench time": f"{time.monotonic() - t0:.0f} s",
+    }
+    prefix = "bench-" if out_dir == DOCS else "bench-quick-" if args.quick else "bench-"
+    pngs = report.plots(results, out_dir, prefix)
+    text = report.render(
+        results,
+        command=command,
+        machine=info,
+        settings=settings,
+        quick=args.quick,
+        pngs=pngs,
+        profile=prof,
+        failures=failures,
+    )
+    doc = out_dir / ("BENCHMARKS.md" if not args.quick else "BENCHMARKS-quick.md")
+    doc.write_text(text)
+    print(f"wrote {doc}", flush=True)
+    ok = not failures and all(report.correct(r) for runs in results.values() for r in runs)
+    summary = {
+        "ok": ok,
+        "machine": info,
+        "failures": failures,
+        "profile": prof,
+        "scenarios": {
+            n: [{k: v for k, v in r.items() if k != "curve"} for r in runs]
+            for n, runs in results.items()
+        },
+    }
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(summary, indent=1))
+    keep = RESULTS if out_dir == DOCS else out_dir
+    keep.mkdir(parents=True, exist_ok=True)
+    (keep / ("summary-quick.json" if args.quick else "summary.json")).write_text(
+        json.dumps(summary, indent=1)
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

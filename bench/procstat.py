@@ -1,0 +1,45 @@
+"""Reading a process's CPU time and memory from /proc (Linux only)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcSample:
+    """One look at a process: CPU seconds (user + system, all threads) and memory in KiB."""
+
+    cpu_s: float
+    rss_kib: int
+    hwm_kib: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of `pid`, in seconds (/proc/<pid>/stat fields 14, 15)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        raw = f.read()
+    # The command name (field 2) may contain spaces; everything after the last ')' is fixed.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / CLK_TCK
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of `pid` in KiB from /proc/<pid>/status."""
+    rss = hwm = 0
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return rss, hwm
+
+
+def sample(pid: int) -> ProcSample:
+    rss, hwm = memory_kib(pid)
+    return ProcSample(cpu_seconds(pid), rss, hwm)

@@ -1,0 +1,97 @@
+"""py-spy around a measured phase, and a summary of its collapsed stacks (top costs)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+SAMPLE_RATE_HZ = 200
+
+
+class Profiler:
+    """`with Profiler(pid, path):` records `pid` with py-spy (raw collapsed stacks) meanwhile."""
+
+    def __init__(self, pid: int, path: Path) -> None:
+        self.pid = pid
+        self.path = path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("py-spy") is not None
+
+    def __enter__(self) -> Profiler:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(self.pid),
+                "--rate",
+                str(SAMPLE_RATE_HZ),
+                "--format",
+                "raw",
+                "--output",
+                str(self.path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _short(frame: str) -> str:
+    # py-spy raw frames look like "function (path/to/file.py:123)"; keep function + file tail.
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path, _, _line = where.rpartition(":")
+    parts = Path(path).parts
+    tail = "/".join(parts[-2:]) if parts else path
+    return f"{name} ({tail})"
+
+
+def summarise(path: Path, top: int = 15) -> dict[str, Any]:
+    """Top functions by self time and by inclusive time, as shares of all samples."""
+    self_time: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [
+            _short(f)
+            for f in stack.split(";")
+            if f and not f.startswith("process ") and not f.startswith("thread ")
+        ]
+        if not frames:
+            continue
+        total += count
+        self_time[frames[-1]] += count
+        for f in set(frames):
+            inclusive[f] += count
+
+    def share(c: Counter[str]) -> list[tuple[str, float]]:
+        return [(name, round(100.0 * n / total, 1)) for name, n in c.most_common(top)]
+
+    return {
+        "samples": total,
+        "self": share(self_time) if total else [],
+        "inclusive": share(inclusive) if total else [],
+    }

@@ -1,0 +1,134 @@
+"""Starting `nochat serve` for one run: a free port, a fresh data dir, pinned to core 0."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Self
+
+from . import procstat, rest
+
+#: Settings every bench server gets unless a scenario overrides them.
+BASE_ENV = {
+    "NOCHAT_PASSWORD_HASHING": "fast",
+    "NOCHAT_LOG_LEVEL": "WARNING",
+}
+STARTUP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+def cores() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def server_core() -> int | None:
+    """Core 0 when the machine has at least two, else None (no pinning)."""
+    return cores()[0] if len(cores()) >= 2 else None
+
+
+def generator_cores() -> set[int]:
+    c = cores()
+    return set(c[1:]) if len(c) >= 2 else set(c)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _server_preexec(core: int | None) -> None:
+    # Runs in the child between fork and exec: pin it and lift its fd limit.
+    if core is not None:
+        os.sched_setaffinity(0, {core})
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Server:
+    """`with Server(env) as srv:` runs one nochat server; `srv.pid`, `srv.port`, `srv.sample()`."""
+
+    def __init__(self, env: Mapping[str, str] | None = None, python: str = sys.executable) -> None:
+        self.env_overrides = {**BASE_ENV, **(env or {})}
+        self.python = python
+        self.port = free_port()
+        self.tmp = Path(tempfile.mkdtemp(prefix="nochat-bench-"))
+        self.log_path = self.tmp / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        env = {**os.environ, **self.env_overrides}
+        cmd = [
+            self.python,
+            "-m",
+            "nochat",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.tmp / "data"),
+        ]
+        core = server_core()
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=lambda: _server_preexec(core),
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if rest.healthy(self.port):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"server not healthy within {STARTUP_TIMEOUT_S} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def sample(self) -> procstat.ProcSample:
+        return procstat.sample(self.pid)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
