@@ -1,0 +1,59 @@
+/** REST client for NoChat's /api (docs/PROTOCOL.md). The HttpOnly session cookie does the auth. */
+
+export class ApiError extends Error {
+  /** status 0 means the server could not be reached at all. */
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function request(method, path, body) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, "network", "Cannot reach the server.");
+  }
+  if (res.status === 204) return null;
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const err = (data && data.error) || {};
+    throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText);
+  }
+  return data;
+}
+
+const seg = encodeURIComponent;
+
+export const api = {
+  me: () => request("GET", "/api/me"),
+  register: (name, password) => request("POST", "/api/users", { name, password }),
+  login: (name, password) => request("POST", "/api/sessions", { name, password }),
+  logout: () => request("DELETE", "/api/sessions"),
+  rooms: () => request("GET", "/api/rooms"),
+  createRoom: (name, isPrivate) => request("POST", "/api/rooms", { name, private: isPrivate }),
+  /** A page of history, oldest first: {messages, head_seq, epoch}. */
+  history(room, { before, after, limit } = {}) {
+    const q = new URLSearchParams();
+    if (before !== undefined) q.set("before", String(before));
+    if (after !== undefined) q.set("after", String(after));
+    if (limit !== undefined) q.set("limit", String(limit));
+    const qs = q.toString();
+    return request("GET", `/api/rooms/${seg(room)}/messages${qs ? `?${qs}` : ""}`);
+  },
+  members: (room) => request("GET", `/api/rooms/${seg(room)}/members`),
+  addMember: (room, user) => request("POST", `/api/rooms/${seg(room)}/members`, { user }),
+  openDm: (user) => request("POST", "/api/dms", { user }),
+};

@@ -1,0 +1,93 @@
+/** Entry point: find out who is signed in (the cookie), then show the login form or the chat. */
+
+import { api } from "./api.js";
+import { Chat } from "./chat.js";
+
+const $ = (id) => document.getElementById(id);
+const NAME_RE = /^[A-Za-z0-9_-]{1,32}$/;
+const MIN_PASSWORD = 8;
+
+const AUTH_MESSAGES = {
+  bad_credentials: "Wrong username or password.",
+  name_taken: "That username is taken. Try another, or log in.",
+  network: "Cannot reach the server. Check your connection and try again.",
+};
+
+let chat = null;
+
+function show(view) {
+  $("boot").hidden = true;
+  $("auth").hidden = view !== "auth";
+  $("chat").hidden = view !== "chat";
+}
+
+function showLogin(notice = "") {
+  chat = null;
+  show("auth");
+  $("auth-error").textContent = notice;
+  $("auth-password").value = "";
+  $("auth-name").focus();
+}
+
+async function startChat(me) {
+  show("chat");
+  chat = new Chat(me, { onSignedOut: showLogin });
+  try {
+    await chat.start();
+  } catch (err) {
+    if (err.status === 401) {
+      chat.stop();
+      showLogin("Your session has ended. Please log in again.");
+      return;
+    }
+    throw err;
+  }
+  if (!window.matchMedia("(max-width: 760px)").matches) $("message").focus();
+}
+
+function validate(name, password) {
+  if (!NAME_RE.test(name)) return "Usernames are 1–32 letters, digits, _ or -.";
+  if (password.length < MIN_PASSWORD) return `Passwords have at least ${MIN_PASSWORD} characters.`;
+  return "";
+}
+
+async function onAuthSubmit(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const signup = event.submitter && event.submitter.value === "signup";
+  const name = $("auth-name").value.trim();
+  const password = $("auth-password").value;
+  const problem = validate(name, password);
+  if (problem) {
+    $("auth-error").textContent = problem;
+    return;
+  }
+  const buttons = form.querySelectorAll("button");
+  buttons.forEach((b) => (b.disabled = true));
+  $("auth-error").textContent = "";
+  try {
+    if (signup) await api.register(name, password);
+    const session = await api.login(name, password);
+    const me = session.user || (await api.me());
+    $("auth-password").value = "";
+    await startChat(me);
+  } catch (err) {
+    $("auth-error").textContent = AUTH_MESSAGES[err.code] || err.message || "Something went wrong.";
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
+  }
+}
+
+async function boot() {
+  $("auth-form").addEventListener("submit", onAuthSubmit);
+  let me;
+  try {
+    me = await api.me();
+  } catch (err) {
+    showLogin(err.status === 0 ? AUTH_MESSAGES.network : "");
+    return;
+  }
+  await startChat(me);
+}
+
+boot();

@@ -1,0 +1,445 @@
+/** The signed-in chat: rooms, the open room, socket events, composer, typing and read markers. */
+
+import { api } from "./api.js";
+import { bindPanels } from "./panels.js";
+import { newClientId, Room } from "./rooms.js";
+import { ChatSocket } from "./socket.js";
+import { MessageList, renderPeople, renderRoomList, StatusView, typingText } from "./view.js";
+
+const PAGE_SIZE = 50;
+const MAX_TEXT_CHARS = 4000;
+/** Send `typing` at most this often while someone types. */
+const TYPING_SEND_INTERVAL_MS = 2_000;
+/** Show "x is typing…" this long after their last `typing` event. */
+const TYPING_SHOW_MS = 5_000;
+/** Rooms (new DMs, unread counts) are re-read this often. */
+const ROOMS_POLL_MS = 15_000;
+const READ_DEBOUNCE_MS = 300;
+/** Start loading older history when the reader is this close to the top. */
+const LOAD_OLDER_PX = 200;
+const DEFAULT_ROOM = "general";
+const LAST_ROOM_KEY = "nochat.lastRoom";
+
+const $ = (id) => document.getElementById(id);
+const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
+
+function wsUrl() {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+}
+
+export class Chat {
+  constructor(me, { onSignedOut }) {
+    this.me = me.name;
+    this.onSignedOut = onSignedOut;
+    this.rooms = new Map();
+    this.active = null;
+    this.lastTypingSent = 0;
+    this.loadingOlder = false;
+    this.timers = [];
+    this.abort = new AbortController();
+    this.list = new MessageList($("messages"), $("scroller"), this.me);
+    this.status = new StatusView($("status"), () => this.socket.retryNow());
+    this.socket = new ChatSocket({
+      url: wsUrl(),
+      resume: (name) => {
+        const room = this.rooms.get(name);
+        return room ? { since: room.since, epoch: room.epoch } : {};
+      },
+      onEvent: (event) => this.onEvent(event),
+      onStatus: (status) => this.onStatus(status),
+      onAuthLost: () => this.signOut("Your session has ended. Please log in again."),
+      onRefused: () => this.checkSession(),
+    });
+  }
+
+  async start() {
+    this.panels = bindPanels(this, this.abort.signal);
+    this.bindComposer(this.abort.signal);
+    await this.refreshRooms();
+    this.socket.start();
+    const wanted = decodeURIComponent(location.hash.slice(1)) || localStorage.getItem(LAST_ROOM_KEY);
+    const first = [wanted, DEFAULT_ROOM].find((n) => n && this.rooms.has(n)) || this.rooms.keys().next().value;
+    if (first) await this.open(first);
+    this.timers.push(setInterval(() => this.refreshRooms().catch(() => {}), ROOMS_POLL_MS));
+    this.timers.push(setInterval(() => this.renderTyping(), 1000));
+  }
+
+  /** Tear down everything this session made; the page goes back to the login form. */
+  stop() {
+    this.socket.stop();
+    this.status.set({ state: "offline" });
+    for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.readTimer);
+    this.abort.abort();
+    this.list.clear();
+  }
+
+  async signOut(reason) {
+    this.stop();
+    this.onSignedOut(reason);
+  }
+
+  async logout() {
+    try {
+      await api.logout();
+    } catch {
+      /* the cookie may already be gone; signing out locally is what matters */
+    }
+    this.signOut("");
+  }
+
+  /** A connection attempt was refused: if the session is gone, stop retrying. */
+  async checkSession() {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      await api.me();
+    } catch (err) {
+      if (err.status === 401) this.signOut("Your session has ended. Please log in again.");
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  // ---- rooms -----------------------------------------------------------------------------
+
+  addRoom(info) {
+    let room = this.rooms.get(info.name);
+    if (room) {
+      room.update(info);
+      return room;
+    }
+    room = new Room(info);
+    this.rooms.set(room.name, room);
+    if (room.member) this.socket.join(room.name);
+    if (room.dm) this.loadMembers(room);
+    return room;
+  }
+
+  async refreshRooms() {
+    const { rooms } = await api.rooms();
+    for (const info of rooms) this.addRoom(info);
+    const active = this.rooms.get(this.active);
+    if (active) active.unread = 0;
+    this.renderRooms();
+  }
+
+  async loadMembers(room) {
+    try {
+      room.members = (await api.members(room.name)).members;
+    } catch {
+      return;
+    }
+    this.renderRooms();
+    if (room.name === this.active) this.renderRoom();
+  }
+
+  async open(name) {
+    const room = this.rooms.get(name);
+    if (!room) return;
+    this.active = name;
+    room.unread = 0;
+    history.replaceState(null, "", `#${encodeURIComponent(name)}`);
+    localStorage.setItem(LAST_ROOM_KEY, name);
+    this.panels.closeSidebar();
+    $("jump").hidden = true;
+    this.list.renderAll(room.sorted(), [...room.pending.values()]);
+    this.list.scrollToBottom();
+    this.renderRoom();
+    this.renderRooms();
+    if (!this.socket.rooms.has(name)) this.socket.join(name);
+    if (!room.loaded) await this.loadLatest(room);
+    this.markRead();
+  }
+
+  /** The newest page of a room, merged with whatever live messages are already held. */
+  async loadLatest(room) {
+    let page;
+    try {
+      page = await api.history(room.name, { limit: PAGE_SIZE });
+    } catch (err) {
+      this.showRoomNotice(room, `Could not load messages: ${err.message}`);
+      return;
+    }
+    room.epoch = page.epoch || room.epoch;
+    room.loaded = true;
+    if (page.messages.length < PAGE_SIZE) room.hasMore = false;
+    const active = room.name === this.active;
+    for (const msg of page.messages) if (room.add(msg) && active) this.list.insert(msg);
+    if (!active) return;
+    this.list.scrollToBottom();
+    this.renderOlder(room);
+    // Too few to scroll? Fetch older pages until the view is full or history ends.
+    const s = $("scroller");
+    if (room.hasMore && s.scrollHeight <= s.clientHeight) await this.loadOlder();
+  }
+
+  async loadOlder() {
+    const room = this.rooms.get(this.active);
+    if (!room || !room.loaded || !room.hasMore || this.loadingOlder || room.oldestSeq === null) return;
+    this.loadingOlder = true;
+    $("load-older").textContent = "Loading…";
+    try {
+      const page = await api.history(room.name, { before: room.oldestSeq, limit: PAGE_SIZE });
+      if (page.messages.length < PAGE_SIZE) room.hasMore = false;
+      const fresh = page.messages.filter((msg) => room.add(msg));
+      if (room.name === this.active) this.list.prepend(fresh);
+    } catch {
+      /* leave the button up; the reader can try again */
+    } finally {
+      this.loadingOlder = false;
+      $("load-older").textContent = "Load older messages";
+      this.renderOlder(room);
+    }
+  }
+
+  // ---- socket events ---------------------------------------------------------------------
+
+  onStatus(status) {
+    this.status.set(status);
+    if (status.state === "connected" && this.wasDown) this.refreshRooms().catch(() => {});
+    this.wasDown = status.state !== "connected";
+    $("message").dataset.connection = status.state;
+  }
+
+  onEvent(event) {
+    const room = this.rooms.get(event.room);
+    switch (event.type) {
+      case "message":
+        if (room) this.onMessage(room, event);
+        break;
+      case "ack":
+        if (room) this.onAck(room, event);
+        break;
+      case "joined":
+        if (!room) break;
+        room.epoch = event.epoch || room.epoch;
+        room.members = event.members || [];
+        room.online = new Set(event.online || []);
+        this.renderRooms();
+        if (room.name === this.active) this.renderRoom();
+        break;
+      case "presence":
+        if (!room) break;
+        if (event.state === "online") room.online.add(event.user);
+        else room.online.delete(event.user);
+        if (!room.members.includes(event.user)) room.members.push(event.user);
+        if (room.name === this.active) this.renderRoom();
+        break;
+      case "typing":
+        if (!room || same(event.user, this.me)) break;
+        room.typers.set(event.user, Date.now() + TYPING_SHOW_MS);
+        if (room.name === this.active) this.renderTyping();
+        break;
+      case "reset":
+        if (room) this.onReset(room, event);
+        break;
+      case "send_failed":
+        if (room) this.onSendFailed(room, event);
+        break;
+      case "error":
+        this.onError(event);
+        break;
+      default:
+        break;
+    }
+  }
+
+  onMessage(room, event) {
+    const msg = { ...event };
+    delete msg.type;
+    if (!room.add(msg)) return; // already held: a replay or the echo of an ack
+    room.typers.delete(msg.user);
+    const own = same(msg.user, this.me);
+    const active = room.name === this.active;
+    if (own && room.pending.has(msg.client_id)) {
+      room.pending.delete(msg.client_id);
+      if (active) this.list.settle(msg.client_id, msg);
+    } else if (active) {
+      const stick = own || this.list.nearBottom();
+      this.list.insert(msg);
+      if (stick) this.list.scrollToBottom();
+      else $("jump").hidden = false;
+    }
+    if (active) {
+      this.renderTyping();
+      this.markRead();
+    }
+    if (!own && msg.seq > room.lastRead && !(active && this.reading())) {
+      room.unread += 1;
+      this.renderRooms();
+    }
+  }
+
+  onAck(room, ack) {
+    const pending = room.pending.get(ack.client_id);
+    if (!pending) return;
+    room.pending.delete(ack.client_id);
+    const msg = { room: room.name, id: ack.id, seq: ack.seq, ts: ack.ts, user: this.me, text: pending.text, client_id: ack.client_id };
+    room.add(msg);
+    if (room.name === this.active) this.list.settle(ack.client_id, msg);
+  }
+
+  async onReset(room, event) {
+    room.reset(event.epoch, event.head_seq);
+    if (room.name === this.active) {
+      this.list.renderAll([], [...room.pending.values()]);
+      await this.loadLatest(room);
+    }
+    this.socket.join(room.name);
+  }
+
+  onSendFailed(room, event) {
+    const pending = room.pending.get(event.client_id);
+    if (!pending) return;
+    pending.failed = true;
+    pending.reason = event.message || event.code;
+    if (room.name === this.active) this.list.fail(event.client_id, pending.reason);
+  }
+
+  onError(event) {
+    const ref = typeof event.ref === "string" ? event.ref : "";
+    if (ref.startsWith("j:") && event.code === "not_found") {
+      const name = ref.slice(2);
+      this.socket.leave(name);
+      const room = this.rooms.get(name);
+      if (room && name === this.active) this.showRoomNotice(room, "You cannot see this room.");
+      return;
+    }
+    console.warn("nochat: server error", event.code, event.message);
+  }
+
+  // ---- composer, typing, reading ---------------------------------------------------------
+
+  bindComposer(signal) {
+    const input = $("message");
+    const autosize = () => {
+      input.style.height = "auto";
+      input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+    };
+    $("composer").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.submit();
+      autosize();
+    }, { signal });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.submit();
+        autosize();
+      }
+    }, { signal });
+    input.addEventListener("input", () => {
+      autosize();
+      $("composer-error").textContent = "";
+      const now = Date.now();
+      if (input.value.trim() && this.active && now - this.lastTypingSent >= TYPING_SEND_INTERVAL_MS) {
+        this.lastTypingSent = now;
+        this.socket.typing(this.active);
+      }
+    }, { signal });
+    const scroller = $("scroller");
+    scroller.addEventListener("scroll", () => {
+      if (scroller.scrollTop < LOAD_OLDER_PX) this.loadOlder();
+      if (this.list.nearBottom()) {
+        $("jump").hidden = true;
+        this.markRead();
+      }
+    }, { signal, passive: true });
+    $("load-older").addEventListener("click", () => this.loadOlder(), { signal });
+    $("jump").addEventListener("click", () => {
+      this.list.scrollToBottom();
+      $("jump").hidden = true;
+      input.focus();
+    }, { signal });
+    document.addEventListener("visibilitychange", () => this.markRead(), { signal });
+  }
+
+  submit() {
+    const input = $("message");
+    const text = input.value;
+    const room = this.rooms.get(this.active);
+    if (!room || !text.trim()) return;
+    if (text.length > MAX_TEXT_CHARS) {
+      $("composer-error").textContent = `Messages can be at most ${MAX_TEXT_CHARS} characters.`;
+      return;
+    }
+    const pending = { client_id: newClientId(), room: room.name, user: this.me, text, ts: Date.now() };
+    room.pending.set(pending.client_id, pending);
+    this.list.addPending(pending);
+    this.list.scrollToBottom();
+    this.socket.send(room.name, text, pending.client_id);
+    input.value = "";
+    this.lastTypingSent = 0;
+  }
+
+  /** Is the reader looking at the bottom of the open room right now? */
+  reading() {
+    return !document.hidden && this.list.nearBottom();
+  }
+
+  markRead() {
+    clearTimeout(this.readTimer);
+    this.readTimer = setTimeout(() => {
+      const room = this.rooms.get(this.active);
+      if (!room || !this.reading() || !this.socket.connected) return;
+      if (room.newestSeq !== null && room.newestSeq > room.lastRead) {
+        room.lastRead = room.newestSeq;
+        this.socket.read(room.name, room.newestSeq);
+      }
+      if (room.unread) {
+        room.unread = 0;
+        this.renderRooms();
+      }
+    }, READ_DEBOUNCE_MS);
+  }
+
+  // ---- rendering -------------------------------------------------------------------------
+
+  renderRooms() {
+    const all = [...this.rooms.values()].sort((a, b) => a.label(this.me).localeCompare(b.label(this.me)));
+    const opts = { active: this.active, me: this.me, onOpen: (name) => this.open(name) };
+    renderRoomList($("room-list"), all.filter((r) => !r.dm), opts);
+    renderRoomList($("dm-list"), all.filter((r) => r.dm), opts);
+    const unread = all.reduce((n, r) => n + (r.name === this.active ? 0 : r.unread), 0);
+    document.title = unread ? `(${unread}) NoChat` : "NoChat";
+  }
+
+  renderRoom() {
+    const room = this.rooms.get(this.active);
+    if (!room) return;
+    const label = room.label(this.me);
+    $("room-title").textContent = room.dm ? label : `# ${label}`;
+    $("room-kind").textContent = room.dm ? "Direct conversation" : room.private ? "Private room" : "Public room";
+    $("add-member").hidden = !room.private || room.dm;
+    $("message").placeholder = room.dm ? `Message ${label}` : `Message #${label}`;
+    renderPeople($("member-list"), room);
+    $("online-count").textContent = `${room.online.size} online`;
+    this.renderOlder(room);
+    this.renderTyping();
+  }
+
+  renderOlder(room) {
+    if (room.name !== this.active) return;
+    $("load-older").hidden = !(room.loaded && room.hasMore);
+    const start = $("room-start");
+    start.hidden = !(room.loaded && !room.hasMore);
+    start.textContent = room.dm
+      ? `This is the beginning of your conversation with ${room.label(this.me)}.`
+      : `This is the very beginning of #${room.name}.`;
+  }
+
+  renderTyping() {
+    const room = this.rooms.get(this.active);
+    const text = room ? typingText(room.typing()) : "";
+    const node = $("typing");
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  showRoomNotice(room, text) {
+    if (room.name !== this.active) return;
+    const start = $("room-start");
+    start.hidden = false;
+    start.textContent = text;
+  }
+}

@@ -1,0 +1,116 @@
+/** Chrome around the conversation: sidebar and people drawers, dialogs, account controls. */
+
+import { api } from "./api.js";
+import { avatar } from "./view.js";
+
+const $ = (id) => document.getElementById(id);
+/** Below this width the sidebar is a drawer; below PEOPLE_WIDE the people panel is one too. */
+const NARROW = window.matchMedia("(max-width: 760px)");
+const PEOPLE_WIDE = window.matchMedia("(min-width: 1100px)");
+
+/**
+ * Run a <dialog> form: `action(form)` does the work; an error it throws is shown in the
+ * dialog and keeps it open, success closes it.
+ */
+function bindDialog(dialog, action, signal) {
+  const form = dialog.querySelector("form");
+  const error = dialog.querySelector(".form-error");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    error.textContent = "";
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true;
+    try {
+      await action(form);
+      dialog.close();
+      form.reset();
+    } catch (err) {
+      error.textContent = err.message || String(err);
+    } finally {
+      submit.disabled = false;
+    }
+  }, { signal });
+  form.querySelector("button[value=cancel]").addEventListener("click", () => dialog.close(), { signal });
+  return () => {
+    error.textContent = "";
+    dialog.showModal();
+  };
+}
+
+export function bindPanels(chat, signal) {
+  const root = $("chat");
+  const on = (id, type, fn) => $(id).addEventListener(type, fn, { signal });
+
+  $("me-avatar").replaceChildren(avatar(chat.me, "small"));
+  $("me-name").textContent = chat.me;
+  on("logout", "click", () => chat.logout());
+
+  const setSidebar = (open) => {
+    root.classList.toggle("sidebar-open", open);
+    $("scrim").hidden = !open;
+    $("open-sidebar").setAttribute("aria-expanded", String(open));
+    if (open) $("sidebar").querySelector("[aria-current=page], button.room-link")?.focus();
+  };
+  const closeSidebar = (refocus = false) => {
+    if (!root.classList.contains("sidebar-open")) return;
+    setSidebar(false);
+    if (refocus) $("open-sidebar").focus();
+  };
+  on("open-sidebar", "click", () => setSidebar(true));
+  on("close-sidebar", "click", () => closeSidebar(true));
+  on("scrim", "click", () => {
+    closeSidebar();
+    setPeople(false);
+  });
+
+  // The people panel is shown by default on wide screens and is a drawer on narrow ones.
+  const peopleShown = () =>
+    PEOPLE_WIDE.matches ? !root.classList.contains("people-collapsed") : root.classList.contains("people-open");
+  const setPeople = (show) => {
+    if (PEOPLE_WIDE.matches) root.classList.toggle("people-collapsed", !show);
+    else root.classList.toggle("people-open", show);
+    if (!PEOPLE_WIDE.matches) $("scrim").hidden = !show && !root.classList.contains("sidebar-open");
+    $("toggle-people").setAttribute("aria-expanded", String(peopleShown()));
+  };
+  on("toggle-people", "click", () => setPeople(!peopleShown()));
+  $("toggle-people").setAttribute("aria-expanded", String(peopleShown()));
+  PEOPLE_WIDE.addEventListener("change", () => {
+    root.classList.remove("people-open", "people-collapsed");
+    $("scrim").hidden = !root.classList.contains("sidebar-open");
+    $("toggle-people").setAttribute("aria-expanded", String(peopleShown()));
+  }, { signal });
+  NARROW.addEventListener("change", () => setSidebar(false), { signal });
+
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || document.querySelector("dialog[open]")) return;
+    closeSidebar(true);
+    if (!PEOPLE_WIDE.matches) setPeople(false);
+  }, { signal });
+
+  const newRoom = bindDialog($("room-dialog"), async (form) => {
+    const name = form.querySelector("#room-name").value.trim().toLowerCase();
+    const room = await api.createRoom(name, form.querySelector("#room-private").checked);
+    chat.addRoom(room);
+    chat.renderRooms();
+    await chat.open(room.name);
+  }, signal);
+  on("new-room", "click", newRoom);
+
+  const newDm = bindDialog($("dm-dialog"), async (form) => {
+    const room = await api.openDm(form.querySelector("#dm-user").value.trim());
+    const held = chat.addRoom(room);
+    await chat.loadMembers(held);
+    await chat.open(room.name);
+  }, signal);
+  on("new-dm", "click", newDm);
+
+  const addMember = bindDialog($("member-dialog"), async (form) => {
+    const room = chat.rooms.get(chat.active);
+    const { members } = await api.addMember(room.name, form.querySelector("#member-user").value.trim());
+    room.members = members;
+    chat.renderRoom();
+  }, signal);
+  on("add-member", "click", addMember);
+
+  return { closeSidebar };
+}
