@@ -13,7 +13,7 @@ const TYPING_SEND_INTERVAL_MS = 2_000;
 /** Show "x is typing…" this long after their last `typing` event. */
 const TYPING_SHOW_MS = 5_000;
 /** Rooms (new DMs, unread counts) are re-read this often. */
-const ROOMS_POLL_MS = 15_000;
+const ROOMS_POLL_MS = 10_000;
 const READ_DEBOUNCE_MS = 300;
 /** Start loading older history when the reader is this close to the top. */
 const LOAD_OLDER_PX = 200;

@@ -191,13 +191,34 @@ export class MessageList {
   }
 }
 
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** A padlock drawn inline (no icon font or emoji font needed). */
+function lockIcon() {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "13");
+  svg.setAttribute("height", "13");
+  svg.setAttribute("class", "lock");
+  const path = document.createElementNS(SVG_NS, "path");
+  path.setAttribute(
+    "d",
+    "M4.5 7V5a3.5 3.5 0 0 1 7 0v2h.5A1.5 1.5 0 0 1 13.5 8.5v5A1.5 1.5 0 0 1 12 15H4a1.5 1.5 0 0 1-1.5-1.5v-5A1.5 1.5 0 0 1 4 7zm1.8 0h3.4V5a1.7 1.7 0 0 0-3.4 0z",
+  );
+  path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
+}
+
 /** Rooms or DMs in the sidebar, with unread badges. */
 export function renderRoomList(ul, rooms, { active, me, onOpen }) {
   ul.replaceChildren(
     ...rooms.map((room) => {
       const label = room.label(me);
       const unread = room.name === active ? 0 : room.unread;
-      const icon = room.dm ? avatar(label, "small") : el("span", { class: "hash", "aria-hidden": "true" }, room.private ? "🔒" : "#");
+      const icon = room.dm
+        ? avatar(label, "small")
+        : el("span", { class: "hash", "aria-hidden": "true" }, room.private ? lockIcon() : "#");
       return el(
         "li",
         {},

@@ -157,6 +157,12 @@ class NochatServer:
         assert status == 200, body
         return str(body["token"])
 
+    def login(self, name: str, password: str = PASSWORD) -> str:
+        """A new session (bearer token) for an existing user."""
+        status, body = self.request("POST", "/api/sessions", {"name": name, "password": password})
+        assert status == 200, body
+        return str(body["token"])
+
     def post(self, token: str, room: str, text: str, client_id: str | None = None) -> Any:
         status, body = self.request(
             "POST",

@@ -33,7 +33,9 @@ def test_login_page_is_labelled(new_page: Any, screenshots: Path) -> None:
     page.screenshot(path=str(screenshots / "login.png"))
 
 
-def test_chat_two_users_both_ways(new_page: Any, screenshots: Path) -> None:
+def test_chat_two_users_both_ways(
+    new_page: Any, server: NochatServer, screenshots: Path
+) -> None:
     alice: Page = new_page()
     bob: Page = new_page()
     sign_up(alice, "alice")
@@ -79,6 +81,20 @@ def test_chat_two_users_both_ways(new_page: Any, screenshots: Path) -> None:
     width = alice.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert width <= 0
     assert messages(alice).first.locator("time").get_attribute("datetime")
+
+    # A few more rooms, a DM and an unread message make the screenshot look lived-in.
+    alice_token = server.login("alice")
+    bob_token = server.login("bob")
+    server.request("POST", "/api/rooms", {"name": "design-review", "private": True}, alice_token)
+    server.request("POST", "/api/rooms", {"name": "random"}, bob_token)
+    server.post(bob_token, "random", "Anyone up for lunch?")
+    _, dm = server.request("POST", "/api/dms", {"user": "alice"}, bob_token)
+    server.post(bob_token, dm["name"], "Got a minute after standup?")
+    alice.reload()
+    expect_in_chat(alice)
+    expect(room_button(alice, "design-review")).to_be_visible()
+    expect(room_button(alice, "bob").locator(".unread")).to_have_text("1 unread")
+    expect(message(alice, "Timestamps are local, text wraps, and the socket batches frames.")).to_be_visible()
     alice.screenshot(path=str(screenshots / "chat.png"))
 
     # Each message is shown exactly once, in seq order.
