@@ -16,6 +16,8 @@ class ProcSample:
     cpu_s: float
     rss_kib: int
     hwm_kib: int
+    #: Time its threads were runnable but waiting for a CPU (another process had the core).
+    wait_s: float = 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -40,6 +42,26 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
+def runqueue_wait_s(pid: int) -> float:
+    """Seconds the threads of `pid` spent runnable but not running (/proc/<pid>/task/*/schedstat).
+
+    On a shared machine this is the direct measure of interference: the process wanted the
+    core and something else had it.
+    """
+    total_ns = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
+                total_ns += int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended meanwhile
+    return total_ns / 1e9
+
+
 def sample(pid: int) -> ProcSample:
     rss, hwm = memory_kib(pid)
-    return ProcSample(cpu_seconds(pid), rss, hwm)
+    return ProcSample(cpu_seconds(pid), rss, hwm, runqueue_wait_s(pid))

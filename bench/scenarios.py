@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import rest
+from . import procstat, rest
 from .pool import Pool
 from .procstat import ProcSample
 from .profile import Profiler
@@ -34,7 +34,7 @@ class Config:
     fanout_headline: int = 100
     fanout_senders: int = 10
     fanout_deliveries: int = 2_000_000
-    fanout_window: int = 16
+    fanout_window: int = 64
     latency_clients: int = 1000
     latency_rates: tuple[float, ...] = (50.0, 100.0, 200.0, 400.0)
     latency_headline: float = 100.0
@@ -115,8 +115,11 @@ class Phase:
     after: ProcSample | None = None
     t0: float = 0.0
     wall_s: float = 0.0
+    gen_wait0: float = 0.0
+    gen_wait1: float = 0.0
 
     def __enter__(self) -> Phase:
+        self.gen_wait0 = sum(procstat.runqueue_wait_s(pid) for pid in self.pool.pids)
         self.before = self.srv.sample()
         self.t0 = time.monotonic()
         return self
@@ -124,6 +127,7 @@ class Phase:
     def __exit__(self, *exc: object) -> None:
         self.wall_s = time.monotonic() - self.t0
         self.after = self.srv.sample()
+        self.gen_wait1 = sum(procstat.runqueue_wait_s(pid) for pid in self.pool.pids)
 
     def figures(self, gen_cpu_s: float) -> dict[str, Any]:
         assert self.before is not None and self.after is not None
@@ -133,10 +137,12 @@ class Phase:
             "wall_s": round(self.wall_s, 3),
             "server_cpu_s": round(cpu, 2),
             "server_cpu_util": round(cpu / wall, 2),
+            "server_wait_s": round(self.after.wait_s - self.before.wait_s, 2),
             "server_peak_rss_mib": round(self.after.hwm_kib / 1024, 1),
             "server_rss_mib": round(self.after.rss_kib / 1024, 1),
             "generator_cpu_s": round(gen_cpu_s, 2),
             "generator_cpu_util": round(gen_cpu_s / wall, 2),
+            "generator_wait_s": round(self.gen_wait1 - self.gen_wait0, 2),
             "generator_saturated": gen_cpu_s / wall > SATURATED,
         }
 
@@ -247,6 +253,8 @@ def broadcast(
             **got["latency"].summary(),
             **phase.figures(gen_cpu),
         }
+        cpu = result["server_cpu_s"]
+        result["deliveries_per_server_cpu_s"] = round(got["received"] / cpu) if cpu else 0
         return result
 
 
