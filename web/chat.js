@@ -60,7 +60,7 @@ export class Chat {
     const wanted = decodeURIComponent(location.hash.slice(1)) || localStorage.getItem(LAST_ROOM_KEY);
     const first = [wanted, DEFAULT_ROOM].find((n) => n && this.rooms.has(n)) || this.rooms.keys().next().value;
     if (first) await this.open(first);
-    this.timers.push(setInterval(() => this.refreshRooms().catch(() => {}), ROOMS_POLL_MS));
+    this.timers.push(setInterval(() => this.pollRooms(), ROOMS_POLL_MS));
     this.timers.push(setInterval(() => this.renderTyping(), 1000));
   }
 
@@ -124,6 +124,15 @@ export class Chat {
     this.renderRooms();
   }
 
+  /** The periodic refresh: also notices a session that ended elsewhere (logout in another tab). */
+  async pollRooms() {
+    try {
+      await this.refreshRooms();
+    } catch (err) {
+      if (err.status === 401) this.signOut("Your session has ended. Please log in again.");
+    }
+  }
+
   async loadMembers(room) {
     try {
       room.members = (await api.members(room.name)).members;
@@ -148,6 +157,8 @@ export class Chat {
     this.renderRoom();
     this.renderRooms();
     if (!this.socket.rooms.has(name)) this.socket.join(name);
+    // On phones focusing the composer would pop up the keyboard over the conversation.
+    if (!window.matchMedia("(max-width: 760px)").matches) $("message").focus();
     if (!room.loaded) await this.loadLatest(room);
     this.markRead();
   }
@@ -197,7 +208,7 @@ export class Chat {
 
   onStatus(status) {
     this.status.set(status);
-    if (status.state === "connected" && this.wasDown) this.refreshRooms().catch(() => {});
+    if (status.state === "connected" && this.wasDown) this.pollRooms();
     this.wasDown = status.state !== "connected";
     $("message").dataset.connection = status.state;
   }

@@ -10,7 +10,8 @@ const PEOPLE_WIDE = window.matchMedia("(min-width: 1100px)");
 
 /**
  * Run a <dialog> form: `action(form)` does the work; an error it throws is shown in the
- * dialog and keeps it open, success closes it.
+ * dialog and keeps it open, success closes it. What `action` returns (a function) runs
+ * after the dialog has closed, so focus and keys go to the page again.
  */
 function bindDialog(dialog, action, signal) {
   const form = dialog.querySelector("form");
@@ -21,11 +22,12 @@ function bindDialog(dialog, action, signal) {
     const submit = form.querySelector("button[type=submit]");
     submit.disabled = true;
     try {
-      await action(form);
+      const then = await action(form);
       dialog.close();
       form.reset();
+      if (then) await then();
     } catch (err) {
-      error.textContent = err.message || String(err);
+      if (dialog.open) error.textContent = err.message || String(err);
     } finally {
       submit.disabled = false;
     }
@@ -92,7 +94,7 @@ export function bindPanels(chat, signal) {
     const room = await api.createRoom(name, form.querySelector("#room-private").checked);
     chat.addRoom(room);
     chat.renderRooms();
-    await chat.open(room.name);
+    return () => chat.open(room.name);
   }, signal);
   on("new-room", "click", newRoom);
 
@@ -100,7 +102,7 @@ export function bindPanels(chat, signal) {
     const room = await api.openDm(form.querySelector("#dm-user").value.trim());
     const held = chat.addRoom(room);
     await chat.loadMembers(held);
-    await chat.open(room.name);
+    return () => chat.open(room.name);
   }, signal);
   on("new-dm", "click", newDm);
 

@@ -20,7 +20,6 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +187,7 @@ def server(tmp_path: Path) -> Iterator[NochatServer]:
         yield srv
     finally:
         srv.stop()
+        print(f"---- server log (tail) ----\n{srv.log()}")  # shown when a test fails
 
 
 @pytest.fixture(scope="session")
@@ -220,7 +220,9 @@ def new_page(browser: Any, server: NochatServer) -> Iterator[Any]:
         )
         contexts.append(context)
         page = context.new_page()
+        name = f"page{len(contexts)}"
         page.on("pageerror", lambda exc: page_errors.append(f"{exc}"))
+        page.on("console", lambda msg: print(f"[{name} console.{msg.type}] {msg.text}"))
         if goto:
             page.goto("/")
         return page

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import NochatServer
-from .ui import RECONNECT_TIMEOUT_MS, composer, message, seqs, send, sign_up, status
+from .ui import RECONNECT_TIMEOUT_MS, composer, message, send, seqs, sign_up, status
 
 pytestmark = pytest.mark.browser
 
