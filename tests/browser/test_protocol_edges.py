@@ -1,0 +1,99 @@
+"""Frames a real server sends rarely, injected between it and the page: batches, replays, reset.
+
+Also: the whole sign-in-and-send path with the keyboard alone.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, WebSocketRoute, expect
+
+from .conftest import NochatServer
+from .ui import PASSWORD, composer, expect_in_chat, message, send, seqs, sign_up
+
+pytestmark = pytest.mark.browser
+
+
+def _relay(page: Page) -> dict[str, WebSocketRoute]:
+    """Pass every frame through, and keep the route so a test can inject frames."""
+    routes: dict[str, WebSocketRoute] = {}
+
+    def relay(route: WebSocketRoute) -> None:
+        upstream = route.connect_to_server()
+        route.on_message(upstream.send)
+        upstream.on_message(route.send)
+        routes["page"] = route
+
+    page.route_web_socket("**/ws", relay)
+    return routes
+
+
+def test_batched_replayed_and_reset_frames(new_page: Any, server: NochatServer) -> None:
+    page: Page = new_page(goto=False)
+    routes = _relay(page)
+    page.goto("/")
+    sign_up(page, "gina")
+    for text in ("one", "two", "three"):
+        send(page, text)
+    expect(message(page, "three")).to_have_attribute("data-state", "delivered")
+    token = server.login("gina")
+    _, page_body = server.request("GET", "/api/rooms/general/messages", token=token)
+    stored = page_body["messages"]
+
+    # A batch (JSON array) holding a replay of messages already shown and a typing event.
+    batch = [{"type": "message", **m} for m in stored[:2]]
+    batch.append({"type": "typing", "room": "general", "user": "ghost"})
+    routes["page"].send(json.dumps(batch))
+    expect(page.locator("#typing")).to_have_text("ghost is typing…")
+    assert seqs(page) == [1, 2, 3]
+
+    # `reset`: the client drops the room, reloads it over REST and joins again.
+    page.evaluate(
+        "document.querySelector('#messages').append(Object.assign("
+        "document.createElement('li'), {className: 'msg stale', textContent: 'stale'}))"
+    )
+    reset = {
+        "type": "reset",
+        "room": "general",
+        "epoch": page_body["epoch"],
+        "head_seq": page_body["head_seq"],
+    }
+    routes["page"].send(json.dumps(reset))
+    expect(page.locator("#messages li.stale")).to_have_count(0)
+    expect(message(page, "three")).to_be_visible()
+    assert seqs(page) == [1, 2, 3]
+    send(page, "four")
+    expect(message(page, "four")).to_have_attribute("data-state", "delivered")
+    assert seqs(page) == [1, 2, 3, 4]
+
+
+def test_keyboard_only(new_page: Any, server: NochatServer) -> None:
+    server.register("kim")
+    page: Page = new_page()
+    expect(page.get_by_label("Username", exact=True)).to_be_focused()
+    page.keyboard.type("kim")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")  # the form's first button: Log in
+    expect_in_chat(page)
+    expect(composer(page)).to_be_focused()
+    page.keyboard.type("typed without a mouse")
+    page.keyboard.press("Enter")
+    expect(message(page, "typed without a mouse")).to_have_attribute("data-state", "delivered")
+
+    # Make a room from the keyboard: Shift+Tab back to the sidebar's "Create room".
+    create = page.get_by_role("button", name="Create room")
+    for _ in range(30):
+        if create.evaluate("el => el === document.activeElement"):
+            break
+        page.keyboard.press("Shift+Tab")
+    expect(create).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Room name")).to_be_focused()
+    page.keyboard.type("by-keyboard")
+    page.keyboard.press("Enter")
+    expect_in_chat(page, "# by-keyboard")
+    expect(composer(page)).to_be_focused()
