@@ -1,6 +1,8 @@
 /** The signed-in chat: rooms, the open room, socket events, composer, typing and read markers. */
 
 import { api } from "./api.js";
+import { bindComposer } from "./composer.js";
+import { dropOutbox, loadOutbox, saveOutbox } from "./outbox.js";
 import { bindPanels } from "./panels.js";
 import { newClientId, Room } from "./rooms.js";
 import { ChatSocket } from "./socket.js";
@@ -8,15 +10,11 @@ import { MessageList, renderPeople, renderRoomList, StatusView, typingText } fro
 
 const PAGE_SIZE = 50;
 const MAX_TEXT_CHARS = 4000;
-/** Send `typing` at most this often while someone types. */
-const TYPING_SEND_INTERVAL_MS = 2_000;
 /** Show "x is typing…" this long after their last `typing` event. */
 const TYPING_SHOW_MS = 5_000;
 /** Rooms (new DMs, unread counts) are re-read this often. */
 const ROOMS_POLL_MS = 10_000;
 const READ_DEBOUNCE_MS = 300;
-/** Start loading older history when the reader is this close to the top. */
-const LOAD_OLDER_PX = 200;
 const DEFAULT_ROOM = "general";
 const LAST_ROOM_KEY = "nochat.lastRoom";
 
@@ -54,8 +52,9 @@ export class Chat {
 
   async start() {
     this.panels = bindPanels(this, this.abort.signal);
-    this.bindComposer(this.abort.signal);
+    bindComposer(this, this.abort.signal);
     await this.refreshRooms();
+    this.restoreOutbox();
     this.socket.start();
     const wanted = decodeURIComponent(location.hash.slice(1)) || localStorage.getItem(LAST_ROOM_KEY);
     const first = [wanted, DEFAULT_ROOM].find((n) => n && this.rooms.has(n)) || this.rooms.keys().next().value;
@@ -80,6 +79,7 @@ export class Chat {
   }
 
   async logout() {
+    dropOutbox(this.me);
     try {
       await api.logout();
     } catch {
@@ -176,7 +176,9 @@ export class Chat {
     room.loaded = true;
     if (page.messages.length < PAGE_SIZE) room.hasMore = false;
     const active = room.name === this.active;
-    for (const msg of page.messages) if (room.add(msg) && active) this.list.insert(msg);
+    for (const msg of page.messages) {
+      if (room.add(msg) && !this.settlePending(room, msg) && active) this.list.insert(msg);
+    }
     if (!active) return;
     this.list.scrollToBottom();
     this.renderOlder(room);
@@ -263,10 +265,8 @@ export class Chat {
     room.typers.delete(msg.user);
     const own = same(msg.user, this.me);
     const active = room.name === this.active;
-    if (own && room.pending.has(msg.client_id)) {
-      room.pending.delete(msg.client_id);
-      if (active) this.list.settle(msg.client_id, msg);
-    } else if (active) {
+    // Our own send echoed before its ack is durable: settlePending marks it delivered.
+    if (!this.settlePending(room, msg) && active) {
       const stick = own || this.list.nearBottom();
       this.list.insert(msg);
       if (stick) this.list.scrollToBottom();
@@ -282,10 +282,20 @@ export class Chat {
     }
   }
 
+  /** One of our pending sends came back as a message: it replaces the pending one. */
+  settlePending(room, msg) {
+    if (!same(msg.user, this.me) || !room.pending.has(msg.client_id)) return false;
+    room.pending.delete(msg.client_id);
+    this.saveOutbox();
+    if (room.name === this.active) this.list.settle(msg.client_id, msg);
+    return true;
+  }
+
   onAck(room, ack) {
     const pending = room.pending.get(ack.client_id);
     if (!pending) return;
     room.pending.delete(ack.client_id);
+    this.saveOutbox();
     const msg = { room: room.name, id: ack.id, seq: ack.seq, ts: ack.ts, user: this.me, text: pending.text, client_id: ack.client_id };
     room.add(msg);
     if (room.name === this.active) this.list.settle(ack.client_id, msg);
@@ -305,6 +315,7 @@ export class Chat {
     if (!pending) return;
     pending.failed = true;
     pending.reason = event.message || event.code;
+    this.saveOutbox();
     if (room.name === this.active) this.list.fail(event.client_id, pending.reason);
   }
 
@@ -322,50 +333,6 @@ export class Chat {
 
   // ---- composer, typing, reading ---------------------------------------------------------
 
-  bindComposer(signal) {
-    const input = $("message");
-    const autosize = () => {
-      input.style.height = "auto";
-      input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
-    };
-    $("composer").addEventListener("submit", (e) => {
-      e.preventDefault();
-      this.submit();
-      autosize();
-    }, { signal });
-    input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
-        e.preventDefault();
-        this.submit();
-        autosize();
-      }
-    }, { signal });
-    input.addEventListener("input", () => {
-      autosize();
-      $("composer-error").textContent = "";
-      const now = Date.now();
-      if (input.value.trim() && this.active && now - this.lastTypingSent >= TYPING_SEND_INTERVAL_MS) {
-        this.lastTypingSent = now;
-        this.socket.typing(this.active);
-      }
-    }, { signal });
-    const scroller = $("scroller");
-    scroller.addEventListener("scroll", () => {
-      if (scroller.scrollTop < LOAD_OLDER_PX) this.loadOlder();
-      if (this.list.nearBottom()) {
-        $("jump").hidden = true;
-        this.markRead();
-      }
-    }, { signal, passive: true });
-    $("load-older").addEventListener("click", () => this.loadOlder(), { signal });
-    $("jump").addEventListener("click", () => {
-      this.list.scrollToBottom();
-      $("jump").hidden = true;
-      input.focus();
-    }, { signal });
-    document.addEventListener("visibilitychange", () => this.markRead(), { signal });
-  }
-
   submit() {
     const input = $("message");
     const text = input.value;
@@ -380,8 +347,23 @@ export class Chat {
     this.list.addPending(pending);
     this.list.scrollToBottom();
     this.socket.send(room.name, text, pending.client_id);
+    this.saveOutbox();
     input.value = "";
     this.lastTypingSent = 0;
+  }
+
+  saveOutbox() {
+    saveOutbox(this.me, this.rooms.values());
+  }
+
+  /** Sends a previous page load made but never saw acked: queue them again, same client_id. */
+  restoreOutbox() {
+    for (const p of loadOutbox(this.me)) {
+      const room = this.rooms.get(p.room);
+      if (!room || room.pending.has(p.client_id)) continue;
+      room.pending.set(p.client_id, { ...p, user: this.me });
+      this.socket.send(p.room, p.text, p.client_id);
+    }
   }
 
   /** Is the reader looking at the bottom of the open room right now? */

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from .conftest import NochatServer
-from .ui import RECONNECT_TIMEOUT_MS, composer, message, send, seqs, sign_up, status
+from .ui import RECONNECT_TIMEOUT_MS, composer, expect_in_chat, message, send, seqs, sign_up, status
 
 pytestmark = pytest.mark.browser
 
@@ -78,3 +78,42 @@ def test_refused_reconnect_returns_to_login(new_page: Any, server: NochatServer)
     # session is gone and stops retrying instead of looping forever.
     expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=RECONNECT_TIMEOUT_MS)
     expect(page.get_by_role("alert")).to_have_text("Your session has ended. Please log in again.")
+
+
+@pytest.mark.parametrize("lost", ["send", "ack"])
+def test_unacked_message_survives_reload(new_page: Any, server: NochatServer, lost: str) -> None:
+    """The send (or only its ack) is lost, then the tab reloads: delivered once, stored once."""
+    page: Page = new_page(goto=False)
+    state = {"lose": False}
+
+    def relay(route: WebSocketRoute) -> None:
+        upstream = route.connect_to_server()
+
+        def to_server(frame: str | bytes) -> None:
+            if not (state["lose"] and lost == "send" and '"type":"send"' in str(frame)):
+                upstream.send(frame)
+
+        def to_page(frame: str | bytes) -> None:
+            text = str(frame)
+            if not (state["lose"] and lost == "ack" and ('"ack"' in text or '"message"' in text)):
+                route.send(frame)
+
+        route.on_message(to_server)
+        upstream.on_message(to_page)
+
+    page.route_web_socket("**/ws", relay)
+    page.goto("/")
+    sign_up(page, f"hank-{lost}")
+    state["lose"] = True
+    send(page, "written just before a reload")
+    expect(message(page, "written just before a reload")).to_have_attribute("data-state", "pending")
+    token = server.login(f"hank-{lost}")
+    state["lose"] = False
+    page.reload()
+    expect_in_chat(page)
+    expect(message(page, "written just before a reload")).to_have_attribute(
+        "data-state", "delivered"
+    )
+    assert seqs(page) == [1]
+    stored = [m["text"] for m in server.history(token, "general")]
+    assert stored == ["written just before a reload"]
