@@ -3,10 +3,10 @@
 import { api } from "./api.js";
 import { bindComposer } from "./composer.js";
 import { dropOutbox, loadOutbox, saveOutbox } from "./outbox.js";
-import { bindPanels } from "./panels.js";
+import { bindPanels, renderOlder, renderRoom, renderRooms, renderTyping, showRoomNotice } from "./panels.js";
 import { newClientId, Room } from "./rooms.js";
 import { ChatSocket } from "./socket.js";
-import { MessageList, renderPeople, renderRoomList, StatusView, typingText } from "./view.js";
+import { MessageList, StatusView } from "./view.js";
 
 const PAGE_SIZE = 50;
 const MAX_TEXT_CHARS = 4000;
@@ -60,7 +60,7 @@ export class Chat {
     const first = [wanted, DEFAULT_ROOM].find((n) => n && this.rooms.has(n)) || this.rooms.keys().next().value;
     if (first) await this.open(first);
     this.timers.push(setInterval(() => this.pollRooms(), ROOMS_POLL_MS));
-    this.timers.push(setInterval(() => this.renderTyping(), 1000));
+    this.timers.push(setInterval(() => renderTyping(this), 1000));
   }
 
   /** Tear down everything this session made; the page goes back to the login form. */
@@ -121,7 +121,7 @@ export class Chat {
     for (const info of rooms) this.addRoom(info);
     const active = this.rooms.get(this.active);
     if (active) active.unread = 0;
-    this.renderRooms();
+    renderRooms(this);
   }
 
   /** The periodic refresh: also notices a session that ended elsewhere (logout in another tab). */
@@ -139,8 +139,8 @@ export class Chat {
     } catch {
       return;
     }
-    this.renderRooms();
-    if (room.name === this.active) this.renderRoom();
+    renderRooms(this);
+    if (room.name === this.active) renderRoom(this);
   }
 
   async open(name) {
@@ -154,8 +154,8 @@ export class Chat {
     $("jump").hidden = true;
     this.list.renderAll(room.sorted(), [...room.pending.values()]);
     this.list.scrollToBottom();
-    this.renderRoom();
-    this.renderRooms();
+    renderRoom(this);
+    renderRooms(this);
     if (!this.socket.rooms.has(name)) this.socket.join(name);
     // On phones focusing the composer would pop up the keyboard over the conversation.
     if (!window.matchMedia("(max-width: 760px)").matches) $("message").focus();
@@ -169,7 +169,7 @@ export class Chat {
     try {
       page = await api.history(room.name, { limit: PAGE_SIZE });
     } catch (err) {
-      this.showRoomNotice(room, `Could not load messages: ${err.message}`);
+      showRoomNotice(this, room, `Could not load messages: ${err.message}`);
       return;
     }
     room.epoch = page.epoch || room.epoch;
@@ -181,7 +181,7 @@ export class Chat {
     }
     if (!active) return;
     this.list.scrollToBottom();
-    this.renderOlder(room);
+    renderOlder(this, room);
     // Too few to scroll? Fetch older pages until the view is full or history ends.
     const s = $("scroller");
     if (room.hasMore && s.scrollHeight <= s.clientHeight) await this.loadOlder();
@@ -202,7 +202,7 @@ export class Chat {
     } finally {
       this.loadingOlder = false;
       $("load-older").textContent = "Load older messages";
-      this.renderOlder(room);
+      renderOlder(this, room);
     }
   }
 
@@ -212,7 +212,6 @@ export class Chat {
     this.status.set(status);
     if (status.state === "connected" && this.wasDown) this.pollRooms();
     this.wasDown = status.state !== "connected";
-    $("message").dataset.connection = status.state;
   }
 
   onEvent(event) {
@@ -229,20 +228,20 @@ export class Chat {
         room.epoch = event.epoch || room.epoch;
         room.members = event.members || [];
         room.online = new Set(event.online || []);
-        this.renderRooms();
-        if (room.name === this.active) this.renderRoom();
+        renderRooms(this);
+        if (room.name === this.active) renderRoom(this);
         break;
       case "presence":
         if (!room) break;
         if (event.state === "online") room.online.add(event.user);
         else room.online.delete(event.user);
         if (!room.members.includes(event.user)) room.members.push(event.user);
-        if (room.name === this.active) this.renderRoom();
+        if (room.name === this.active) renderRoom(this);
         break;
       case "typing":
         if (!room || same(event.user, this.me)) break;
         room.typers.set(event.user, Date.now() + TYPING_SHOW_MS);
-        if (room.name === this.active) this.renderTyping();
+        if (room.name === this.active) renderTyping(this);
         break;
       case "reset":
         if (room) this.onReset(room, event);
@@ -273,12 +272,12 @@ export class Chat {
       else $("jump").hidden = false;
     }
     if (active) {
-      this.renderTyping();
+      renderTyping(this);
       this.markRead();
     }
     if (!own && msg.seq > room.lastRead && !(active && this.reading())) {
       room.unread += 1;
-      this.renderRooms();
+      renderRooms(this);
     }
   }
 
@@ -325,7 +324,7 @@ export class Chat {
       const name = ref.slice(2);
       this.socket.leave(name);
       const room = this.rooms.get(name);
-      if (room && name === this.active) this.showRoomNotice(room, "You cannot see this room.");
+      if (room && name === this.active) showRoomNotice(this, room, "You cannot see this room.");
       return;
     }
     console.warn("nochat: server error", event.code, event.message);
@@ -382,57 +381,8 @@ export class Chat {
       }
       if (room.unread) {
         room.unread = 0;
-        this.renderRooms();
+        renderRooms(this);
       }
     }, READ_DEBOUNCE_MS);
-  }
-
-  // ---- rendering -------------------------------------------------------------------------
-
-  renderRooms() {
-    const all = [...this.rooms.values()].sort((a, b) => a.label(this.me).localeCompare(b.label(this.me)));
-    const opts = { active: this.active, me: this.me, onOpen: (name) => this.open(name) };
-    renderRoomList($("room-list"), all.filter((r) => !r.dm), opts);
-    renderRoomList($("dm-list"), all.filter((r) => r.dm), opts);
-    const unread = all.reduce((n, r) => n + (r.name === this.active ? 0 : r.unread), 0);
-    document.title = unread ? `(${unread}) NoChat` : "NoChat";
-  }
-
-  renderRoom() {
-    const room = this.rooms.get(this.active);
-    if (!room) return;
-    const label = room.label(this.me);
-    $("room-title").textContent = room.dm ? label : `# ${label}`;
-    $("room-kind").textContent = room.dm ? "Direct conversation" : room.private ? "Private room" : "Public room";
-    $("add-member").hidden = !room.private || room.dm;
-    $("message").placeholder = room.dm ? `Message ${label}` : `Message #${label}`;
-    renderPeople($("member-list"), room);
-    $("online-count").textContent = `${room.online.size} online`;
-    this.renderOlder(room);
-    this.renderTyping();
-  }
-
-  renderOlder(room) {
-    if (room.name !== this.active) return;
-    $("load-older").hidden = !(room.loaded && room.hasMore);
-    const start = $("room-start");
-    start.hidden = !(room.loaded && !room.hasMore);
-    start.textContent = room.dm
-      ? `This is the beginning of your conversation with ${room.label(this.me)}.`
-      : `This is the very beginning of #${room.name}.`;
-  }
-
-  renderTyping() {
-    const room = this.rooms.get(this.active);
-    const text = room ? typingText(room.typing()) : "";
-    const node = $("typing");
-    if (node.textContent !== text) node.textContent = text;
-  }
-
-  showRoomNotice(room, text) {
-    if (room.name !== this.active) return;
-    const start = $("room-start");
-    start.hidden = false;
-    start.textContent = text;
   }
 }

@@ -1,7 +1,7 @@
-/** Chrome around the conversation: sidebar and people drawers, dialogs, account controls. */
+/** Chrome around the conversation: sidebar, header and people panel, dialogs, account controls. */
 
 import { api } from "./api.js";
-import { avatar } from "./view.js";
+import { avatar, renderPeople, renderRoomList, typingText } from "./view.js";
 
 const $ = (id) => document.getElementById(id);
 /** Below this width the sidebar is a drawer; below PEOPLE_WIDE the people panel is one too. */
@@ -93,7 +93,7 @@ export function bindPanels(chat, signal) {
     const name = form.querySelector("#room-name").value.trim().toLowerCase();
     const room = await api.createRoom(name, form.querySelector("#room-private").checked);
     chat.addRoom(room);
-    chat.renderRooms();
+    renderRooms(chat);
     return () => chat.open(room.name);
   }, signal);
   on("new-room", "click", newRoom);
@@ -110,9 +110,58 @@ export function bindPanels(chat, signal) {
     const room = chat.rooms.get(chat.active);
     const { members } = await api.addMember(room.name, form.querySelector("#member-user").value.trim());
     room.members = members;
-    chat.renderRoom();
+    renderRoom(chat);
   }, signal);
   on("add-member", "click", addMember);
 
   return { closeSidebar };
+}
+
+// ---- rendering the chrome from the chat's state ----------------------------------------
+
+export function renderRooms(chat) {
+  const all = [...chat.rooms.values()].sort((a, b) => a.label(chat.me).localeCompare(b.label(chat.me)));
+  const opts = { active: chat.active, me: chat.me, onOpen: (name) => chat.open(name) };
+  renderRoomList($("room-list"), all.filter((r) => !r.dm), opts);
+  renderRoomList($("dm-list"), all.filter((r) => r.dm), opts);
+  const unread = all.reduce((n, r) => n + (r.name === chat.active ? 0 : r.unread), 0);
+  document.title = unread ? `(${unread}) NoChat` : "NoChat";
+}
+
+export function renderRoom(chat) {
+  const room = chat.rooms.get(chat.active);
+  if (!room) return;
+  const label = room.label(chat.me);
+  $("room-title").textContent = room.dm ? label : `# ${label}`;
+  $("room-kind").textContent = room.dm ? "Direct conversation" : room.private ? "Private room" : "Public room";
+  $("add-member").hidden = !room.private || room.dm;
+  $("message").placeholder = room.dm ? `Message ${label}` : `Message #${label}`;
+  renderPeople($("member-list"), room);
+  $("online-count").textContent = `${room.online.size} online`;
+  renderOlder(chat, room);
+  renderTyping(chat);
+}
+
+export function renderOlder(chat, room) {
+  if (room.name !== chat.active) return;
+  $("load-older").hidden = !(room.loaded && room.hasMore);
+  const start = $("room-start");
+  start.hidden = !(room.loaded && !room.hasMore);
+  start.textContent = room.dm
+    ? `This is the beginning of your conversation with ${room.label(chat.me)}.`
+    : `This is the very beginning of #${room.name}.`;
+}
+
+export function renderTyping(chat) {
+  const room = chat.rooms.get(chat.active);
+  const text = room ? typingText(room.typing()) : "";
+  const node = $("typing");
+  if (node.textContent !== text) node.textContent = text;
+}
+
+export function showRoomNotice(chat, room, text) {
+  if (room.name !== chat.active) return;
+  const start = $("room-start");
+  start.hidden = false;
+  start.textContent = text;
 }
