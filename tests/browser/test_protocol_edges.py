@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from .conftest import NochatServer
-from .ui import PASSWORD, composer, expect_in_chat, message, send, seqs, sign_up
+from .ui import PASSWORD, composer, expect_in_chat, message, send, seqs, sign_up, status
 
 pytestmark = pytest.mark.browser
 
@@ -97,3 +97,67 @@ def test_keyboard_only(new_page: Any, server: NochatServer) -> None:
     page.keyboard.press("Enter")
     expect_in_chat(page, "# by-keyboard")
     expect(composer(page)).to_be_focused()
+
+
+def test_backoff_is_full_jitter_and_capped(new_page: Any) -> None:
+    page: Page = new_page()
+    highs, lows = page.evaluate(
+        """async () => {
+            const { backoffDelay } = await import("/socket.js");
+            const n = [...Array(12).keys()];
+            const at = (r) => n.map((i) => backoffDelay(i, () => r));
+            return [at(0.999999), at(0)];
+        }"""
+    )
+    assert lows == [0] * 12
+    assert highs[:3] == [499, 999, 1999]
+    assert highs == sorted(highs)
+    assert max(highs) == 29_999
+
+
+def _set_hidden(page: Page, hidden: bool) -> None:
+    """Pretend the tab is in the background (headless pages are always visible)."""
+    page.evaluate(
+        "h => Object.defineProperty(document, 'hidden', {configurable: true, get: () => h})",
+        hidden,
+    )
+
+
+def test_watchdog_reconnects_a_silent_socket(new_page: Any) -> None:
+    """No frame (not even a ping) for ~2.5 ping intervals means dead; hidden tabs get longer."""
+    page: Page = new_page(goto=False)
+    page.clock.install()
+    state = {"mute": False, "refuse": False}
+
+    def relay(route: WebSocketRoute) -> None:
+        if state["refuse"]:
+            route.close(code=1011, reason="test: still down")
+            return
+        upstream = route.connect_to_server()
+        route.on_message(upstream.send)
+        upstream.on_message(lambda frame: None if state["mute"] else route.send(frame))
+
+    page.route_web_socket("**/ws", relay)
+    page.goto("/")
+    sign_up(page, "ivy")
+    state["mute"] = state["refuse"] = True
+
+    # Hidden tab: 70 s of silence is tolerated (timers there are throttled anyway).
+    page.evaluate(
+        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => true})"
+    )
+    page.clock.fast_forward(70_000)
+    expect(status(page)).to_have_attribute("data-state", "connected")
+
+    # Visible again: the same silence is now too long.
+    page.evaluate(
+        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => false})"
+    )
+    page.clock.fast_forward(10_000)
+    expect(status(page)).to_have_attribute("data-state", "reconnecting")
+
+    state["mute"] = state["refuse"] = False
+    page.get_by_role("button", name="Retry now").click()
+    expect(status(page)).to_have_attribute("data-state", "connected")
+    send(page, "alive again")
+    expect(message(page, "alive again")).to_have_attribute("data-state", "delivered")
