@@ -11,21 +11,22 @@ cancelling this whole handler, so there is no disconnect exception to catch.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import trio
 
 from . import protocol
 from .errors import CLOSE_REASONS, CloseCode, NoChatError, NotFound, ValidationError
-from .hub import Chunk, RoomCursor, Subscriber
+from .hub import CHUNK_MAX_CHARS, Chunk, RoomCursor, Subscriber, pack
 from .protocol import ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
 from .services import Services
 from .store import Ack, AppendRequest, Message, Room, Session, User
 
 log = logging.getLogger(__name__)
 
-#: Most characters the write pump puts in one frame (clients commonly cap frames at 1 MiB).
-BATCH_MAX_CHARS = 128 * 1024
+#: Outbox marker: "the acks collected in Connection._acks go here".
+_ACKS = Chunk("acks")
 #: Rooms one connection may have joined at once.
 MAX_ROOMS_PER_CONNECTION = 200
 #: How long closing the socket may take at the end before we give up on the peer.
@@ -50,6 +51,8 @@ class Connection:
         self._outbox, self._inbox = trio.open_memory_channel[str](self.settings.outbox_size)
         self.sub = Subscriber(user.name, self._outbox)
         self.rooms: dict[str, Room] = {}
+        #: Acks completed since the write pump last looked; one outbox slot stands for all.
+        self._acks: list[str] = []
         self.last_heard = trio.current_time()
 
     async def serve(self) -> None:
@@ -112,13 +115,17 @@ class Connection:
                 async for first in inbox:
                     if sub.close_code is not None:
                         return
+                    if first is _ACKS:
+                        first = self._take_acks()
                     items = [first]
                     size = len(first)
-                    while len(items) < most and size < BATCH_MAX_CHARS:
+                    while len(items) < most and size < CHUNK_MAX_CHARS:
                         try:
                             item = inbox.receive_nowait()
                         except (trio.WouldBlock, trio.EndOfChannel):
                             break
+                        if item is _ACKS:
+                            item = self._take_acks()
                         items.append(item)
                         size += len(item)
                     if len(items) == 1 and type(first) is str:
@@ -155,6 +162,16 @@ class Connection:
             self.services.hub.evict(self.sub)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass  # closing already
+
+    def push_ack(self, encoded: str) -> None:
+        """Queue an ack. A group commit completes many at once: they share one outbox slot."""
+        self._acks.append(encoded)
+        if len(self._acks) == 1:
+            self.push(_ACKS)
+
+    def _take_acks(self) -> str:
+        acks, self._acks = self._acks, []
+        return acks[0] if len(acks) == 1 else Chunk(",".join(acks))
 
     def push_error(self, code: str, message: str, ref: protocol.Ref = None, **extra: Any) -> None:
         self.services.counters.errors_sent += 1
@@ -196,7 +213,7 @@ class Connection:
 
         def done(result: Ack | BaseException) -> None:
             if isinstance(result, Ack):
-                self.push(protocol.encode(ack_event(result, ref)))
+                self.push_ack(protocol.encode(ack_event(result, ref)))
             elif isinstance(result, NoChatError):
                 self.push_error(result.code, result.message, ref)
             else:
@@ -257,8 +274,8 @@ class Connection:
                 return  # left (or re-joined) meanwhile
             if missed:
                 replayed += len(missed)
-                for chunk in _chunks(missed):
-                    await self._outbox.send(chunk)
+                for item, _ in _packed(missed):
+                    await self._outbox.send(item)
                 cursor.seq = missed[-1].seq
             if len(missed) < page and cursor.seen <= cursor.seq:
                 cursor.live = True
@@ -289,20 +306,15 @@ def ack_event(ack: Ack, ref: protocol.Ref) -> dict[str, Any]:
     return protocol.with_ref(event, ref)
 
 
-def _chunks(messages: list[Message]) -> list[str]:
-    """Encode replayed messages into comma-joined Chunks of at most ~BATCH_MAX_CHARS."""
-    chunks: list[str] = []
-    parts: list[str] = []
-    size = 0
-    for m in messages:
-        encoded = protocol.encode(
-            protocol.message_event(m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id)
-        )
-        if parts and size + len(encoded) > BATCH_MAX_CHARS:
-            chunks.append(Chunk(",".join(parts)))
-            parts, size = [], 0
-        parts.append(encoded)
-        size += len(encoded)
-    if parts:
-        chunks.append(Chunk(",".join(parts)) if len(parts) > 1 else parts[0])
-    return chunks
+def _packed(messages: list[Message]) -> Iterator[tuple[str, int]]:
+    return pack(
+        [
+            (
+                protocol.encode(
+                    protocol.message_event(m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id)
+                ),
+                m.seq,
+            )
+            for m in messages
+        ]
+    )

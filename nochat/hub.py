@@ -10,6 +10,7 @@ history is durable and the client resumes with `join since`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import trio
@@ -19,10 +20,32 @@ from .errors import CloseCode
 log = logging.getLogger(__name__)
 
 
+#: Most characters in one Chunk or outgoing frame (clients commonly cap frames at 1 MiB).
+CHUNK_MAX_CHARS = 128 * 1024
+
+
 class Chunk(str):
     """Several already-encoded events joined by commas: goes into a frame's array as is."""
 
     __slots__ = ()
+
+
+def pack(events: Sequence[tuple[str, int]]) -> Iterator[tuple[str, int]]:
+    """Pack (encoded, seq) pairs, in seq order, into outbox items of at most CHUNK_MAX_CHARS.
+
+    Yields each item with the highest seq it carries; one event stays a plain string.
+    """
+    parts: list[str] = []
+    size = last = 0
+    for encoded, seq in events:
+        if parts and size + len(encoded) > CHUNK_MAX_CHARS:
+            yield (Chunk(",".join(parts)) if len(parts) > 1 else parts[0]), last
+            parts, size = [], 0
+        parts.append(encoded)
+        size += len(encoded)
+        last = seq
+    if parts:
+        yield (Chunk(",".join(parts)) if len(parts) > 1 else parts[0]), last
 
 
 @dataclass(slots=True)

@@ -81,7 +81,7 @@ def _explain(data: str | bytes, exc: msgspec.DecodeError) -> ProtocolError:
     try:
         loose = _loose.decode(data)
     except (msgspec.DecodeError, RecursionError):
-        return FrameError("bad_json", "frame is not valid JSON", None)
+        return FrameError("bad_json", "frame is not valid JSON (or a number is out of range)", None)
     if not isinstance(loose, dict):
         return FrameError("invalid_frame", "frame must be a JSON object", None)
     ref = loose.get("ref")

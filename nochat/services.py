@@ -11,7 +11,7 @@ from . import protocol
 from .auth import Authenticator
 from .broker import Broker
 from .errors import CloseCode, NotFound
-from .hub import Hub
+from .hub import Hub, pack
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
@@ -33,11 +33,22 @@ class Services:
     drained: trio.Event = field(default_factory=trio.Event)
 
     def on_commit(self, batch: Sequence[Message]) -> None:
-        """Store writer → broker, in seq order, each event encoded exactly once."""
-        publish = self.broker.publish
+        """Store writer → broker: each room's share of one commit goes out as one item.
+
+        Every message is encoded exactly once. A commit's messages for one room travel as
+        one `Chunk` carrying the highest seq, so a burst costs each subscriber one outbox
+        slot, and a healthy client is never evicted for the size of a group commit. A
+        commit is atomic, so a reader's snapshot never ends inside one: no subscriber can
+        hold part of a chunk already.
+        """
+        rooms: dict[str, list[tuple[str, int]]] = {}
         for m in batch:
             event = protocol.message_event(m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id)
-            publish(m.room, protocol.encode(event), m.seq)
+            rooms.setdefault(m.room, []).append((protocol.encode(event), m.seq))
+        publish = self.broker.publish
+        for room, events in rooms.items():
+            for item, last_seq in pack(events):
+                publish(room, item, last_seq)
 
     async def visible_room(self, user: User, name: str) -> Room:
         """The room if `user` may read and write it; NotFound otherwise (names never leak)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
 
-from .support import Api, RunningServer, start_server, make_settings
+from .support import Api, RunningServer, make_settings, start_server
 
 
 @pytest.fixture
@@ -18,3 +20,10 @@ async def server(nursery: trio.Nursery, tmp_path: Path) -> RunningServer:
 @pytest.fixture
 def api(server: RunningServer) -> Api:
     return Api(server.http)
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect after each test, so a leaked socket's ResourceWarning names its own test."""
+    yield
+    gc.collect()

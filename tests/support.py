@@ -219,12 +219,40 @@ async def ws_connect(
     extra = list(headers or [])
     if token:
         extra.append((b"Authorization", f"Bearer {token}".encode()))
-    async with trio_websocket.open_websocket_url(
-        server.ws,
-        subprotocols=subprotocols if subprotocols is not None else ["nochat.v1"],
-        extra_headers=extra,
-        connect_timeout=STEP_S,
-        disconnect_timeout=STEP_S,
-        **kwargs,
-    ) as conn:
-        yield WsClient(conn)
+    # Our own stream, closed in `finally`: trio-websocket leaves the socket open when a
+    # test ends right after the server's close frame (it waits for the server's TCP FIN).
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    try:
+        async with _unwrap_rejection(), trio.open_nursery() as nursery:
+            with trio.fail_after(STEP_S):
+                conn = await trio_websocket.wrap_client_stream(
+                    nursery,
+                    stream,
+                    f"127.0.0.1:{server.port}",  # the Host header, port included as browsers do
+                    "/ws",
+                    subprotocols=subprotocols if subprotocols is not None else ["nochat.v1"],
+                    extra_headers=extra,
+                    **kwargs,
+                )
+            try:
+                yield WsClient(conn)
+            finally:
+                with trio.move_on_after(STEP_S, shield=True):
+                    await conn.aclose()
+                nursery.cancel_scope.cancel()
+    finally:
+        await stream.aclose()
+
+
+@asynccontextmanager
+async def _unwrap_rejection() -> AsyncIterator[None]:
+    """Raise a refused handshake as the plain ConnectionRejected, not inside a group."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        match, _ = group.split(trio_websocket.ConnectionRejected)
+        if match is not None and len(match.exceptions) == 1:
+            leaf = match.exceptions[0]
+            if isinstance(leaf, trio_websocket.ConnectionRejected):
+                raise leaf from None
+        raise

@@ -1,0 +1,108 @@
+"""A slow or silent client costs bounded memory, is closed, and slows no one else."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from pathlib import Path
+
+import trio
+import trio_websocket
+
+from nochat.errors import CloseCode
+
+from ..support import STEP_S, Api, RunningServer, WsClient, make_settings, start_server, ws_connect
+
+OUTBOX = 64
+
+
+async def _stalled_client(
+    server: RunningServer, token: str, nursery: trio.Nursery
+) -> tuple[WsClient, trio.SocketStream]:
+    """A client with a tiny receive window whose application never reads."""
+    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    await sock.connect(("127.0.0.1", server.port))
+    stream = trio.SocketStream(sock)
+    conn = await trio_websocket.wrap_client_stream(
+        nursery,
+        stream,
+        "127.0.0.1",
+        "/ws",
+        subprotocols=["nochat.v1"],
+        extra_headers=[(b"Authorization", f"Bearer {token}".encode())],
+        message_queue_size=1,
+        max_message_size=16 * 1024 * 1024,
+    )
+    return WsClient(conn), stream
+
+
+async def test_backpressure_stalled_reader_is_evicted_and_others_get_everything(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    # A generous TCP_USER_TIMEOUT: the kernel must not abort the stalled socket before the
+    # test lets it read again, or it would see 1006 instead of the server's 4008.
+    settings = make_settings(tmp_path / "d", outbox_size=OUTBOX, tcp_user_timeout_s=120)
+    server = await start_server(nursery, settings)
+    api = Api(server.http)
+    ann, bob, cat = await api.signup("ann"), await api.signup("bob"), await api.signup("cat")
+    hub = server.services.hub
+    total = 1500
+    async with trio.open_nursery() as client_nursery:
+        slow, stream = await _stalled_client(server, cat.token, client_nursery)
+        await slow.join()
+        async with ws_connect(server, ann.token) as a, ws_connect(server, bob.token) as b:
+            await b.join()
+            received: list[int] = []
+
+            async def read_all() -> None:
+                for m in await b.messages(total):
+                    received.append(m["seq"])
+
+            async def drain_acks() -> None:
+                for _ in range(total):
+                    await a.expect("ack")
+
+            async with trio.open_nursery() as inner:
+                inner.start_soon(read_all)
+                inner.start_soon(drain_acks)
+                for i in range(total):
+                    # ~4 KB of incompressible text per message: megabytes in flight.
+                    await a.say(f"{i} " + secrets.token_hex(1900))
+                    assert hub.statistics().max_queued <= OUTBOX
+            assert received == list(range(1, total + 1))
+            stats = hub.statistics()
+            assert stats.evictions == 1
+            assert hub.subscribers("general") == 1  # bob; the stalled one is gone
+            assert stats.max_queued <= OUTBOX
+        # Once it reads again, the evicted client learns why it was dropped.
+        with trio.fail_after(STEP_S * 3):
+            assert await slow.closed() == CloseCode.SLOW_CONSUMER
+        await stream.aclose()
+        client_nursery.cancel_scope.cancel()
+
+
+async def test_backpressure_silent_client_is_closed_with_no_pong(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path / "d", ping_interval_s=0.05, pong_timeout_s=0.3)
+    server = await start_server(nursery, settings)
+    ann = await Api(server.http).signup("ann")
+    async with ws_connect(server, ann.token) as a:
+        assert (await a.recv())["type"] == "ping"
+        assert await a.closed() == CloseCode.NO_PONG
+    assert server.services.counters.closed_no_pong == 1
+
+
+async def test_backpressure_client_answering_pings_stays_connected(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path / "d", ping_interval_s=0.05, pong_timeout_s=0.3)
+    server = await start_server(nursery, settings)
+    ann = await Api(server.http).signup("ann")
+    async with ws_connect(server, ann.token) as a:
+        for _ in range(15):  # 15 pings: well past pong_timeout
+            assert (await a.recv())["type"] == "ping"
+            await a.send(type="pong")
+        await a.join()
+    assert server.services.counters.closed_no_pong == 0

@@ -1,0 +1,98 @@
+"""Start-up, auth at the handshake, and graceful shutdown that loses nothing acked."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+import trio
+import trio_websocket
+
+from nochat.errors import CloseCode
+
+from ..support import Api, RunningServer, make_settings, start_server, ws_connect
+
+
+async def test_lifecycle_shutdown_closes_1012_and_keeps_every_acked_message(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path / "data")
+    server = await start_server(nursery, settings)
+    api = Api(server.http)
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    acked: list[int] = []
+    async with ws_connect(server, ann.token) as a, ws_connect(server, bob.token) as b:
+        await b.join()
+        for i in range(50):
+            await a.say(f"keep {i}")
+        for _ in range(50):
+            acked.append((await a.expect("ack"))["seq"])
+        async with trio.open_nursery() as stopping:
+            stopping.start_soon(server.stop)
+            assert await a.closed() == CloseCode.RESTART
+            assert await b.closed() == CloseCode.RESTART
+    restarted = await start_server(nursery, settings.replace(port=0))
+    ann.base = restarted.http
+    page = await ann.get("/api/rooms/general/messages?limit=200")
+    assert [m["seq"] for m in page["messages"]] == sorted(acked) == list(range(1, 51))
+
+
+async def test_lifecycle_subprotocol_bearer_is_accepted_and_never_echoed(
+    server: RunningServer, api: Api
+) -> None:
+    ann = await api.signup("ann")
+    async with ws_connect(server, None, subprotocols=["nochat.v1", f"bearer.{ann.token}"]) as a:
+        assert a.conn.subprotocol == "nochat.v1"
+        await a.join()
+
+
+async def test_lifecycle_cookie_auth_needs_same_origin(server: RunningServer, api: Api) -> None:
+    ann = await api.signup("ann")
+    cookie = (b"Cookie", f"nochat_session={ann.token}".encode())
+    own = (b"Origin", server.http.encode())
+    async with ws_connect(server, None, headers=[cookie, own]) as a:
+        await a.join()
+    for origin in ([(b"Origin", b"http://evil.example")], []):
+        with pytest.raises(trio_websocket.ConnectionRejected) as caught:
+            async with ws_connect(server, None, headers=[cookie, *origin]):
+                pass
+        assert caught.value.status_code == 403
+
+
+async def test_lifecycle_login_sets_httponly_cookie_and_logout_ends_the_token(
+    server: RunningServer, api: Api
+) -> None:
+    await api.post("/api/users", {"name": "ann", "password": "long enough"})
+    body = json.dumps({"name": "ann", "password": "long enough"}).encode()
+    req = urllib.request.Request(f"{server.http}/api/sessions", data=body, method="POST")
+
+    def login() -> tuple[dict[str, object], str]:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read()), resp.headers["Set-Cookie"]
+
+    session, cookie = await trio.to_thread.run_sync(login)
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "nochat_session=" in cookie
+    ann = Api(server.http, str(session["token"]))
+    assert (await ann.get("/api/me"))["name"] == "ann"
+    await ann.call("DELETE", "/api/sessions")
+    with pytest.raises(trio_websocket.ConnectionRejected) as caught:
+        async with ws_connect(server, ann.token):
+            pass
+    assert caught.value.status_code == 401
+
+
+async def test_lifecycle_health_ready_metrics_and_security_headers(
+    server: RunningServer, api: Api
+) -> None:
+    assert await api.get("/healthz") == {"status": "ok"}
+    assert await api.get("/readyz") == {"status": "ready"}
+
+    def fetch(path: str) -> tuple[str, dict[str, str]]:
+        with urllib.request.urlopen(server.http + path, timeout=10) as resp:
+            return resp.read().decode(), {k.lower(): v for k, v in resp.headers.items()}
+
+    text, headers = await trio.to_thread.run_sync(fetch, "/metrics")
+    assert "nochat_connections 0.0" in text and "nochat_store_commits_total" in text
+    assert headers["x-content-type-options"] == "nosniff"
