@@ -30,14 +30,14 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the nochat package."""
-    session.install("-e", ".[redis,postgres]", *_groups("typecheck"))
+    session.install("-e", ".", *_groups("typecheck"))
     session.run("mypy", "nochat")
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The pytest-trio suite (unit, end-to-end on real Hypercorn, bench smoke)."""
-    session.install("-e", ".[redis,postgres]", *_groups("test", "bench"))
+    session.install("-e", ".", *_groups("test", "bench"))
     session.run("pytest", "--ignore=tests/browser", *session.posargs)
 
 

@@ -72,21 +72,25 @@ class Subscriber:
     close_code: CloseCode | None = None
     closed: trio.Event = field(default_factory=trio.Event)
 
-    def offer(self, room: str, encoded: str, seq: int | None) -> None:
-        """Queue an event for this subscriber; raise trio.WouldBlock when its outbox is full."""
+    def offer(self, room: str, encoded: str, seq: int | None) -> bool:
+        """Queue an event if this subscriber should get it (True if queued).
+
+        Raises trio.WouldBlock when the outbox is full.
+        """
         cursor = self.rooms.get(room)
         if cursor is None:
-            return
+            return False
         if seq is not None:
             if not cursor.live:
                 cursor.seen = max(cursor.seen, seq)
-                return
+                return False
             if seq <= cursor.seq:
-                return
+                return False
             cursor.seq = seq
         elif not cursor.live:
-            return
+            return False
         self.outbox.send_nowait(encoded)
+        return True
 
     def close(self, code: CloseCode) -> None:
         """Ask the connection to end with `code`; its write pump sees the outbox close."""
@@ -135,17 +139,18 @@ class Hub:
             return
         self.published += 1
         slow: list[Subscriber] = []
+        delivered = 0
         for sub in subs:
             if sub is skip:
                 continue
             try:
-                sub.offer(room, encoded, seq)
+                if sub.offer(room, encoded, seq):
+                    delivered += 1
             except trio.WouldBlock:
                 slow.append(sub)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 pass  # already closing; its connection unsubscribes it on the way out
-            else:
-                self.delivered += 1
+        self.delivered += delivered
         for sub in slow:
             self.evict(sub)
 

@@ -1,0 +1,82 @@
+"""The hub: synchronous fan-out, seq filtering while catching up, eviction on overflow."""
+
+from __future__ import annotations
+
+import trio
+
+from nochat.errors import CloseCode
+from nochat.hub import CHUNK_MAX_CHARS, Chunk, Hub, RoomCursor, Subscriber, pack
+
+
+def _sub(name: str, size: int = 4) -> tuple[Subscriber, trio.MemoryReceiveChannel[str]]:
+    send, receive = trio.open_memory_channel[str](size)
+    return Subscriber(name, send), receive
+
+
+def _drain(receive: trio.MemoryReceiveChannel[str]) -> list[str]:
+    out = []
+    while True:
+        try:
+            out.append(receive.receive_nowait())
+        except trio.WouldBlock:
+            return out
+
+
+def test_hub_publish_reaches_live_subscribers_once() -> None:
+    hub = Hub()
+    (a, ra), (b, rb) = _sub("a"), _sub("b")
+    for sub in (a, b):
+        hub.connect(sub)
+        hub.subscribe("general", sub, RoomCursor(seq=0, live=True))
+    hub.publish("general", "m1", 1)
+    hub.publish("general", "m1-again", 1)  # same seq: delivered once
+    hub.publish("other", "elsewhere", 1)
+    assert _drain(ra) == _drain(rb) == ["m1"]
+    assert hub.statistics().delivered == 2
+
+
+def test_hub_catching_up_subscriber_only_notes_seq() -> None:
+    hub = Hub()
+    a, ra = _sub("a")
+    cursor = RoomCursor(seq=3)
+    hub.subscribe("general", a, cursor)
+    hub.publish("general", "m4", 4)
+    hub.publish("general", "typing", None)
+    assert _drain(ra) == [] and cursor.seen == 4
+    cursor.seq, cursor.live = 4, True  # the replay covered seq 4
+    hub.publish("general", "m4", 4)
+    hub.publish("general", "m5", 5)
+    assert _drain(ra) == ["m5"]
+
+
+def test_hub_full_outbox_evicts_without_blocking_others() -> None:
+    hub = Hub()
+    (slow, _), (fast, rf) = _sub("slow", size=2), _sub("fast", size=100)
+    for sub in (slow, fast):
+        hub.connect(sub)
+        hub.subscribe("general", sub, RoomCursor(live=True))
+    for seq in range(1, 11):
+        hub.publish("general", f"m{seq}", seq)
+    assert slow.close_code == CloseCode.SLOW_CONSUMER and slow.closed.is_set()
+    assert hub.subscribers("general") == 1 and not slow.rooms
+    assert len(_drain(rf)) == 10
+    stats = hub.statistics()
+    assert stats.evictions == 1 and stats.max_queued <= 2
+
+
+def test_hub_close_all_asks_every_connection_to_close() -> None:
+    hub = Hub()
+    subs = [_sub(str(i))[0] for i in range(3)]
+    for sub in subs:
+        hub.connect(sub)
+    hub.close_all(CloseCode.RESTART)
+    assert all(s.close_code == CloseCode.RESTART for s in subs)
+
+
+def test_hub_pack_caps_chunk_size_and_reports_last_seq() -> None:
+    events = [(f'{{"n":{i},"pad":"{"x" * 1000}"}}', i) for i in range(1, 301)]
+    packed = list(pack(events))
+    assert all(len(item) <= CHUNK_MAX_CHARS for item, _ in packed)
+    assert [seq for _, seq in packed][-1] == 300
+    assert all(isinstance(item, Chunk) for item, _ in packed)
+    assert list(pack([("solo", 7)])) == [("solo", 7)]

@@ -1,0 +1,38 @@
+"""Settings from the environment: types parsed, every problem reported at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nochat.errors import ConfigError
+from nochat.settings import Settings
+
+
+def test_settings_from_env_parses_types_and_overrides() -> None:
+    env = {
+        "NOCHAT_PORT": "9000",
+        "NOCHAT_PING_INTERVAL_S": "1.5",
+        "NOCHAT_COOKIE_SECURE": "yes",
+        "NOCHAT_ALLOWED_ORIGINS": "https://a.example, https://b.example",
+        "NOCHAT_DATA_DIR": "/tmp/x",
+    }
+    s = Settings.from_env(env, host="0.0.0.0", port=None)
+    assert (s.port, s.host, s.ping_interval_s, s.cookie_secure) == (9000, "0.0.0.0", 1.5, True)
+    assert s.allowed_origins == ("https://a.example", "https://b.example")
+    assert s.data_dir == Path("/tmp/x")
+
+
+def test_settings_report_every_bad_key() -> None:
+    env = {"NOCHAT_PORT": "eighty", "NOCHAT_COOKIE_SECURE": "perhaps"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert len(caught.value.problems) == 2
+    assert "NOCHAT_PORT" in str(caught.value) and "NOCHAT_COOKIE_SECURE" in str(caught.value)
+
+
+def test_settings_validate_ranges() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"NOCHAT_PORT": "70000", "NOCHAT_PONG_TIMEOUT_S": "1"})
+    assert len(caught.value.problems) == 2

@@ -1,0 +1,125 @@
+"""The SQLite store: gapless seqs, idempotent appends, group commit, durable epoch."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+import trio
+
+from nochat.errors import Conflict, NotFound, Unavailable
+from nochat.store import Ack, AppendRequest, Message, Room, User
+from nochat.store.sqlite import SQLiteStore
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    async with trio.open_nursery() as nursery:
+        s = SQLiteStore(tmp_path / "db.sqlite3")
+        await nursery.start(s.run)
+        yield s
+        s.close()
+
+
+async def _general(store: SQLiteStore) -> Room:
+    room = await store.room("general")
+    assert room is not None
+    return room
+
+
+async def test_store_fresh_database_has_general_and_an_epoch(store: SQLiteStore) -> None:
+    room = await _general(store)
+    assert (room.name, room.private, room.head_seq) == ("general", False, 0)
+    assert len(store.epoch) == 16
+
+
+async def test_store_concurrent_appends_are_group_committed_with_gapless_seqs(
+    store: SQLiteStore,
+) -> None:
+    user = await store.create_user("ann", "hash")
+    room = await _general(store)
+    committed: list[Message] = []
+    store.on_commit = lambda batch: committed.extend(batch)
+    acks: list[Ack] = []
+
+    async def one(i: int) -> None:
+        acks.append(await store.append(AppendRequest(room, user, f"m{i}", f"c{i}")))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(200):
+            nursery.start_soon(one, i)
+    assert sorted(a.seq for a in acks) == list(range(1, 201))
+    assert [m.seq for m in committed] == list(range(1, 201))  # published in seq order
+    assert store.commits < 200  # many appends shared a transaction
+    assert await store.head_seq(room) == 200
+
+
+async def test_store_retry_returns_the_original_ack(store: SQLiteStore) -> None:
+    user = await store.create_user("ann", "hash")
+    room = await _general(store)
+    first = await store.append(AppendRequest(room, user, "hello", "same"))
+    again = await store.append(AppendRequest(room, user, "hello (edited?)", "same"))
+    assert first == again
+    history = await store.history(room, before=None, after=None, limit=10)
+    assert [m.text for m in history] == ["hello"]
+    other = await store.create_room("other", private=False, owner=user)
+    with pytest.raises(Conflict):
+        await store.append(AppendRequest(other, user, "x", "same"))
+
+
+async def test_store_append_to_missing_room_fails_alone(store: SQLiteStore) -> None:
+    user = await store.create_user("ann", "hash")
+    ghost = Room(999, "ghost", False, False, None, 0)
+    with pytest.raises(NotFound):
+        await store.append(AppendRequest(ghost, user, "x", "g"))
+
+
+async def test_store_history_pages(store: SQLiteStore) -> None:
+    user = await store.create_user("ann", "hash")
+    room = await _general(store)
+    for i in range(10):
+        await store.append(AppendRequest(room, user, str(i), f"k{i}"))
+
+    def seqs(ms: Sequence[Message]) -> list[int]:
+        return [m.seq for m in ms]
+
+    assert seqs(await store.history(room, before=None, after=None, limit=3)) == [8, 9, 10]
+    assert seqs(await store.history(room, before=8, after=None, limit=3)) == [5, 6, 7]
+    assert seqs(await store.history(room, before=None, after=8, limit=5)) == [9, 10]
+
+
+async def test_store_survives_reopen_with_same_epoch_and_seq(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    async with trio.open_nursery() as nursery:
+        first = SQLiteStore(path)
+        await nursery.start(first.run)
+        user = await first.create_user("ann", "hash")
+        room = await _general(first)
+        await first.append(AppendRequest(room, user, "one", "1"))
+        epoch = first.epoch
+        first.close()
+    async with trio.open_nursery() as nursery:
+        second = SQLiteStore(path)
+        await nursery.start(second.run)
+        assert second.epoch == epoch
+        ack = await second.append(AppendRequest(room, User(user.id, "ann"), "two", "2"))
+        assert ack.seq == 2
+        second.close()
+        with pytest.raises(Unavailable):
+            await second.append(AppendRequest(room, user, "late", "3"))
+
+
+async def test_store_user_names_are_unique_ignoring_case(store: SQLiteStore) -> None:
+    await store.create_user("Ann", "hash")
+    with pytest.raises(Conflict) as caught:
+        await store.create_user("ann", "hash")
+    assert caught.value.code == "name_taken"
+
+
+async def test_store_dm_is_found_again_and_has_two_members(store: SQLiteStore) -> None:
+    ann, bob = await store.create_user("ann", "h"), await store.create_user("bob", "h")
+    room = await store.open_dm(ann, bob)
+    assert await store.open_dm(bob, ann) == room
+    assert await store.members(room) == ["ann", "bob"]
+    assert room.private and room.dm
