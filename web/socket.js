@@ -53,6 +53,7 @@ export class ChatSocket {
     /** client_id -> send frame, in the order they were made. */
     this.outbox = new Map();
     this.attempt = 0;
+    this.retrySoon = false;
     this.retryTimer = null;
     this.sendRetryTimers = new Set();
     this.watchdog = null;
@@ -99,7 +100,9 @@ export class ChatSocket {
 
   /** Skip the rest of the backoff wait and connect now. */
   retryNow() {
-    if (this.stopped || this.connected || (this.ws && this.ws.readyState === WebSocket.CONNECTING)) {
+    if (this.stopped || this.connected) return;
+    if (this.ws && this.ws.readyState === WebSocket.CONNECTING) {
+      this.retrySoon = true; // if this attempt fails, the next one goes at once
       return;
     }
     clearTimeout(this.retryTimer);
@@ -189,7 +192,8 @@ export class ChatSocket {
   scheduleReconnect() {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
-    const delay = backoffDelay(this.attempt);
+    const delay = this.retrySoon ? 0 : backoffDelay(this.attempt);
+    this.retrySoon = false;
     this.attempt += 1;
     if (!navigator.onLine) {
       this.setStatus({ state: "offline" });

@@ -117,3 +117,17 @@ def test_unacked_message_survives_reload(new_page: Any, server: NochatServer, lo
     assert seqs(page) == [1]
     stored = [m["text"] for m in server.history(token, "general")]
     assert stored == ["written just before a reload"]
+
+
+def test_offline_then_online(new_page: Any, server: NochatServer) -> None:
+    page: Page = new_page()
+    sign_up(page, "olga")
+    page.context.set_offline(True)
+    server.restart()  # drops the socket (1012); no network to reconnect over
+    expect(status(page)).to_have_attribute("data-state", "offline")
+    expect(status(page)).to_contain_text("Offline")
+    send(page, "queued while offline")
+    expect(message(page, "queued while offline")).to_have_attribute("data-state", "pending")
+    page.context.set_offline(False)  # the "online" event reconnects at once
+    expect(status(page)).to_have_attribute("data-state", "connected")
+    expect(message(page, "queued while offline")).to_have_attribute("data-state", "delivered")
