@@ -47,11 +47,49 @@ def parse(argv: list[str]) -> argparse.Namespace:
         type=Path,
         help="where the report goes (default docs/ or bench/results/ with --quick or --scenario)",
     )
+    p.add_argument(
+        "--server-src",
+        type=Path,
+        help="run `python -m nochat` from this directory (e.g. an exported commit) "
+        "instead of the working tree",
+    )
+    p.add_argument(
+        "--render-from",
+        type=Path,
+        help="only re-render the report from a summary JSON written by an earlier run",
+    )
     return p.parse_args(argv)
+
+
+def rerender(path: Path, out_dir: Path) -> int:
+    """Rewrite BENCHMARKS.md from a saved summary (e.g. after editing bench/ANALYSIS.md)."""
+    summary = json.loads(path.read_text())
+    results = summary["scenarios"]
+    pngs = report.plots(results, out_dir, "bench-")
+    for key in ("fanout", "latency", "memory"):  # keep plots an older summary cannot redraw
+        if key not in pngs and (out_dir / f"bench-{key}.png").exists():
+            pngs[key] = f"bench-{key}.png"
+    text = report.render(
+        results,
+        command=summary.get("command", "python -m bench"),
+        machine=summary["machine"],
+        settings=summary.get("settings", {}),
+        quick=False,
+        pngs=pngs,
+        profile=summary.get("profile"),
+        failures=summary.get("failures", {}),
+    )
+    (out_dir / "BENCHMARKS.md").write_text(text)
+    print(f"wrote {out_dir / 'BENCHMARKS.md'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.render_from:
+        return rerender(args.render_from, args.out or DOCS)
+    if args.server_src:
+        os.environ["NOCHAT_BENCH_SERVER_SRC"] = str(args.server_src.resolve())
     # The orchestrator lives on the generator's core too: core 0 is the server's alone.
     os.sched_setaffinity(0, generator_cores())
     cfg = scenarios.QUICK if args.quick else scenarios.FULL
@@ -89,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             print(failures["profile"], file=sys.stderr, flush=True)
     settings = {
         "server environment": " ".join(f"{k}={v}" for k, v in BASE_ENV.items()),
+        "server source": os.environ.get("NOCHAT_BENCH_SERVER_SRC", "the working tree"),
         "durable-sends extra": "NOCHAT_SQLITE_SYNCHRONOUS=FULL",
         "sizes": ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(cfg).items() if k != "env"),
         "total bench time": f"{time.monotonic() - t0:.0f} s",
@@ -114,10 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "failures": failures,
         "profile": prof,
-        "scenarios": {
-            n: [{k: v for k, v in r.items() if k != "curve"} for r in runs]
-            for n, runs in results.items()
-        },
+        "command": command,
+        "settings": settings,
+        "scenarios": results,
     }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

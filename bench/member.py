@@ -149,6 +149,7 @@ class Member:
                 if self.join:
                     await ws.send_message(wire.join(self.room, since=self.last_seq))
                 else:
+                    await ws.send_message(wire.PONG)  # a first frame, as the server expects
                     self.joined.set()
                 self._connected.set()
                 if self.pending:  # resend unacked sends with the same client_id

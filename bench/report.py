@@ -8,6 +8,9 @@ from typing import Any
 
 Run = dict[str, Any]
 
+#: Hand-written findings (profiles, evidence, what to change) appended to the full report.
+ANALYSIS = Path(__file__).resolve().parent / "ANALYSIS.md"
+
 
 # (scenario, description, figure key, comparison, target value, unit)
 TARGETS: list[tuple[str, str, str, str, float, str]] = [
@@ -277,6 +280,8 @@ def render(
         out += [f"## {name}: FAILED", "", "```", why, "```", ""]
     if profile:
         out += profile_section(profile)
+    if not quick and ANALYSIS.exists():
+        out += ["", ANALYSIS.read_text().strip(), ""]
     return "\n".join(out) + "\n"
 
 

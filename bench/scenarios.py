@@ -36,9 +36,9 @@ class Config:
     fanout_deliveries: int = 2_000_000
     fanout_window: int = 64
     latency_clients: int = 1000
-    latency_rates: tuple[float, ...] = (50.0, 100.0, 200.0, 400.0)
+    latency_rates: tuple[float, ...] = (25.0, 50.0, 100.0)
     latency_headline: float = 100.0
-    latency_seconds: float = 10.0
+    latency_seconds: float = 5.0
     idle_connections: int = 10_000
     idle_stages: int = 10
     idle_deflate_connections: int = 2000
@@ -49,7 +49,7 @@ class Config:
     resume_clients: int = 1000
     resume_messages: int = 100
     workers: int = 1
-    timeout_s: float = 300.0
+    timeout_s: float = 240.0
     env: dict[str, str] = field(default_factory=dict)
 
 

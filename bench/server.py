@@ -20,7 +20,18 @@ from . import procstat, rest
 BASE_ENV = {
     "NOCHAT_PASSWORD_HASHING": "fast",
     "NOCHAT_LOG_LEVEL": "WARNING",
+    # The bench measures the server's capacity, not its abuse limits: lift them all.
+    "NOCHAT_SEND_RATE_PER_S": "1000000",
+    "NOCHAT_SEND_BURST": "1000000",
+    "NOCHAT_FRAME_RATE_PER_S": "1000000",
+    "NOCHAT_FRAME_BURST": "1000000",
+    "NOCHAT_JOIN_RATE_PER_S": "1000000",
+    "NOCHAT_JOIN_BURST": "1000000",
+    "NOCHAT_MAX_CONNECTIONS": "100000",
+    "NOCHAT_MAX_CONNECTIONS_PER_USER": "1000",
 }
+#: Where `python -m nochat` is run from (its `nochat/` package is the one served).
+ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
@@ -56,9 +67,15 @@ def _server_preexec(core: int | None) -> None:
 class Server:
     """`with Server(env) as srv:` runs one nochat server; `srv.pid`, `srv.port`, `srv.sample()`."""
 
-    def __init__(self, env: Mapping[str, str] | None = None, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        python: str = sys.executable,
+        src: Path | None = None,
+    ) -> None:
         self.env_overrides = {**BASE_ENV, **(env or {})}
         self.python = python
+        self.src = src or Path(os.environ.get("NOCHAT_BENCH_SERVER_SRC") or ROOT)
         self.port = free_port()
         self.tmp = Path(tempfile.mkdtemp(prefix="nochat-bench-"))
         self.log_path = self.tmp / "server.log"
@@ -102,7 +119,7 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=lambda: _server_preexec(core),
-                cwd=Path(__file__).resolve().parent.parent,
+                cwd=self.src,
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
