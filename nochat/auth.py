@@ -13,6 +13,7 @@ import hmac
 import logging
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 import trio
@@ -125,6 +126,11 @@ class Authenticator:
     async def logout(self, session: Session) -> None:
         await self.store.revoke_session(session.id)
 
+    async def refresh(self, session: Session) -> tuple[str, Session]:
+        """Extend a live session by the full TTL (same session id): a new token for it."""
+        renewed = await self.store.extend_session(session.id, now_ms() + self._ttl_ms)
+        return self.sign(renewed), renewed
+
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -134,6 +140,16 @@ def _unb64(text: str) -> bytes:
     if not text or len(text) > 512:
         raise ValueError("bad length")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def origin_allowed(origin: str | None, host: str, allowed: tuple[str, ...]) -> bool:
+    """Same origin as the Host, or one listed in NOCHAT_ALLOWED_ORIGINS (CSWSH, CSRF)."""
+    if not origin or origin == "null":
+        return False
+    if origin in allowed or "*" in allowed:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
 
 
 def bearer_from_header(value: str | None) -> str | None:

@@ -11,7 +11,7 @@ cancelling this whole handler, so there is no disconnect exception to catch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 import trio
@@ -19,9 +19,11 @@ import trio
 from . import protocol
 from .errors import CLOSE_REASONS, CloseCode, NoChatError, NotFound, ValidationError
 from .hub import CHUNK_MAX_CHARS, Chunk, RoomCursor, Subscriber, pack
+from .limits import TokenBucket
 from .protocol import ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
 from .services import Services
 from .store import Ack, AppendRequest, Message, Room, Session, User
+from .store.sqlite import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +55,31 @@ class Connection:
         self.rooms: dict[str, Room] = {}
         #: Acks completed since the write pump last looked; one outbox slot stands for all.
         self._acks: list[str] = []
-        self.last_heard = trio.current_time()
+        now = trio.current_time()
+        self.last_heard = now
+        self.expires_at = now
+        self.extend(session.expires_at_ms)
+        st = self.settings
+        self._send_bucket = TokenBucket(st.send_rate_per_s, st.send_burst, now)
+        self._join_bucket = TokenBucket(st.join_rate_per_s, st.join_burst, now)
+        self._frame_bucket = TokenBucket(st.frame_rate_per_s, st.frame_burst, now)
+        self._typing_at: dict[str, float] = {}
+        self._strikes = 0
 
-    async def serve(self) -> None:
-        """Run until the client goes, the server closes it, or something breaks."""
+    def extend(self, expires_at_ms: int) -> None:
+        """Move this connection's credential deadline (a refreshed session)."""
+        self.expires_at = trio.current_time() + (expires_at_ms - now_ms()) / 1000
+
+    async def serve(self, accept: Callable[[], Awaitable[None]]) -> None:
+        """Accept, then run until the client goes, the server closes it, or something breaks.
+
+        Registration happens before the first await, so the caller's admission check
+        (connection caps) and this registration cannot interleave with another handshake.
+        """
         services = self.services
-        services.hub.connect(self.sub)
-        services.presence.connect(self.user.name)
+        services.register(self)
         try:
+            await accept()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.read_pump)
                 nursery.start_soon(self.heartbeat)
@@ -72,9 +91,7 @@ class Connection:
         finally:
             for name in list(self.rooms):
                 self._leave(name)
-            services.hub.disconnect(self.sub)
-            services.presence.disconnect(self.user.name)
-            services.connection_closed()
+            services.unregister(self)
             if self.sub.close_code is not None:
                 await self._close_socket(self.sub.close_code)
 
@@ -88,23 +105,63 @@ class Connection:
     # ---- the three tasks ---------------------------------------------------------------
 
     async def read_pump(self) -> None:
-        counters = self.services.counters
+        with trio.move_on_after(self.settings.first_frame_timeout_s) as first:
+            data = await self.socket.receive()
+        if first.cancelled_caught:
+            self.services.counters.closed_no_pong += 1
+            self.sub.close(CloseCode.NO_PONG)  # accepted, then silent: a half-open handshake
+            return
+        await self._on_frame(data)
         while True:
             data = await self.socket.receive()
-            self.last_heard = trio.current_time()
-            counters.frames_in += 1
-            if not isinstance(data, str):
-                self.push_error("unsupported_frame", "only JSON text frames are accepted")
-                continue
-            try:
-                frame = protocol.decode_frame(data)
-            except FrameError as exc:
-                self.push_error(exc.code, exc.message, exc.ref)
-                continue
-            try:
-                await self.handle(frame)
-            except NoChatError as exc:
-                self.push_error(exc.code, exc.message, frame.ref)
+            await self._on_frame(data)
+
+    async def _on_frame(self, data: str | bytes | None) -> None:
+        now = self.last_heard = trio.current_time()
+        self.services.counters.frames_in += 1
+        if self._frame_bucket.take(now):
+            self._rate_limited(self._frame_bucket.take(now), None)
+            return
+        if not isinstance(data, str):
+            self.push_error("unsupported_frame", "only JSON text frames are accepted")
+            return
+        try:
+            frame = protocol.decode_frame(data)
+        except FrameError as exc:
+            self.push_error(exc.code, exc.message, exc.ref)
+            return
+        wait = self._limit(frame, now)
+        if wait:
+            self._rate_limited(wait, frame.ref)
+            return
+        self._strikes = 0
+        try:
+            await self.handle(frame)
+        except NoChatError as exc:
+            self.push_error(exc.code, exc.message, frame.ref)
+
+    def _limit(self, frame: ClientFrame, now: float) -> float:
+        """Seconds this frame must wait under its type's limit (0.0: go ahead)."""
+        if isinstance(frame, Send):
+            return self._send_bucket.take(now)
+        if isinstance(frame, (Join, Leave)):
+            return self._join_bucket.take(now)
+        if isinstance(frame, Typing):
+            last = self._typing_at.get(frame.room)
+            interval = self.settings.typing_interval_s
+            if last is not None and now - last < interval:
+                return last + interval - now
+            if frame.room in self.rooms:
+                self._typing_at[frame.room] = now
+        return 0.0
+
+    def _rate_limited(self, wait: float, ref: protocol.Ref) -> None:
+        self._strikes += 1
+        if self._strikes >= self.settings.rate_strikes:
+            self.services.counters.closed_rate_limited += 1
+            self.sub.close(CloseCode.RATE_LIMITED)
+            return
+        self.push_error("rate_limited", "slow down", ref, retry_after=round(wait, 3))
 
     async def write_pump(self, done: trio.CancelScope) -> None:
         counters = self.services.counters
@@ -138,12 +195,16 @@ class Connection:
             done.cancel()
 
     async def heartbeat(self) -> None:
-        """Ping every ping_interval; close 4002 when the client has been silent too long."""
+        """Ping every ping_interval; close 4002 when the client has been silent too long,
+        4001 when its session expires."""
         interval, timeout = self.settings.ping_interval_s, self.settings.pong_timeout_s
         next_ping = trio.current_time() + interval
         while True:
-            await trio.sleep_until(min(next_ping, self.last_heard + timeout))
+            await trio.sleep_until(min(next_ping, self.last_heard + timeout, self.expires_at))
             now = trio.current_time()
+            if now >= self.expires_at:
+                self.sub.close(CloseCode.TOKEN_EXPIRED)
+                return
             if now - self.last_heard >= timeout:
                 self.services.counters.closed_no_pong += 1
                 self.sub.close(CloseCode.NO_PONG)

@@ -6,10 +6,11 @@ import re
 from typing import Any, TypeVar, cast
 
 import msgspec
+import trio
 from quart import Blueprint, Response, current_app, request
 
 from . import protocol
-from .auth import SESSION_COOKIE, bearer_from_header
+from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
 from .connection import ack_event
 from .errors import (
     AuthError,
@@ -74,10 +75,25 @@ async def decode_body(kind: type[T]) -> T:
         raise ProtocolError(f"invalid request body: {exc}", code="invalid") from None
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def authenticated() -> tuple[User, Session]:
-    token = bearer_from_header(request.headers.get("Authorization")) or request.cookies.get(
-        SESSION_COOKIE
-    )
+    """The caller, by bearer token or session cookie.
+
+    A cookie rides along on cross-site requests too, so a cookie-authenticated request
+    that changes something must come from an allowed Origin (CSRF defence beside
+    SameSite=Lax). Bearer tokens are never sent by a browser on its own.
+    """
+    token = bearer_from_header(request.headers.get("Authorization"))
+    if not token:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token and request.method not in SAFE_METHODS:
+            allowed = services().settings.allowed_origins
+            if not origin_allowed(request.headers.get("Origin"), request.host, allowed):
+                raise Forbidden(
+                    "cookie-authenticated changes need an allowed Origin", code="bad_origin"
+                )
     if not token:
         raise AuthError("sign in first")
     return await services().auth.authenticate(token)
@@ -115,7 +131,32 @@ async def register() -> Response:
 async def login() -> Response:
     body = await decode_body(Credentials)
     svc = services()
-    token, session, user = await svc.auth.login(body.name, body.password)
+    throttle, now = svc.login_throttle, trio.current_time()
+    keys = ("name:" + body.name.lower(), "addr:" + (request.remote_addr or "?"))
+    wait = max(throttle.retry_after(key, now) for key in keys)
+    if wait > 0:
+        raise RateLimited("too many failed logins; try again later", retry_after_s=wait)
+    try:
+        token, session, user = await svc.auth.login(body.name, body.password)
+    except AuthError:
+        for key in keys:
+            throttle.failed(key, now)
+        raise
+    throttle.succeeded(keys[0])
+    return _session_response(svc, token, session, user)
+
+
+@blueprint.post("/sessions/refresh")
+async def refresh() -> Response:
+    """A fresh token and expiry for the caller's session, without the password."""
+    user, session = await authenticated()
+    svc = services()
+    token, renewed = await svc.auth.refresh(session)
+    svc.session_extended(renewed)
+    return _session_response(svc, token, renewed, user)
+
+
+def _session_response(svc: Services, token: str, session: Session, user: User) -> Response:
     response = json_response(
         {
             "token": token,
@@ -138,7 +179,9 @@ async def login() -> Response:
 @blueprint.delete("/sessions")
 async def logout() -> Response:
     _, session = await authenticated()
-    await services().auth.logout(session)
+    svc = services()
+    await svc.auth.logout(session)
+    svc.end_session(session.id)
     response = Response(status=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

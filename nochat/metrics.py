@@ -24,6 +24,7 @@ class Counters:
     errors_sent: int = 0
     closed_no_pong: int = 0
     closed_internal: int = 0
+    closed_rate_limited: int = 0
 
 
 class NoChatCollector(Collector):

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import trio
 
 from . import protocol
 from .auth import Authenticator
 from .broker import Broker
-from .errors import CloseCode, NotFound
+from .errors import CloseCode, NotFound, RateLimited, Unavailable
 from .hub import Hub, pack
+from .limits import FailureThrottle
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
-from .store import Message, Room, User
+from .store import Message, Room, Session, User
 from .store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 
 @dataclass(eq=False)
@@ -29,8 +34,16 @@ class Services:
     auth: Authenticator
     counters: Counters = field(default_factory=Counters)
     shutting_down: bool = False
+    #: Open connections by the session that opened them (logout and refresh reach them).
+    by_session: dict[str, set[Connection]] = field(default_factory=dict)
+    login_throttle: FailureThrottle = field(init=False)
     #: Set when the last connection has gone during shutdown.
     drained: trio.Event = field(default_factory=trio.Event)
+
+    def __post_init__(self) -> None:
+        self.login_throttle = FailureThrottle(
+            self.settings.login_failures, self.settings.login_window_s
+        )
 
     def on_commit(self, batch: Sequence[Message]) -> None:
         """Store writer → broker: each room's share of one commit goes out as one item.
@@ -56,6 +69,39 @@ class Services:
         if room is None or (room.private and not await self.store.is_member(room, user)):
             raise NotFound(f"no room {name!r}")
         return room
+
+    def admit(self, user: User) -> None:
+        """Refuse a handshake the caps do not allow (call right before `Connection.serve`)."""
+        if self.shutting_down:
+            raise Unavailable("the server is shutting down")
+        if self.hub.connection_count() >= self.settings.max_connections:
+            raise Unavailable("the server is at its connection limit")
+        if self.presence.connections_of(user.name) >= self.settings.max_connections_per_user:
+            raise RateLimited("too many open connections for this user", retry_after_s=5.0)
+
+    def register(self, conn: Connection) -> None:
+        self.hub.connect(conn.sub)
+        self.presence.connect(conn.user.name)
+        self.by_session.setdefault(conn.session.id, set()).add(conn)
+
+    def unregister(self, conn: Connection) -> None:
+        self.hub.disconnect(conn.sub)
+        self.presence.disconnect(conn.user.name)
+        conns = self.by_session.get(conn.session.id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.by_session[conn.session.id]
+        self.connection_closed()
+
+    def end_session(self, session_id: str) -> None:
+        """Logout: every socket opened with this session closes with 4001 now."""
+        for conn in self.by_session.get(session_id, ()):
+            conn.sub.close(CloseCode.TOKEN_EXPIRED)
+
+    def session_extended(self, session: Session) -> None:
+        for conn in self.by_session.get(session.id, ()):
+            conn.extend(session.expires_at_ms)
 
     def begin_shutdown(self) -> None:
         """Refuse new work and ask every connection to close with 1012."""

@@ -56,6 +56,28 @@ class Settings:
     cookie_secure: bool = False
     #: argon2id cost: "default" (RFC 9106 second recommendation) or "fast" (tests, benches).
     password_hashing: str = "default"
+    #: Sends per second one connection may make, and the burst it may save up.
+    send_rate_per_s: float = 10.0
+    send_burst: int = 20
+    #: At most one `typing` per room per this many seconds from one connection.
+    typing_interval_s: float = 2.0
+    #: joins/leaves per second per connection, and burst.
+    join_rate_per_s: float = 5.0
+    join_burst: int = 20
+    #: Any frame at all, per connection (floods of pongs, reads, garbage), and burst.
+    frame_rate_per_s: float = 50.0
+    frame_burst: int = 100
+    #: Rate-limited frames in a row before the connection is closed with 4029.
+    rate_strikes: int = 10
+    #: Open sockets one user may have; more are refused with HTTP 429.
+    max_connections_per_user: int = 20
+    #: Open sockets in this process; more are refused with HTTP 503.
+    max_connections: int = 10_000
+    #: Failed logins per name, and per address, within login_window_s before 429.
+    login_failures: int = 5
+    login_window_s: float = 300.0
+    #: An accepted socket must send its first frame within this long (else 4002).
+    first_frame_timeout_s: float = 10.0
     #: Serve the browser client from this directory ("" = the bundled web/).
     web_dir: str = ""
 
@@ -104,7 +126,18 @@ class Settings:
             p.append(f"sqlite_synchronous must be one of {sorted(_SYNC_MODES)}")
         if self.password_hashing not in {"default", "fast"}:
             p.append("password_hashing must be 'default' or 'fast'")
-        for name in ("token_ttl_s", "ping_interval_s", "pong_timeout_s", "shutdown_grace_s"):
+        for name in (
+            "token_ttl_s",
+            "ping_interval_s",
+            "pong_timeout_s",
+            "shutdown_grace_s",
+            "send_rate_per_s",
+            "join_rate_per_s",
+            "frame_rate_per_s",
+            "typing_interval_s",
+            "login_window_s",
+            "first_frame_timeout_s",
+        ):
             if getattr(self, name) <= 0:
                 p.append(f"{name} must be > 0")
         if self.pong_timeout_s <= self.ping_interval_s:
@@ -117,6 +150,13 @@ class Settings:
             "group_commit_max",
             "history_page_max",
             "resume_page",
+            "send_burst",
+            "join_burst",
+            "frame_burst",
+            "rate_strikes",
+            "max_connections_per_user",
+            "max_connections",
+            "login_failures",
         ):
             if getattr(self, name) < 1:
                 p.append(f"{name} must be >= 1")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import cast
-from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, websocket
 
 from . import protocol
-from .auth import SESSION_COOKIE, bearer_from_header
+from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
 from .connection import Connection, Socket
 from .errors import AuthError, Forbidden, NoChatError, Unavailable
 from .http_api import error_response, services
@@ -27,13 +27,15 @@ async def ws_endpoint() -> Response | None:
             raise Unavailable("the server is shutting down")
         token = _credentials()
         user, session = await svc.auth.authenticate(token)
+        svc.admit(user)  # caps: 429 per user, 503 server-wide; no await until registered
     except NoChatError as exc:
         return error_response(exc)
     offered = websocket.requested_subprotocols
-    await websocket.accept(
-        subprotocol=protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None
+    accept = partial(
+        websocket.accept,
+        subprotocol=protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None,
     )
-    await Connection(svc, user, session, _current_websocket()).serve()
+    await Connection(svc, user, session, _current_websocket()).serve(accept)
     return None
 
 
@@ -60,13 +62,3 @@ def _credentials() -> str:
             raise Forbidden("cookie authentication needs an allowed Origin", code="bad_origin")
         return cookie
     raise AuthError("no credentials")
-
-
-def origin_allowed(origin: str | None, host: str, allowed: tuple[str, ...]) -> bool:
-    """Same origin as the Host, or one listed in NOCHAT_ALLOWED_ORIGINS (CSWSH defence)."""
-    if not origin or origin == "null":
-        return False
-    if origin in allowed or "*" in allowed:
-        return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()

@@ -85,6 +85,11 @@ def make_settings(data_dir: Any, **overrides: Any) -> Settings:
         "password_hashing": "fast",
         "secret": "test-secret",
         "shutdown_grace_s": 2.0,
+        # Tests that flood on purpose are not about rate limits (test_limits.py is).
+        "send_rate_per_s": 10_000.0,
+        "send_burst": 10_000,
+        "frame_rate_per_s": 10_000.0,
+        "frame_burst": 10_000,
     }
     base.update(overrides)
     return Settings(**base)

@@ -473,6 +473,19 @@ class SQLiteStore:
 
         return await self._write(insert)
 
+    async def extend_session(self, session_id: str, expires_at_ms: int) -> Session:
+        def update(c: sqlite3.Connection) -> Session:
+            row = c.execute(
+                "UPDATE sessions SET expires_ms = ? WHERE id = ? AND revoked = 0 "
+                "RETURNING id, user_id, expires_ms",
+                (expires_at_ms, session_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound("no such session")
+            return Session(*row)
+
+        return await self._write(update)
+
     async def revoke_session(self, session_id: str) -> None:
         await self._write(
             lambda c: c.execute("UPDATE sessions SET revoked = 1 WHERE id = ?", (session_id,))
