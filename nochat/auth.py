@@ -21,8 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from .errors import AuthError
-from .store import Session, Store, User
-from .store.sqlite import now_ms
+from .store import Session, Store, User, now_ms
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,7 @@ from .hub import CHUNK_MAX_CHARS, Chunk, RoomCursor, Subscriber, pack
 from .limits import TokenBucket
 from .protocol import ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
 from .services import Services
-from .store import Ack, AppendRequest, Message, Room, Session, User
-from .store.sqlite import now_ms
+from .store import Ack, AppendRequest, Message, Room, Session, User, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +118,9 @@ class Connection:
     async def _on_frame(self, data: str | bytes | None) -> None:
         now = self.last_heard = trio.current_time()
         self.services.counters.frames_in += 1
-        if self._frame_bucket.take(now):
-            self._rate_limited(self._frame_bucket.take(now), None)
+        wait = self._frame_bucket.take(now)
+        if wait:
+            self._rate_limited(wait, None)
             return
         if not isinstance(data, str):
             self.push_error("unsupported_frame", "only JSON text frames are accepted")

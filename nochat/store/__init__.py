@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds since the Unix epoch: the unit of every `ts` and expiry."""
+    return time.time_ns() // 1_000_000
 
 
 class User(msgspec.Struct, frozen=True):
