@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import socket
@@ -9,6 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import trio
 from hypercorn.config import Config, Sockets
+from hypercorn.protocol.events import Event, Request
+from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.trio import serve as hypercorn_serve
 from quart_trio import QuartTrio
 
@@ -17,6 +20,29 @@ from .services import Services
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _install_compression_switch() -> None:
+    """Give `NoChatConfig.websocket_compression = False` the power to refuse permessage-deflate.
+
+    Hypercorn accepts permessage-deflate whenever a client offers it (every browser does)
+    and has no setting to refuse it; each compressing connection then keeps zlib state of
+    a few hundred KiB. This wraps `WSStream.handle` once per process to drop the offer
+    before Hypercorn's handshake reads it, but only for streams whose config asks for
+    that: a plain Hypercorn `Config` keeps the stock behaviour.
+    """
+    if getattr(WSStream.handle, "_nochat_switch", False):
+        return
+    original = WSStream.handle
+
+    async def handle(self: WSStream, event: Event) -> None:
+        if isinstance(event, Request) and not getattr(self.config, "websocket_compression", True):
+            headers = [(n, v) for n, v in event.headers if n.lower() != b"sec-websocket-extensions"]
+            event = dataclasses.replace(event, headers=headers)
+        await original(self, event)
+
+    handle._nochat_switch = True  # type: ignore[attr-defined]
+    WSStream.handle = handle  # type: ignore[method-assign]
 
 
 class NoChatConfig(Config):
@@ -28,6 +54,7 @@ class NoChatConfig(Config):
     """
 
     tcp_user_timeout_ms: int = 0
+    websocket_compression: bool = True
 
     def create_sockets(self) -> Sockets:
         sockets = super().create_sockets()
@@ -46,6 +73,9 @@ def hypercorn_config(settings: Settings) -> NoChatConfig:
     config.tcp_user_timeout_ms = int(settings.tcp_user_timeout_s * 1000)
     config.websocket_max_message_size = settings.max_frame_bytes
     config.websocket_ping_interval = None  # keepalive is the app's (it checks answers)
+    config.websocket_compression = settings.websocket_compression
+    if not settings.websocket_compression:
+        _install_compression_switch()
     config.graceful_timeout = settings.shutdown_grace_s
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")

@@ -38,6 +38,8 @@ class Settings:
     pong_timeout_s: float = 60.0
     #: Events one connection may have queued before it is evicted (4008).
     outbox_size: int = 256
+    #: Accept permessage-deflate when clients offer it (costs a zlib state per socket).
+    websocket_compression: bool = False
     #: Most events the write pump coalesces into one frame.
     batch_max_events: int = 256
     #: Kernel gives up on a peer that does not read for this long (TCP_USER_TIMEOUT).

@@ -96,3 +96,37 @@ async def test_lifecycle_health_ready_metrics_and_security_headers(
     text, headers = await trio.to_thread.run_sync(fetch, "/metrics")
     assert "nochat_connections 0.0" in text and "nochat_store_commits_total" in text
     assert headers["x-content-type-options"] == "nosniff"
+
+
+async def _handshake_headers(server: RunningServer, token: str) -> dict[bytes, bytes]:
+    """A raw upgrade request offering permessage-deflate; the response's headers."""
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    async with stream:
+        request = (
+            "GET /ws HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{server.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n"
+        )
+        await stream.send_all(request.encode())
+        data = b""
+        with trio.fail_after(10):
+            while b"\r\n\r\n" not in data:
+                data += await stream.receive_some(4096)
+    head = data.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert head[0].startswith(b"HTTP/1.1 101")
+    return {k.strip().lower(): v.strip() for k, v in (line.split(b":", 1) for line in head[1:])}
+
+
+@pytest.mark.parametrize("compression", [False, True])
+async def test_lifecycle_compression_setting_decides_permessage_deflate(
+    nursery: trio.Nursery, tmp_path: Path, compression: bool
+) -> None:
+    settings = make_settings(tmp_path / "d", websocket_compression=compression)
+    server = await start_server(nursery, settings)
+    ann = await Api(server.http).signup("ann")
+    headers = await _handshake_headers(server, ann.token)
+    offered = headers.get(b"sec-websocket-extensions", b"")
+    assert offered.startswith(b"permessage-deflate") is compression
