@@ -76,7 +76,7 @@ def rerender(path: Path, out_dir: Path) -> int:
         settings=summary.get("settings", {}),
         quick=False,
         pngs=pngs,
-        profile=summary.get("profile"),
+        profiles=summary.get("profiles", {}),
         failures=summary.get("failures", {}),
     )
     (out_dir / "BENCHMARKS.md").write_text(text)
@@ -114,17 +114,24 @@ def main(argv: list[str] | None = None) -> int:
         for run in results[name]:
             shown = {k: v for k, v in run.items() if k not in ("curve",)}
             print("   ", json.dumps(shown), flush=True)
-    prof: dict[str, Any] | None = None
+    profiles: dict[str, dict[str, Any]] = {}
     if args.profile and Profiler.available():
-        print("== profile (fanout under py-spy)", flush=True)
-        raw = RESULTS / "profile-fanout.txt"
-        try:
-            run = scenarios.profile_fanout(cfg, raw)
-            prof = summarise(raw)
-            prof["run"] = f"{run['label']}, {run['deliveries_per_s']:,} deliveries/s while sampled"
-        except Exception:  # noqa: BLE001 - the profile is extra: never lose the figures over it
-            failures["profile"] = traceback.format_exc()
-            print(failures["profile"], file=sys.stderr, flush=True)
+        for name, fn in (
+            ("fanout", scenarios.profile_fanout),
+            ("durable-sends", scenarios.profile_durable),
+        ):
+            print(f"== profile ({name} under py-spy)", flush=True)
+            raw = RESULTS / f"profile-{name}.txt"
+            try:
+                run = fn(cfg, raw)
+                prof = summarise(raw)
+                rate = run.get("deliveries_per_s") or run.get("sends_per_s")
+                prof["run"] = f"{run['label']}, {rate:,}/s while sampled"
+                prof["scenario"] = name
+                profiles[name] = prof
+            except Exception:  # noqa: BLE001 - the profile is extra: never lose the figures
+                failures[f"profile {name}"] = traceback.format_exc()
+                print(failures[f"profile {name}"], file=sys.stderr, flush=True)
     settings = {
         "server environment": " ".join(f"{k}={v}" for k, v in BASE_ENV.items()),
         "server source": os.environ.get("NOCHAT_BENCH_SERVER_SRC", "the working tree"),
@@ -141,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         settings=settings,
         quick=args.quick,
         pngs=pngs,
-        profile=prof,
+        profiles=profiles,
         failures=failures,
     )
     doc = out_dir / ("BENCHMARKS.md" if not args.quick else "BENCHMARKS-quick.md")
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "ok": ok,
         "machine": info,
         "failures": failures,
-        "profile": prof,
+        "profiles": profiles,
         "command": command,
         "settings": settings,
         "scenarios": results,

@@ -65,6 +65,21 @@ def _short(frame: str) -> str:
     return f"{name} ({tail})"
 
 
+#: Frames every sample passes through (interpreter start-up, the event loop, thread entry):
+#: listing them as "inclusive" costs says nothing.
+_BOILERPLATE = (
+    "<module>",
+    "_run_code",
+    "_run_module_as_main",
+    "main",
+    "run",
+    "unrolled_run",
+    "Thread._bootstrap",
+    "Thread._bootstrap_inner",
+    "Thread.run",
+)
+
+
 def summarise(path: Path, top: int = 15) -> dict[str, Any]:
     """Top functions by self time and by inclusive time, as shares of all samples."""
     self_time: Counter[str] = Counter()
@@ -85,7 +100,8 @@ def summarise(path: Path, top: int = 15) -> dict[str, Any]:
         total += count
         self_time[frames[-1]] += count
         for f in set(frames):
-            inclusive[f] += count
+            if f.split(" (")[0] not in _BOILERPLATE:
+                inclusive[f] += count
 
     def share(c: Counter[str]) -> list[tuple[str, float]]:
         return [(name, round(100.0 * n / total, 1)) for name, n in c.most_common(top)]

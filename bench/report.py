@@ -218,7 +218,7 @@ def render(
     settings: dict[str, Any],
     quick: bool,
     pngs: dict[str, str],
-    profile: dict[str, Any] | None,
+    profiles: dict[str, dict[str, Any]],
     failures: dict[str, str],
 ) -> str:
     out: list[str] = ["# NoChat benchmarks", ""]
@@ -256,19 +256,28 @@ def render(
         "",
         "## Targets (issue 5)",
         "",
-        "| scenario | target | figure | verdict | nothing lost/duplicated |",
-        "|---|---|---|---|---|",
+        "| scenario | target | figure | verdict | nothing lost/duplicated | server core use |",
+        "|---|---|---|---|---|---|",
     ]
     for name, what, key, op, target, unit in TARGETS:
         run = headline(results.get(name, []))
         value = run.get(key) if run else None
         shown = f"{fmt(value)} {unit}" if value is not None else "-"
         ok = ("yes" if correct(run) else "**NO**") if run else "-"
+        use = fmt(run.get("server_cpu_util")) if run else "-"
         out.append(
             f"| {name} | {what}: {op} {target:,} {unit} | {shown} | "
-            f"{verdict(value, op, target) if not quick else 'n/a (quick)'} | {ok} |"
+            f"{verdict(value, op, target) if not quick else 'n/a (quick)'} | {ok} | {use} |"
         )
-    out.append("")
+    out += [
+        "",
+        "*server core use* = server CPU seconds / wall seconds of the measured phase. Below "
+        "1.0 while the server is the bottleneck means another process (or the server's own "
+        "SQLite thread) had core 0 part of the time: see *server runq wait s* in the tables "
+        "(from /proc/<pid>/task/*/schedstat) and *per server CPU s* for the figure per "
+        "second of server CPU actually used.",
+        "",
+    ]
     for name, runs in results.items():
         out += [f"## {name}", ""]
         out += DESCRIPTIONS.get(name, lambda: [])()
@@ -278,7 +287,7 @@ def render(
             out += [f"![{name}]({png})", ""]
     for name, why in failures.items():
         out += [f"## {name}: FAILED", "", "```", why, "```", ""]
-    if profile:
+    for profile in profiles.values():
         out += profile_section(profile)
     if not quick and ANALYSIS.exists():
         out += ["", ANALYSIS.read_text().strip(), ""]
@@ -287,9 +296,9 @@ def render(
 
 def profile_section(profile: dict[str, Any]) -> list[str]:
     out = [
-        "## Profile of the server under fan-out load",
+        f"## Profile of the server: {profile.get('scenario', 'fanout')}",
         "",
-        f"py-spy {profile.get('rate_hz', 200)} Hz over the headline fanout run "
+        f"py-spy {profile.get('rate_hz', 200)} Hz over the headline run "
         f"({profile['samples']:,} samples; {profile.get('run', '')}). Shares are of all "
         "samples of the server process (every thread).",
         "",

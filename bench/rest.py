@@ -44,6 +44,13 @@ def register_and_login(port: int, name: str, password: str) -> str:
     return str(body["token"])
 
 
+def create_room(port: int, name: str, token: str) -> None:
+    """Create public room `name` (one that exists already is fine)."""
+    status, body = call(port, "POST", "/api/rooms", {"name": name}, token)
+    if status not in (200, 201, 409):
+        raise RestError(f"POST /api/rooms -> {status} {body}")
+
+
 def healthy(port: int) -> bool:
     try:
         status, _ = call(port, "GET", "/healthz")

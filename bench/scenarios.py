@@ -157,9 +157,8 @@ def setup_members(
         ),
         "register",
     )
-    replies = pool.all(
-        "connect", [{"count": c} for c in conns], room=ROOM, timeout=cfg.timeout_s, **connect
-    )
+    connect.setdefault("room", ROOM)
+    replies = pool.all("connect", [{"count": c} for c in conns], timeout=cfg.timeout_s, **connect)
     check(replies, "connect")
     failed = {k: v for r in replies for k, v in r["failed"].items()}
     if failed:
@@ -188,6 +187,8 @@ def gather(pool: Pool, **args: Any) -> dict[str, Any]:
     out["last_seqs"] = sorted({s for r in replies for s in r["last_seqs"]})
     if args.get("seqs"):
         out["ack_seqs"] = [s for r in replies for s in r["ack_seqs"]]
+        out["ack_unique"] = sum(r["ack_unique"] for r in replies)
+        out["ack_gapless_each"] = all(r["ack_gapless_each"] for r in replies)
     return out
 
 
@@ -374,15 +375,26 @@ def idle(cfg: Config) -> list[dict[str, Any]]:
 # ---- durable sends --------------------------------------------------------------------------
 
 
-def durable_run(cfg: Config, window: int) -> dict[str, Any]:
+def durable_run(
+    cfg: Config, window: int, *, own_rooms: bool, profile: Path | None = None
+) -> dict[str, Any]:
+    """`durable_senders` senders, each `window` unacked sends at most, FULL sync.
+
+    own_rooms: each sender joins its own room and sends there (the store's throughput,
+    no fan-out). Otherwise every sender sends into `general` without joining it (what a
+    bot does; the server looks the room up per send).
+    """
     env = {**cfg.env, "NOCHAT_SQLITE_SYNCHRONOUS": "FULL"}
     senders = cfg.durable_senders
     with Server(env) as srv, Pool(cfg.workers, srv.port) as pool:
         conns = split(senders, cfg.workers)
-        setup_members(pool, conns, 1, "d", cfg, concurrency=100, join=False)
+        if own_rooms:
+            setup_members(pool, conns, 1, "d", cfg, concurrency=100, own_room=True, room="d")
+        else:
+            setup_members(pool, conns, 1, "d", cfg, concurrency=100, join=False)
         pool.all("reset")
         total = senders * cfg.durable_sends_each
-        with Phase(srv, pool) as phase:
+        with Phase(srv, pool) as phase, Profiler(srv.pid, profile) if profile else nullcontext():
             replies = pool.all(
                 "load",
                 [{"senders": s} for s in conns],
@@ -397,17 +409,24 @@ def durable_run(cfg: Config, window: int) -> dict[str, Any]:
         wall = max(r.get("send_s", r["elapsed_s"]) for r in replies)
         phase.wall_s = wall
         seqs = got["ack_seqs"]
-        unique = set(seqs)
+        if own_rooms:
+            unique = got["ack_unique"]
+            gapless = got["ack_gapless_each"]
+        else:
+            unique = len(set(seqs))
+            gapless = sorted(set(seqs)) == list(range(1, unique + 1))
+        where = "own rooms, joined" if own_rooms else "general, not joined"
         return {
-            "label": f"{senders} senders, window {window}",
+            "label": f"{senders} senders, window {window}, {where}",
             "senders": senders,
             "window": window,
+            "own_rooms": own_rooms,
             "messages": total,
             "acked": len(seqs),
             "sends_per_s": round(len(seqs) / wall) if wall else 0,
-            "lost": total - len(unique),
-            "duplicated": len(seqs) - len(unique),
-            "gapless": sorted(unique) == list(range(1, len(unique) + 1)),
+            "lost": total - unique,
+            "duplicated": len(seqs) - unique,
+            "gapless": gapless,
             "errors": got["errors"],
             "reconnects": got["reconnects"],
             "timed_out": any(r["timed_out"] for r in replies),
@@ -415,9 +434,15 @@ def durable_run(cfg: Config, window: int) -> dict[str, Any]:
         }
 
 
+def profile_durable(cfg: Config, path: Path) -> dict[str, Any]:
+    """The headline durable-sends run again, with py-spy recording the server throughout."""
+    return durable_run(cfg, cfg.durable_windows[0], own_rooms=True, profile=path)
+
+
 def durable_sends(cfg: Config) -> list[dict[str, Any]]:
-    runs = [durable_run(cfg, w) for w in cfg.durable_windows]
+    runs = [durable_run(cfg, w, own_rooms=True) for w in cfg.durable_windows]
     runs[0]["headline"] = True
+    runs.append(durable_run(cfg, cfg.durable_windows[0], own_rooms=False))
     return runs
 
 

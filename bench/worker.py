@@ -12,6 +12,7 @@ import resource
 import sys
 import time
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import trio
@@ -69,18 +70,39 @@ class Worker:
         join: bool = True,
         deflate: bool = False,
         latency: bool = False,
+        own_room: bool = False,
     ) -> dict[str, Any]:
+        """Open `count` more members; with `own_room`, each first creates and then uses its
+        own public room `<room><worker>x<index>` (traffic without fan-out to others)."""
         limiter = trio.Semaphore(concurrency)
         new: list[Member] = []
         hist = self.latency if latency else None
         first = len(self.members)
         for i in range(first, first + count):
             token = self.tokens[i % len(self.tokens)]
+            name = f"{room}{self.wid}x{i}" if own_room else room
             m = Member(
-                f"w{self.wid}m{i}", self.port, token, room, join=join, deflate=deflate, latency=hist
+                f"w{self.wid}m{i}",
+                self.port,
+                token,
+                name,
+                join=join,
+                deflate=deflate,
+                latency=hist,
             )
             new.append(m)
         self.members.extend(new)
+        if own_room:
+            rest_limit = trio.CapacityLimiter(REST_CONCURRENCY)
+            async with trio.open_nursery() as nursery:
+                for m in new:
+                    nursery.start_soon(
+                        partial(trio.to_thread.run_sync, limiter=rest_limit),
+                        rest.create_room,
+                        self.port,
+                        m.room,
+                        m.token,
+                    )
 
         async def start(m: Member) -> None:
             async with limiter:
@@ -177,6 +199,11 @@ class Worker:
         }
         if seqs:
             out["ack_seqs"] = [s for m in self.members for s in m.ack_seqs]
+            senders = [m for m in self.members if m.ack_seqs]
+            out["ack_unique"] = sum(len(set(m.ack_seqs)) for m in senders)
+            out["ack_gapless_each"] = all(
+                sorted(set(m.ack_seqs)) == list(range(1, len(set(m.ack_seqs)) + 1)) for m in senders
+            )
         return out
 
     def reset_counts(self) -> None:
