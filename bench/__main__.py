@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 import traceback
@@ -86,6 +87,8 @@ def rerender(path: Path, out_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    # SIGTERM unwinds like Ctrl-C, so every `with Server(...)` still stops its server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.render_from:
         return rerender(args.render_from, args.out or DOCS)
     if args.server_src:

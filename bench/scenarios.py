@@ -303,8 +303,10 @@ def latency(cfg: Config) -> list[dict[str, Any]]:
 # ---- idle connections -----------------------------------------------------------------------
 
 
-def idle_run(cfg: Config, total: int, stages: int, *, deflate: bool) -> dict[str, Any]:
-    env = dict(cfg.env)
+def idle_run(
+    cfg: Config, total: int, stages: int, *, deflate: bool, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    env = {**cfg.env, **(env or {})}
     with Server(env) as srv, Pool(cfg.workers, srv.port) as pool:
         conns = split(total, cfg.workers)
         names = user_names("i", conns, cfg.conns_per_user)
@@ -342,7 +344,7 @@ def idle_run(cfg: Config, total: int, stages: int, *, deflate: bool) -> dict[str
         gen_cpu = sum(r["cpu_s"] for r in pool.all("stats")) - gen_cpu0
         per_conn_kib = (after.rss_kib - base.rss_kib) / total
         return {
-            "label": f"{total} connections" + (" (deflate)" if deflate else ""),
+            "label": f"{total} connections" + (", deflate offered" if deflate else ""),
             "connections": total,
             "deflate": deflate,
             "users": sum(len(n) for n in names),
@@ -368,8 +370,19 @@ def idle_run(cfg: Config, total: int, stages: int, *, deflate: bool) -> dict[str
 def idle(cfg: Config) -> list[dict[str, Any]]:
     plain = idle_run(cfg, cfg.idle_connections, cfg.idle_stages, deflate=False)
     plain["headline"] = True
-    deflate = idle_run(cfg, cfg.idle_deflate_connections, 1, deflate=True)
-    return [plain, deflate]
+    # What a browser does: offer permessage-deflate. Once with the server's default
+    # (compression off: the offer is refused), once with NOCHAT_WEBSOCKET_COMPRESSION=on.
+    refused = idle_run(cfg, cfg.idle_deflate_connections, 1, deflate=True)
+    refused["label"] += ", compression off (default)"
+    accepted = idle_run(
+        cfg,
+        cfg.idle_deflate_connections,
+        1,
+        deflate=True,
+        env={"NOCHAT_WEBSOCKET_COMPRESSION": "true"},
+    )
+    accepted["label"] += ", NOCHAT_WEBSOCKET_COMPRESSION=true"
+    return [plain, refused, accepted]
 
 
 # ---- durable sends --------------------------------------------------------------------------
