@@ -348,7 +348,6 @@ export class Chat {
     this.socket.send(room.name, text, pending.client_id);
     this.saveOutbox();
     input.value = "";
-    this.lastTypingSent = 0;
   }
 
   saveOutbox() {

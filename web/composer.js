@@ -1,7 +1,10 @@
 /** The composer (Enter sends, Shift+Enter is a newline, typing notices) and the scroll area. */
 
-/** Send `typing` at most this often while someone types. */
-const TYPING_SEND_INTERVAL_MS = 2_000;
+/**
+ * Send `typing` at most this often while someone types. The server drops (and counts as a
+ * rate-limit strike) a second `typing` within 2 s on one connection; the margin absorbs jitter.
+ */
+const TYPING_SEND_INTERVAL_MS = 2_500;
 /** Start loading older history when the reader is this close to the top. */
 const LOAD_OLDER_PX = 200;
 /** The composer grows with its text up to this height, then scrolls. */
@@ -27,14 +30,28 @@ export function bindComposer(chat, signal) {
       autosize();
     }
   }, { signal });
+  // Throttled `typing`: the first keystroke after a quiet interval sends at once; keystrokes
+  // inside the interval send one deferred notice when it ends, unless the text was sent.
+  let deferred = null;
+  const notifyTyping = () => {
+    const now = Date.now();
+    if (!input.value.trim() || !chat.active) return;
+    const wait = chat.lastTypingSent + TYPING_SEND_INTERVAL_MS - now;
+    if (wait > 0) {
+      deferred ??= setTimeout(() => {
+        deferred = null;
+        notifyTyping();
+      }, wait);
+      return;
+    }
+    chat.lastTypingSent = now;
+    chat.socket.typing(chat.active);
+  };
+  signal.addEventListener("abort", () => clearTimeout(deferred));
   input.addEventListener("input", () => {
     autosize();
     $("composer-error").textContent = "";
-    const now = Date.now();
-    if (input.value.trim() && chat.active && now - chat.lastTypingSent >= TYPING_SEND_INTERVAL_MS) {
-      chat.lastTypingSent = now;
-      chat.socket.typing(chat.active);
-    }
+    notifyTyping();
   }, { signal });
   const scroller = $("scroller");
   scroller.addEventListener("scroll", () => {

@@ -271,30 +271,28 @@ export function typingText(names) {
 export class StatusView {
   constructor(node, onRetry) {
     this.node = node;
-    this.onRetry = onRetry;
     this.timer = null;
+    this.text = el("span", { class: "status-text" });
+    // Built once: re-rendering it every second would steal keyboard focus.
+    this.retry = el("button", { type: "button", class: "link", onclick: onRetry }, "Retry now");
+    node.replaceChildren(el("span", { class: "dot", "aria-hidden": "true" }), this.text, this.retry);
   }
 
   set(status) {
     clearInterval(this.timer);
     this.timer = null;
     this.node.dataset.state = status.state;
+    this.retry.hidden = status.state === "connected";
     if (status.state === "reconnecting") {
       const tick = () => {
         const s = Math.max(0, Math.ceil((status.retryAt - Date.now()) / 1000));
-        this.render(s > 0 ? `Reconnecting in ${s}s` : "Reconnecting…", true);
+        this.text.textContent = s > 0 ? `Reconnecting in ${s}s` : "Reconnecting…";
       };
       tick();
       this.timer = setInterval(tick, 1000);
     } else {
       const text = { connected: "Connected", connecting: "Connecting…", offline: "Offline" };
-      this.render(text[status.state] || status.state, status.state === "offline");
+      this.text.textContent = text[status.state] || status.state;
     }
-  }
-
-  render(text, retry) {
-    const parts = [el("span", { class: "dot", "aria-hidden": "true" }), el("span", { class: "status-text" }, text)];
-    if (retry) parts.push(el("button", { type: "button", class: "link", onclick: this.onRetry }, "Retry now"));
-    this.node.replaceChildren(...parts);
   }
 }

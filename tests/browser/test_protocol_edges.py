@@ -12,7 +12,17 @@ import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from .conftest import NochatServer
-from .ui import PASSWORD, composer, expect_in_chat, message, send, seqs, sign_up, status
+from .ui import (
+    PASSWORD,
+    RECONNECT_TIMEOUT_MS,
+    composer,
+    expect_in_chat,
+    message,
+    send,
+    seqs,
+    sign_up,
+    status,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -143,21 +153,18 @@ def test_watchdog_reconnects_a_silent_socket(new_page: Any) -> None:
     state["mute"] = state["refuse"] = True
 
     # Hidden tab: 70 s of silence is tolerated (timers there are throttled anyway).
-    page.evaluate(
-        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => true})"
-    )
+    _set_hidden(page, True)
     page.clock.fast_forward(70_000)
     expect(status(page)).to_have_attribute("data-state", "connected")
 
     # Visible again: the same silence is now too long.
-    page.evaluate(
-        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => false})"
-    )
+    _set_hidden(page, False)
     page.clock.fast_forward(10_000)
     expect(status(page)).to_have_attribute("data-state", "reconnecting")
 
-    state["mute"] = state["refuse"] = False
-    page.get_by_role("button", name="Retry now").click()
-    expect(status(page)).to_have_attribute("data-state", "connected")
+    expect(page.get_by_role("button", name="Retry now")).to_be_visible()
+
+    state["mute"] = state["refuse"] = False  # the next backoff attempt gets through
+    expect(status(page)).to_have_attribute("data-state", "connected", timeout=RECONNECT_TIMEOUT_MS)
     send(page, "alive again")
     expect(message(page, "alive again")).to_have_attribute("data-state", "delivered")
