@@ -60,7 +60,10 @@ export class ChatSocket {
     this.lastRx = 0;
     this.stopped = true;
     this.status = { state: "offline" };
-    this.onOnline = () => this.retryNow();
+    this.onOnline = () => {
+      this.attempt = 0; // the network is back: start the backoff afresh, and try now
+      this.retryNow();
+    };
     this.onOffline = () => {
       if (!this.connected) this.setStatus({ state: "offline" });
     };
