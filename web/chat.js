@@ -65,6 +65,7 @@ export class Chat {
 
   /** Tear down everything this session made; the page goes back to the login form. */
   stop() {
+    this.stopped = true;
     this.socket.stop();
     this.status.set({ state: "offline" });
     for (const t of this.timers) clearInterval(t);
@@ -73,7 +74,8 @@ export class Chat {
     this.list.clear();
   }
 
-  async signOut(reason) {
+  signOut(reason) {
+    if (this.stopped) return; // a poll and a refused reconnect can both notice
     this.stop();
     this.onSignedOut(reason);
   }
@@ -157,6 +159,7 @@ export class Chat {
     renderRoom(this);
     renderRooms(this);
     if (!this.socket.rooms.has(name)) this.socket.join(name);
+    if (!room.dm) this.loadMembers(room); // DMs load theirs when they are found
     // On phones focusing the composer would pop up the keyboard over the conversation.
     if (!window.matchMedia("(max-width: 760px)").matches) $("message").focus();
     if (!room.loaded) await this.loadLatest(room);
@@ -226,7 +229,8 @@ export class Chat {
       case "joined":
         if (!room) break;
         room.epoch = event.epoch || room.epoch;
-        room.members = event.members || [];
+        // The server lists members for private rooms only; keep what REST told us otherwise.
+        if (event.members && event.members.length) room.members = event.members;
         room.online = new Set(event.online || []);
         renderRooms(this);
         if (room.name === this.active) renderRoom(this);
@@ -295,7 +299,8 @@ export class Chat {
     if (!pending) return;
     room.pending.delete(ack.client_id);
     this.saveOutbox();
-    const msg = { room: room.name, id: ack.id, seq: ack.seq, ts: ack.ts, user: this.me, text: pending.text, client_id: ack.client_id };
+    const { id, seq, ts, client_id: clientId } = ack;
+    const msg = { room: room.name, id, seq, ts, user: this.me, text: pending.text, client_id: clientId };
     room.add(msg);
     if (room.name === this.active) this.list.settle(ack.client_id, msg);
   }
