@@ -42,6 +42,8 @@ export const api = {
   register: (name, password) => request("POST", "/api/users", { name, password }),
   login: (name, password) => request("POST", "/api/sessions", { name, password }),
   logout: () => request("DELETE", "/api/sessions"),
+  /** A fresh token and cookie for the same session, valid for the full lifetime again. */
+  refresh: () => request("POST", "/api/sessions/refresh"),
   rooms: () => request("GET", "/api/rooms"),
   createRoom: (name, isPrivate) => request("POST", "/api/rooms", { name, private: isPrivate }),
   /** A page of history, oldest first: {messages, head_seq, epoch}. */

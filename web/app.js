@@ -29,9 +29,9 @@ function showLogin(notice = "") {
   $("auth-name").focus();
 }
 
-async function startChat(me) {
+async function startChat(me, expiresAt) {
   show("chat");
-  chat = new Chat(me, { onSignedOut: showLogin });
+  chat = new Chat(me, { onSignedOut: showLogin, expiresAt });
   try {
     await chat.start();
   } catch (err) {
@@ -70,7 +70,7 @@ async function onAuthSubmit(event) {
     const session = await api.login(name, password);
     const me = session.user || (await api.me());
     $("auth-password").value = "";
-    await startChat(me);
+    await startChat(me, session.expires_at);
   } catch (err) {
     $("auth-error").textContent = AUTH_MESSAGES[err.code] || err.message || "Something went wrong.";
   } finally {

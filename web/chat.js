@@ -15,6 +15,12 @@ const TYPING_SHOW_MS = 5_000;
 /** Rooms (new DMs, unread counts) are re-read this often. */
 const ROOMS_POLL_MS = 10_000;
 const READ_DEBOUNCE_MS = 300;
+/** Renew the session when this much of its remaining lifetime has passed. */
+const REFRESH_AT_FRACTION = 0.8;
+const REFRESH_RETRY_MS = 60_000;
+const MIN_REFRESH_MS = 1_000;
+/** setTimeout cannot wait longer than 2^31-1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const DEFAULT_ROOM = "general";
 const LAST_ROOM_KEY = "nochat.lastRoom";
 
@@ -26,8 +32,9 @@ function wsUrl() {
 }
 
 export class Chat {
-  constructor(me, { onSignedOut }) {
+  constructor(me, { onSignedOut, expiresAt }) {
     this.me = me.name;
+    this.expiresAt = expiresAt;
     this.onSignedOut = onSignedOut;
     this.rooms = new Map();
     this.active = null;
@@ -61,6 +68,27 @@ export class Chat {
     if (first) await this.open(first);
     this.timers.push(setInterval(() => this.pollRooms(), ROOMS_POLL_MS));
     this.timers.push(setInterval(() => renderTyping(this), 1000));
+    // Fresh from logging in we know when the session ends; after a reload, renew it now.
+    if (this.expiresAt) this.scheduleRefresh(this.expiresAt);
+    else this.refreshSession();
+  }
+
+  /** Keep a long-lived tab signed in: the server closes sockets of an expired session (4001). */
+  scheduleRefresh(expiresAt) {
+    clearTimeout(this.refreshTimer);
+    const wait = Math.max(MIN_REFRESH_MS, (expiresAt - Date.now()) * REFRESH_AT_FRACTION);
+    this.refreshTimer = setTimeout(() => this.refreshSession(), Math.min(wait, MAX_TIMER_MS));
+  }
+
+  async refreshSession() {
+    if (this.stopped) return;
+    try {
+      const session = await api.refresh();
+      this.scheduleRefresh(session.expires_at);
+    } catch (err) {
+      if (err.status === 401) this.signOut("Your session has ended. Please log in again.");
+      else if (!this.stopped) this.refreshTimer = setTimeout(() => this.refreshSession(), REFRESH_RETRY_MS);
+    }
   }
 
   /** Tear down everything this session made; the page goes back to the login form. */
@@ -70,6 +98,7 @@ export class Chat {
     this.status.set({ state: "offline" });
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.readTimer);
+    clearTimeout(this.refreshTimer);
     this.abort.abort();
     this.list.clear();
   }

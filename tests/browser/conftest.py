@@ -64,6 +64,8 @@ class NochatServer:
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        #: Extra NOCHAT_* settings for the next start().
+        self.env: dict[str, str] = {}
 
     def start(self) -> None:
         env = {
@@ -71,6 +73,7 @@ class NochatServer:
             "NOCHAT_PASSWORD_HASHING": "fast",
             "NOCHAT_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            **self.env,
         }
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(

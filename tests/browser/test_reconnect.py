@@ -131,3 +131,21 @@ def test_offline_then_online(new_page: Any, server: NochatServer) -> None:
     page.context.set_offline(False)  # the "online" event reconnects at once
     expect(status(page)).to_have_attribute("data-state", "connected")
     expect(message(page, "queued while offline")).to_have_attribute("data-state", "delivered")
+
+
+def test_session_is_refreshed_before_it_expires(new_page: Any, server: NochatServer) -> None:
+    """With a 6 s session the socket would close with 4001; the client renews it in time."""
+    server.env["NOCHAT_TOKEN_TTL_S"] = "6"
+    server.restart()
+    page: Page = new_page()
+    sign_up(page, "rita")
+    # Two renewals (at ~80% of each lifetime) take us past the first token's expiry.
+    for _ in range(2):
+        with page.expect_response("**/api/sessions/refresh", timeout=RECONNECT_TIMEOUT_MS) as r:
+            pass
+        assert r.value.status == 200
+    expect(status(page)).to_have_attribute("data-state", "connected")
+    send(page, "still signed in")
+    expect(message(page, "still signed in")).to_have_attribute("data-state", "delivered")
+    page.reload()
+    expect_in_chat(page)
