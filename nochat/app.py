@@ -13,8 +13,8 @@ from werkzeug.exceptions import HTTPException
 from .auth import Authenticator, load_or_create_secret
 from .broker.local import LocalBroker
 from .errors import NoChatError
+from .http_api import RoomConverter, error_response, json_response
 from .http_api import blueprint as api_blueprint
-from .http_api import error_response, json_response
 from .hub import Hub
 from .metrics import NoChatCollector, make_registry, render
 from .presence import Presence
@@ -58,6 +58,8 @@ def create_app(settings: Settings) -> QuartTrio:
     """The ASGI app. Its store opens at startup and is drained and closed at shutdown."""
     app = QuartTrio(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.url_map.merge_slashes = False  # a 308 to a "cleaned" path is no answer to an API call
+    app.url_map.converters["room"] = RoomConverter
     app.config["JSON_SORT_KEYS"] = False
     svc = build_services(settings)
     app.extensions["nochat"] = svc

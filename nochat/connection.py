@@ -122,8 +122,8 @@ class Connection:
         if wait:
             self._rate_limited(wait, None)
             return
-        if not isinstance(data, str):
-            self.push_error("unsupported_frame", "only JSON text frames are accepted")
+        if not isinstance(data, str) or not data:
+            self.push_error("unsupported_frame", "only non-empty JSON text frames are accepted")
             return
         try:
             frame = protocol.decode_frame(data)

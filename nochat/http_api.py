@@ -8,6 +8,7 @@ from typing import Any, TypeVar, cast
 import msgspec
 import trio
 from quart import Blueprint, Response, current_app, request
+from werkzeug.routing import PathConverter
 
 from . import protocol
 from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
@@ -51,6 +52,13 @@ class UserRef(msgspec.Struct):
     user: str
 
 
+class RoomConverter(PathConverter):
+    """Any text at all, slashes included (even leading); visible_room judges it."""
+
+    regex = ".*?"
+    part_isolating = False  # werkzeug would infer True: the regex has no "/" in it
+
+
 def services() -> Services:
     return cast(Services, current_app.extensions["nochat"])
 
@@ -73,6 +81,8 @@ async def decode_body(kind: type[T]) -> T:
         return msgspec.json.decode(data, type=kind)
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"invalid request body: {exc}", code="invalid") from None
+    except protocol.UNDECODABLE:
+        raise ProtocolError("request body is not valid UTF-8 JSON", code="invalid") from None
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -225,7 +235,10 @@ def _int_arg(name: str, low: int, high: int) -> int | None:
     return int(raw)
 
 
-@blueprint.get("/rooms/<name>/messages")
+# Room names take the `room` converter (RoomConverter): Hypercorn hands over the path
+# percent-decoded, so `general%2F..%2Fx` or `%2Fetc%2Fpasswd` arrive with slashes and
+# must reach visible_room (→ 404), not fall through to another route (405).
+@blueprint.get("/rooms/<room:name>/messages")
 async def history(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
@@ -240,7 +253,7 @@ async def history(name: str) -> Response:
     return json_response({"messages": messages, "head_seq": head, "epoch": svc.store.epoch})
 
 
-@blueprint.post("/rooms/<name>/messages")
+@blueprint.post("/rooms/<room:name>/messages")
 async def post_message(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
@@ -257,7 +270,7 @@ async def post_message(name: str) -> Response:
     return json_response(event)
 
 
-@blueprint.get("/rooms/<name>/members")
+@blueprint.get("/rooms/<room:name>/members")
 async def list_members(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
@@ -265,7 +278,7 @@ async def list_members(name: str) -> Response:
     return json_response({"members": await svc.store.members(room)})
 
 
-@blueprint.post("/rooms/<name>/members")
+@blueprint.post("/rooms/<room:name>/members")
 async def add_member(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()

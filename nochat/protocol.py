@@ -72,20 +72,27 @@ def decode_frame(data: str | bytes) -> ClientFrame:
         frame: ClientFrame = _decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise _explain(data, exc) from None
+    except UNDECODABLE:
+        raise _bad_json() from None
     _check(frame)
     return frame
+
+
+#: What else msgspec raises on hostile input: ~1,000 levels of nesting inside a field it
+#: skips or decodes loosely (RecursionError), bytes that are not UTF-8, lone surrogates.
+UNDECODABLE: Final = (RecursionError, UnicodeError)
 
 
 def _explain(data: str | bytes, exc: msgspec.DecodeError) -> ProtocolError:
     """Work out which stable code a frame that failed to decode deserves (error path only)."""
     try:
         loose = _loose.decode(data)
-    except (msgspec.DecodeError, RecursionError):
-        return FrameError("bad_json", "frame is not valid JSON (or a number is out of range)", None)
+    except (msgspec.DecodeError, *UNDECODABLE):
+        return _bad_json()
     if not isinstance(loose, dict):
         return FrameError("invalid_frame", "frame must be a JSON object", None)
     ref = loose.get("ref")
-    ref = ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) else None
+    ref = ref if _valid_ref(ref) else None
     kind = loose.get("type")
     if not isinstance(kind, str) or kind not in CLIENT_TYPES:
         return FrameError("unknown_type", f"unknown frame type {kind!r}"[:200], ref)
@@ -100,12 +107,25 @@ class FrameError(ProtocolError):
         self.ref = ref
 
 
+def _bad_json() -> FrameError:
+    return FrameError("bad_json", "frame is not valid JSON (or a number is out of range)", None)
+
+
+def _valid_ref(ref: object) -> bool:
+    """A ref the server may echo: a string of at most 128 characters or a safe integer."""
+    if isinstance(ref, str):
+        return len(ref) <= 128
+    return isinstance(ref, int) and not isinstance(ref, bool) and -MAX_SEQ <= ref <= MAX_SEQ
+
+
 def _check(frame: ClientFrame) -> None:
     """Field rules msgspec's types cannot express."""
-    if isinstance(frame.ref, str) and len(frame.ref) > 128:
-        raise FrameError("invalid_frame", "ref is longer than 128 characters", None)
-    if isinstance(frame.ref, int) and not -MAX_SEQ <= frame.ref <= MAX_SEQ:
-        raise FrameError("invalid_frame", "ref is out of range", None)
+    if frame.ref is not None and not _valid_ref(frame.ref):
+        raise FrameError(
+            "invalid_frame",
+            "ref must be a string of at most 128 characters or a safe integer",
+            None,
+        )
     if isinstance(frame, Pong):
         return
     if not valid_room(frame.room):

@@ -56,8 +56,10 @@ def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
 TEXT, BINARY, CONTINUATION = 0x1, 0x2, 0x0
 #: docs/PROTOCOL.md: frames over 64 KiB close the socket with 1009.
 MAX_FRAME_BYTES = 64 * 1024
-#: RFC 6455 §7.4.1: a text message that is not UTF-8.
-INVALID_PAYLOAD = 1007
+#: A text message that is not UTF-8 drops the connection without a close frame, so the
+#: client sees 1006 (docs/PROTOCOL.md). RFC 6455 §7.4.1 would have the server send 1007;
+#: Hypercorn 0.18 answers only client-started closes, and NoChat does not patch that.
+INVALID_PAYLOAD = 1006
 TOO_BIG = 1009
 SQL = "'; DROP TABLE messages; --"
 DEPTH = 10_000

@@ -98,8 +98,12 @@ class SQLiteStore(SQLiteDirectory):
                             break
                     await self._commit(batch)
         finally:
+            self._closing = True
+            # Close only when no query is running: sqlite3 does not guard a connection
+            # closed under a query on another thread (a segfault, seen in tests).
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self._close_connections)
+                async with self._write_limiter, self._read_limiter:
+                    await trio.to_thread.run_sync(self._close_connections)
 
     def close(self) -> None:
         """Stop taking appends; the writer commits what is queued, then `run` returns."""
