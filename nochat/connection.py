@@ -62,7 +62,7 @@ class Connection:
         self._send_bucket = TokenBucket(st.send_rate_per_s, st.send_burst, now)
         self._join_bucket = TokenBucket(st.join_rate_per_s, st.join_burst, now)
         self._frame_bucket = TokenBucket(st.frame_rate_per_s, st.frame_burst, now)
-        self._typing_at: dict[str, float] = {}
+        self._typing: dict[str, TokenBucket] = {}
         self._strikes = 0
 
     def extend(self, expires_at_ms: int) -> None:
@@ -146,13 +146,13 @@ class Connection:
             return self._send_bucket.take(now)
         if isinstance(frame, (Join, Leave)):
             return self._join_bucket.take(now)
-        if isinstance(frame, Typing):
-            last = self._typing_at.get(frame.room)
-            interval = self.settings.typing_interval_s
-            if last is not None and now - last < interval:
-                return last + interval - now
-            if frame.room in self.rooms:
-                self._typing_at[frame.room] = now
+        if isinstance(frame, Typing) and frame.room in self.rooms:
+            bucket = self._typing.get(frame.room)
+            if bucket is None:
+                # One per interval on average; a burst of 2 forgives network jitter.
+                bucket = TokenBucket(1 / self.settings.typing_interval_s, 2, now)
+                self._typing[frame.room] = bucket
+            return bucket.take(now)
         return 0.0
 
     def _rate_limited(self, wait: float, ref: protocol.Ref) -> None:
@@ -346,6 +346,7 @@ class Connection:
 
     def _leave(self, name: str) -> None:
         self.rooms.pop(name, None)
+        self._typing.pop(name, None)
         self.services.hub.unsubscribe(name, self.sub)
         if self.services.presence.leave(name, self.user.name):
             self._presence(name, "offline")

@@ -284,6 +284,8 @@ async def add_member(name: str) -> Response:
     svc = services()
     body = await decode_body(UserRef)
     room = await svc.visible_room(user, name)
+    if not room.private:
+        raise ValidationError("public rooms have no member list to add to", code="not_private")
     if room.owner_id != user.id:
         raise Forbidden("only the room's owner adds members")
     other = await svc.store.user_by_name(body.user)

@@ -183,6 +183,7 @@ class SQLiteStore(SQLiteDirectory):
     ) -> tuple[list[Ack | BaseException], list[Message]]:
         conn = self._conn(self._writer)
         seqs: dict[int, int] = {}
+        wrote: dict[tuple[int, int], int] = {}
         results: list[Ack | BaseException] = []
         fresh: list[Message] = []
         ts = now_ms()
@@ -226,12 +227,19 @@ class SQLiteStore(SQLiteDirectory):
                     (room.id, seq, msg_id, user.id, req.text, req.client_id, ts),
                 )
                 results.append(Ack(room.name, req.client_id, msg_id, seq, ts))
+                wrote[room.id, user.id] = seq
                 fresh.append(
                     Message(room.name, msg_id, seq, user.name, req.text, ts, req.client_id)
                 )
             conn.executemany(
                 "UPDATE rooms SET last_seq = ? WHERE id = ?",
                 [(seq, room_id) for room_id, seq in seqs.items()],
+            )
+            # Whoever writes in a room has read it: their own messages are never unread.
+            conn.executemany(
+                "UPDATE members SET last_read = MAX(last_read, ?) "
+                "WHERE room_id = ? AND user_id = ?",
+                [(seq, room_id, user_id) for (room_id, user_id), seq in wrote.items()],
             )
             conn.execute("COMMIT")
         except BaseException:

@@ -106,3 +106,12 @@ async def test_access_dm_is_shared_by_two_and_found_again(server: RunningServer,
     with pytest.raises(HttpError) as caught:
         await ann.post("/api/dms", {"user": "ann"})
     assert caught.value.status == 400
+
+
+async def test_access_public_rooms_take_no_members(server: RunningServer, api: Api) -> None:
+    ann = await api.signup("ann")
+    await api.signup("bob")
+    await ann.post("/api/rooms", {"name": "open"})
+    with pytest.raises(HttpError) as caught:
+        await ann.post("/api/rooms/open/members", {"user": "bob"})
+    assert (caught.value.status, caught.value.body["error"]["code"]) == (400, "not_private")

@@ -50,8 +50,9 @@ async def test_limits_typing_once_per_interval_per_room(
     ann = await Api(server.http).signup("ann")
     async with ws_connect(server, ann.token) as a:
         await a.join()
-        await a.send(type="typing", room="general")
-        assert (await a.recv())["type"] == "typing"
+        for _ in range(2):  # a burst of two forgives jitter
+            await a.send(type="typing", room="general")
+            assert (await a.recv())["type"] == "typing"
         await a.send(type="typing", room="general", ref="again")
         error = await a.expect("error", ref="again")
         assert error["code"] == "rate_limited" and error["retry_after"] > 50
