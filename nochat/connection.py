@@ -23,6 +23,7 @@ from .limits import TokenBucket
 from .protocol import ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
 from .services import Services
 from .store import Ack, AppendRequest, Message, Room, Session, User, now_ms
+from .wire import DirectSocket, text_frame
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,21 @@ class Socket(Protocol):
 
 
 class Connection:
-    def __init__(self, services: Services, user: User, session: Session, socket: Socket) -> None:
+    def __init__(
+        self,
+        services: Services,
+        user: User,
+        session: Session,
+        socket: Socket,
+        direct: DirectSocket | None = None,
+    ) -> None:
         self.services = services
         self.settings = services.settings
         self.user = user
         self.session = session
         self.socket = socket
-        self._outbox, self._inbox = trio.open_memory_channel[str](self.settings.outbox_size)
+        self._direct = direct
+        self._outbox, self._inbox = trio.open_memory_channel[str | bytes](self.settings.outbox_size)
         self.sub = Subscriber(user.name, self._outbox)
         self.rooms: dict[str, Room] = {}
         #: Acks completed since the write pump last looked; one outbox slot stands for all.
@@ -79,6 +88,7 @@ class Connection:
         services.register(self)
         try:
             await accept()
+            self.sub.direct = self._direct  # frames may go straight out only after accept
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.read_pump)
                 nursery.start_soon(self.heartbeat)
@@ -164,35 +174,61 @@ class Connection:
         self.push_error("rate_limited", "slow down", ref, retry_after=round(wait, 3))
 
     async def write_pump(self, done: trio.CancelScope) -> None:
+        """Drain the outbox: what is queued at each wake-up leaves as one frame.
+
+        Text items are events (or Chunks of them) batched into a JSON array; a bytes item
+        is the unwritten tail of a frame the hub started writing directly, and goes first.
+        """
         counters = self.services.counters
-        inbox, sub, send = self._inbox, self.sub, self.socket.send
+        inbox, sub = self._inbox, self.sub
         most = self.settings.batch_max_events
         try:
             async with inbox:
                 async for first in inbox:
                     if sub.close_code is not None:
                         return
-                    if first is _ACKS:
-                        first = self._take_acks()
-                    items = [first]
-                    size = len(first)
-                    while len(items) < most and size < CHUNK_MAX_CHARS:
-                        try:
-                            item = inbox.receive_nowait()
-                        except (trio.WouldBlock, trio.EndOfChannel):
-                            break
-                        if item is _ACKS:
-                            item = self._take_acks()
-                        items.append(item)
-                        size += len(item)
-                    if len(items) == 1 and type(first) is str:
-                        await send(first)
+                    if isinstance(first, bytes):
+                        await self._send_frame(first)
                     else:
-                        await send("[" + ",".join(items) + "]")
-                    counters.frames_out += 1
-                    counters.events_out += len(items)
+                        items: list[str] = [self._take_acks() if first is _ACKS else first]
+                        size = len(items[0])
+                        while len(items) < most and size < CHUNK_MAX_CHARS:
+                            try:
+                                item = inbox.receive_nowait()
+                            except (trio.WouldBlock, trio.EndOfChannel):
+                                break
+                            if isinstance(item, bytes):  # cannot happen while busy; be safe
+                                await self._send_text(items)
+                                items = []
+                                await self._send_frame(item)
+                                continue
+                            text = self._take_acks() if item is _ACKS else item
+                            items.append(text)
+                            size += len(text)
+                        if items:
+                            await self._send_text(items)
+                        counters.events_out += len(items)
+                        del items  # do not keep the last frame alive while idle
+                    del first
+                    if inbox.statistics().current_buffer_used == 0:
+                        sub.busy = False
         finally:
             done.cancel()
+
+    async def _send_text(self, items: list[str]) -> None:
+        first = items[0]
+        payload = first if len(items) == 1 and type(first) is str else "[" + ",".join(items) + "]"
+        direct = self.sub.direct
+        if direct is not None:
+            await direct.send_all(text_frame(payload))
+        else:
+            await self.socket.send(payload)
+        self.services.counters.frames_out += 1
+
+    async def _send_frame(self, frame: bytes) -> None:
+        direct = self.sub.direct
+        if direct is not None:
+            await direct.send_all(frame)
 
     async def heartbeat(self) -> None:
         """Ping every ping_interval; close 4002 when the client has been silent too long,
@@ -218,7 +254,7 @@ class Connection:
     def push(self, encoded: str) -> None:
         """Queue one of this connection's own replies; a full outbox evicts like the hub."""
         try:
-            self._outbox.send_nowait(encoded)
+            self.sub.enqueue(encoded)
         except trio.WouldBlock:
             self.services.hub.evict(self.sub)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -336,6 +372,7 @@ class Connection:
             if missed:
                 replayed += len(missed)
                 for item, _ in _packed(missed):
+                    self.sub.busy = True  # no direct write may overtake the replay
                     await self._outbox.send(item)
                 cursor.seq = missed[-1].seq
             if len(missed) < page and cursor.seen <= cursor.seq:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import trio
 
 from .errors import CloseCode
+from .wire import DirectSocket, text_frame
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +68,16 @@ class Subscriber:
     """One connection as the hub sees it: who, where, and the send end of its outbox."""
 
     user: str
-    outbox: trio.MemorySendChannel[str]
+    outbox: trio.MemorySendChannel[str | bytes]
     rooms: dict[str, RoomCursor] = field(default_factory=dict)
+    #: The fast path to this connection's socket, once accepted (None: write pump only).
+    direct: DirectSocket | None = None
+    busy: bool = False
     close_code: CloseCode | None = None
     closed: trio.Event = field(default_factory=trio.Event)
 
-    def offer(self, room: str, encoded: str, seq: int | None) -> bool:
-        """Queue an event if this subscriber should get it (True if queued).
-
-        Raises trio.WouldBlock when the outbox is full.
-        """
+    def wants(self, room: str, seq: int | None) -> bool:
+        """Whether this subscriber should get an event of `room` carrying `seq` now."""
         cursor = self.rooms.get(room)
         if cursor is None:
             return False
@@ -87,15 +88,20 @@ class Subscriber:
             if seq <= cursor.seq:
                 return False
             cursor.seq = seq
-        elif not cursor.live:
-            return False
-        self.outbox.send_nowait(encoded)
-        return True
+        return cursor.live
+
+    def enqueue(self, item: str | bytes) -> None:
+        """Queue for the write pump (raises trio.WouldBlock when full). While anything is
+        queued or being sent, the subscriber is `busy` and gets no direct writes, so
+        frames keep their order."""
+        self.busy = True
+        self.outbox.send_nowait(item)
 
     def close(self, code: CloseCode) -> None:
         """Ask the connection to end with `code`; its write pump sees the outbox close."""
         if self.close_code is None:
             self.close_code = code
+        self.direct = None
         self.outbox.close()
         self.closed.set()
 
@@ -108,6 +114,7 @@ class Hub:
         self._all: dict[Subscriber, None] = {}
         self.published = 0
         self.delivered = 0
+        self.direct_writes = 0
         self.evictions = 0
 
     def connect(self, sub: Subscriber) -> None:
@@ -139,17 +146,31 @@ class Hub:
             return
         self.published += 1
         slow: list[Subscriber] = []
-        delivered = 0
+        delivered = direct_writes = 0
+        frame: bytes | None = None
         for sub in subs:
-            if sub is skip:
+            if sub is skip or not sub.wants(room, seq):
                 continue
             try:
-                if sub.offer(room, encoded, seq):
-                    delivered += 1
+                direct = sub.direct
+                if direct is None or sub.busy:
+                    sub.enqueue(encoded)
+                else:
+                    if frame is None:  # built once, shared by every subscriber
+                        frame = text_frame(encoded if type(encoded) is str else f"[{encoded}]")
+                    written = direct.send_nowait(frame)
+                    if written == len(frame):
+                        direct_writes += 1
+                    else:  # the rest waits for the write pump, ahead of anything else
+                        sub.enqueue(frame[written:] if written else encoded)
+                delivered += 1
             except trio.WouldBlock:
                 slow.append(sub)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 pass  # already closing; its connection unsubscribes it on the way out
+            except OSError:
+                sub.direct = None  # the peer is gone; its connection ends on its own
+        self.direct_writes += direct_writes
         self.delivered += delivered
         for sub in slow:
             self.evict(sub)

@@ -15,6 +15,7 @@ from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.trio import serve as hypercorn_serve
 from quart_trio import QuartTrio
 
+from . import wire
 from .app import create_app
 from .services import Services
 from .settings import Settings
@@ -22,26 +23,37 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _install_compression_switch() -> None:
-    """Give `NoChatConfig.websocket_compression = False` the power to refuse permessage-deflate.
+def _install_stream_hooks() -> None:
+    """Two things Hypercorn has no setting for, for streams whose config is a NoChatConfig.
 
-    Hypercorn accepts permessage-deflate whenever a client offers it (every browser does)
-    and has no setting to refuse it; each compressing connection then keeps zlib state of
-    a few hundred KiB. This wraps `WSStream.handle` once per process to drop the offer
-    before Hypercorn's handshake reads it, but only for streams whose config asks for
-    that: a plain Hypercorn `Config` keeps the stock behaviour.
+    - `websocket_compression = False` refuses permessage-deflate: Hypercorn accepts it
+      whenever a client offers it (every browser does), and each compressing connection
+      keeps zlib state of a few hundred KiB. The offer is dropped before Hypercorn's
+      handshake reads it.
+    - `direct_send = True` puts a `wire.DirectSocket` for the connection in the ASGI
+      scope's extensions, for the hub's fast send path.
+
+    `WSStream.handle` is wrapped once per process; a plain Hypercorn `Config` keeps the
+    stock behaviour.
     """
-    if getattr(WSStream.handle, "_nochat_switch", False):
+    if getattr(WSStream.handle, "_nochat_hooks", False):
         return
     original = WSStream.handle
 
     async def handle(self: WSStream, event: Event) -> None:
-        if isinstance(event, Request) and not getattr(self.config, "websocket_compression", True):
+        config = self.config
+        if not isinstance(event, Request) or not isinstance(config, NoChatConfig):
+            await original(self, event)
+            return
+        if not config.websocket_compression:
             headers = [(n, v) for n, v in event.headers if n.lower() != b"sec-websocket-extensions"]
             event = dataclasses.replace(event, headers=headers)
         await original(self, event)
+        if config.direct_send and not self.closed:
+            extensions: dict[str, object] = self.scope["extensions"]  # type: ignore[assignment]
+            extensions[wire.SCOPE_KEY] = wire.attach(self)
 
-    handle._nochat_switch = True  # type: ignore[attr-defined]
+    handle._nochat_hooks = True  # type: ignore[attr-defined]
     WSStream.handle = handle  # type: ignore[method-assign]
 
 
@@ -55,6 +67,7 @@ class NoChatConfig(Config):
 
     tcp_user_timeout_ms: int = 0
     websocket_compression: bool = True
+    direct_send: bool = True
 
     def create_sockets(self) -> Sockets:
         sockets = super().create_sockets()
@@ -74,8 +87,8 @@ def hypercorn_config(settings: Settings) -> NoChatConfig:
     config.websocket_max_message_size = settings.max_frame_bytes
     config.websocket_ping_interval = None  # keepalive is the app's (it checks answers)
     config.websocket_compression = settings.websocket_compression
-    if not settings.websocket_compression:
-        _install_compression_switch()
+    config.direct_send = settings.direct_send
+    _install_stream_hooks()
     config.graceful_timeout = settings.shutdown_grace_s
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")

@@ -40,6 +40,8 @@ class Settings:
     outbox_size: int = 256
     #: Accept permessage-deflate when clients offer it (costs a zlib state per socket).
     websocket_compression: bool = False
+    #: Write prepared frames straight to sockets (nochat/wire.py); off = Hypercorn's path.
+    direct_send: bool = True
     #: Most events the write pump coalesces into one frame.
     batch_max_events: int = 256
     #: Kernel gives up on a peer that does not read for this long (TCP_USER_TIMEOUT).

@@ -8,7 +8,7 @@ from typing import cast
 
 from quart import Blueprint, Response, websocket
 
-from . import protocol
+from . import protocol, wire
 from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
 from .connection import Connection, Socket
 from .errors import AuthError, Forbidden, NoChatError, Unavailable
@@ -35,7 +35,11 @@ async def ws_endpoint() -> Response | None:
         websocket.accept,
         subprotocol=protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None,
     )
-    await Connection(svc, user, session, _current_websocket()).serve(accept)
+    direct = websocket.scope.get("extensions", {}).get(wire.SCOPE_KEY)
+    if not isinstance(direct, wire.DirectSocket):
+        direct = None
+    conn = Connection(svc, user, session, _current_websocket(), direct)
+    await conn.serve(accept)
     return None
 
 

@@ -17,6 +17,14 @@ async def server(nursery: trio.Nursery, tmp_path: Path) -> RunningServer:
     return await start_server(nursery, make_settings(tmp_path / "data"))
 
 
+@pytest.fixture(params=[True, False], ids=["direct", "write-pump-only"])
+async def both_paths_server(
+    request: pytest.FixtureRequest, nursery: trio.Nursery, tmp_path: Path
+) -> RunningServer:
+    """A server with the direct send path on, then off: both must behave the same."""
+    return await start_server(nursery, make_settings(tmp_path / "data", direct_send=request.param))
+
+
 @pytest.fixture
 def api(server: RunningServer) -> Api:
     return Api(server.http)

@@ -6,6 +6,7 @@ import secrets
 import socket
 from pathlib import Path
 
+import pytest
 import trio
 import trio_websocket
 
@@ -37,12 +38,15 @@ async def _stalled_client(
     return WsClient(conn), stream
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "write-pump-only"])
 async def test_backpressure_stalled_reader_is_evicted_and_others_get_everything(
-    nursery: trio.Nursery, tmp_path: Path
+    nursery: trio.Nursery, tmp_path: Path, direct: bool
 ) -> None:
     # A generous TCP_USER_TIMEOUT: the kernel must not abort the stalled socket before the
     # test lets it read again, or it would see 1006 instead of the server's 4008.
-    settings = make_settings(tmp_path / "d", outbox_size=OUTBOX, tcp_user_timeout_s=120)
+    settings = make_settings(
+        tmp_path / "d", outbox_size=OUTBOX, tcp_user_timeout_s=120, direct_send=direct
+    )
     server = await start_server(nursery, settings)
     api = Api(server.http)
     ann, bob, cat = await api.signup("ann"), await api.signup("bob"), await api.signup("cat")

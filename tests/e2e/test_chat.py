@@ -8,8 +8,10 @@ from ..support import Api, RunningServer, ws_connect
 
 
 async def test_chat_two_users_see_same_order_and_sender_gets_ack(
-    server: RunningServer, api: Api
+    both_paths_server: RunningServer,
 ) -> None:
+    server = both_paths_server
+    api = Api(server.http)
     ann, bob = await api.signup("ann"), await api.signup("bob")
     async with ws_connect(server, ann.token) as a, ws_connect(server, bob.token) as b:
         joined = await a.join()
@@ -34,6 +36,8 @@ async def test_chat_two_users_see_same_order_and_sender_gets_ack(
         history = await ann.get("/api/rooms/general/messages?after=10")
         (stored,) = history["messages"]
         assert (ack["id"], ack["seq"], ack["ts"]) == (stored["id"], 11, stored["ts"])
+    # Live messages left through the direct path exactly when it was on.
+    assert (server.services.hub.direct_writes > 0) is server.settings.direct_send
 
 
 async def test_chat_presence_and_typing_reach_others(server: RunningServer, api: Api) -> None:

@@ -90,9 +90,11 @@ async def test_resume_since_delivers_exactly_the_missed_messages_then_live(
 
 
 async def test_resume_while_messages_keep_arriving_has_no_gap_or_duplicate(
-    server: RunningServer, api: Api
+    both_paths_server: RunningServer,
 ) -> None:
     """Join with since=0 while another client floods the room: one gapless copy of each."""
+    server = both_paths_server
+    api = Api(server.http)
     ann, bob = await api.signup("ann"), await api.signup("bob")
     total = 600
     async with ws_connect(server, bob.token) as b:
