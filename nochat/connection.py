@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Outbox marker: "the acks collected in Connection._acks go here".
 _ACKS = Chunk("acks")
+#: Most names a `joined` reply lists as online (`online_count` has the total).
+ONLINE_LIST_MAX = 100
 #: Rooms one connection may have joined at once.
 MAX_ROOMS_PER_CONNECTION = 200
 #: How long closing the socket may take at the end before we give up on the peer.
@@ -325,7 +327,7 @@ class Connection:
             raise ValidationError("too many rooms joined", code="too_many_rooms")
         room = await services.visible_room(self.user, frame.room)
         if not room.private:
-            await store.add_member(room, self.user)  # so it counts unread for this user
+            await services.ensure_member(room, self.user)  # so it counts unread for them
         head = await store.head_seq(room)
         since = frame.since
         if (frame.epoch is not None and frame.epoch != store.epoch) or (
@@ -350,7 +352,7 @@ class Connection:
             "head_seq": head,
             "epoch": store.epoch,
             "members": await store.members(room) if room.private else [],
-            "online": services.presence.online(room.name),
+            **services.presence.online_summary(room.name, ONLINE_LIST_MAX),
         }
         self.push(protocol.encode(protocol.with_ref(joined, frame.ref)))
         await self._catch_up(room, cursor)
@@ -361,6 +363,10 @@ class Connection:
         Live messages seen meanwhile only raise `cursor.seen`; the switch to live happens
         with no await between the last check and the flag, so nothing falls in between.
         """
+        head = self.services.store.published_head(room)
+        if head is not None and cursor.seq >= head and cursor.seen <= cursor.seq:
+            cursor.live = True  # nothing was missed: no store read at all
+            return
         page = self.settings.resume_page
         replayed = 0
         while True:

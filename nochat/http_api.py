@@ -222,7 +222,9 @@ async def create_room() -> Response:
             "room names are [a-z0-9][a-z0-9_-]{0,63} and do not start with dm-",
             code="invalid_room",
         )
-    room = await services().store.create_room(body.name, private=body.private, owner=user)
+    svc = services()
+    room = await svc.store.create_room(body.name, private=body.private, owner=user)
+    svc.room_made(room, user)
     return json_response(room_json(room), 201)
 
 
@@ -291,7 +293,7 @@ async def add_member(name: str) -> Response:
     other = await svc.store.user_by_name(body.user)
     if other is None:
         raise NotFound(f"no user {body.user!r}")
-    await svc.store.add_member(room, other)
+    await svc.ensure_member(room, other)
     return json_response({"members": await svc.store.members(room)})
 
 
@@ -306,6 +308,7 @@ async def open_dm() -> Response:
     if other.id == user.id:
         raise ValidationError("a direct conversation needs another user")
     room = await svc.store.open_dm(user, other)
+    svc.room_made(room, user, other)
     head = await svc.store.head_seq(room)
     return json_response(room_json(msgspec.structs.replace(room, head_seq=head)))
 

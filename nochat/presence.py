@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import islice
 
 
 class Presence:
@@ -41,6 +42,13 @@ class Presence:
 
     def online(self, room: str) -> list[str]:
         return sorted(self._rooms.get(room, ()))
+
+    def online_summary(self, room: str, most: int) -> dict[str, list[str] | int]:
+        """`online`: up to `most` of the names (all of them in a smaller room), sorted;
+        `online_count`: how many there are."""
+        counts: Counter[str] = self._rooms.get(room) or Counter()
+        names = sorted(islice(counts, most))  # O(most), not O(room): joins stay cheap
+        return {"online": names, "online_count": len(counts)}
 
     def online_users(self) -> int:
         return len(self._users)

@@ -37,6 +37,8 @@ class Services:
     #: Open connections by the session that opened them (logout and refresh reach them).
     by_session: dict[str, set[Connection]] = field(default_factory=dict)
     login_throttle: FailureThrottle = field(init=False)
+    _rooms: dict[str, Room] = field(default_factory=dict)
+    _members: set[tuple[int, int]] = field(default_factory=set)
     #: Set when the last connection has gone during shutdown.
     drained: trio.Event = field(default_factory=trio.Event)
 
@@ -64,11 +66,37 @@ class Services:
                 publish(room, item, last_seq)
 
     async def visible_room(self, user: User, name: str) -> Room:
-        """The room if `user` may read and write it; NotFound otherwise (names never leak)."""
-        room = await self.store.room(name) if protocol.valid_room(name) else None
-        if room is None or (room.private and not await self.store.is_member(room, user)):
+        """The room if `user` may read and write it; NotFound otherwise (names never leak).
+
+        Rooms never change once made and members are never removed, so both are cached:
+        a join or send costs no store round trip after the first.
+        """
+        room = self._rooms.get(name)
+        if room is None and protocol.valid_room(name):
+            room = await self.store.room(name)
+            if room is not None:
+                self._rooms[name] = room
+        if room is None or (room.private and not await self.is_member(room, user)):
             raise NotFound(f"no room {name!r}")
         return room
+
+    async def is_member(self, room: Room, user: User) -> bool:
+        if (room.id, user.id) in self._members:
+            return True
+        if await self.store.is_member(room, user):
+            self._members.add((room.id, user.id))
+            return True
+        return False
+
+    async def ensure_member(self, room: Room, user: User) -> None:
+        """Make `user` a member (public rooms on join: so they count unread); once."""
+        if (room.id, user.id) not in self._members:
+            await self.store.add_member(room, user)
+            self._members.add((room.id, user.id))
+
+    def room_made(self, room: Room, *members: User) -> None:
+        self._rooms[room.name] = room
+        self._members.update((room.id, m.id) for m in members)
 
     def admit(self, user: User) -> None:
         """Refuse a handshake the caps do not allow (call right before `Connection.serve`)."""

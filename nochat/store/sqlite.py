@@ -164,13 +164,16 @@ class SQLiteStore(SQLiteDirectory):
         requests = [p.request for p in batch]
         try:
             with trio.CancelScope(shield=True):  # a half-finished commit must still report
-                results, fresh = await trio.to_thread.run_sync(
+                results, fresh, seqs = await trio.to_thread.run_sync(
                     self._commit_sync, requests, limiter=self._write_limiter
                 )
         except sqlite3.Error as exc:
             log.exception("group commit of %d appends failed", len(batch))
             results = [StorageError(f"storage failed: {exc.__class__.__name__}")] * len(batch)
-            fresh = []
+            fresh, seqs = [], {}
+        # Updated here, in the same step as the publish below (no await between), so the
+        # cache is exactly what subscribers have been sent: published_head() relies on it.
+        self._last_seq.update(seqs)
         self.commits += 1
         self.committed_messages += len(fresh)
         for pending, result in zip(batch, results, strict=True):
@@ -180,7 +183,7 @@ class SQLiteStore(SQLiteDirectory):
 
     def _commit_sync(
         self, requests: list[AppendRequest]
-    ) -> tuple[list[Ack | BaseException], list[Message]]:
+    ) -> tuple[list[Ack | BaseException], list[Message], dict[int, int]]:
         conn = self._conn(self._writer)
         seqs: dict[int, int] = {}
         wrote: dict[tuple[int, int], int] = {}
@@ -245,8 +248,7 @@ class SQLiteStore(SQLiteDirectory):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self._last_seq.update(seqs)
-        return results, fresh
+        return results, fresh, seqs
 
     # ---- plumbing ----------------------------------------------------------------------
 
@@ -306,7 +308,15 @@ class SQLiteStore(SQLiteDirectory):
 
         return await self._read(query)
 
+    def published_head(self, room: Room) -> int | None:
+        """The room's highest seq this process has committed and published (None: unknown)."""
+        return self._last_seq.get(room.id)
+
     async def head_seq(self, room: Room) -> int:
+        cached = self._last_seq.get(room.id)
+        if cached is not None:
+            return cached
+
         def query(c: sqlite3.Connection) -> int:
             row = c.execute("SELECT last_seq FROM rooms WHERE id = ?", (room.id,)).fetchone()
             if row is None:
