@@ -83,6 +83,7 @@ def create_app(settings: Settings) -> QuartTrio:
                 store_done.set()
 
         await app.nursery.start(run_store)
+        await app.nursery.start(svc.hub.run)
         log.info("store open at %s (epoch %s)", settings.db_path, svc.store.epoch)
 
     @app.after_serving

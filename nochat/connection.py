@@ -61,7 +61,7 @@ class Connection:
         self.socket = socket
         self._direct = direct
         self._outbox, self._inbox = trio.open_memory_channel[str | bytes](self.settings.outbox_size)
-        self.sub = Subscriber(user.name, self._outbox)
+        self.sub = Subscriber(user.name, self._outbox, inbox=self._inbox)
         self.rooms: dict[str, Room] = {}
         #: Acks completed since the write pump last looked; one outbox slot stands for all.
         self._acks: list[str] = []

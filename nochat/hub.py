@@ -1,10 +1,15 @@
-"""In-process fan-out: rooms → subscribers' bounded outboxes. `publish` never awaits.
+"""In-process fan-out: rooms → subscribers' sockets and bounded outboxes. Never awaits.
 
 Policy (gorilla's hub, made explicit): an event is encoded once by the publisher and the
 same string goes into every subscriber's outbox with `send_nowait`. A full outbox means the
 client is not keeping up: it is evicted (close 4008) on the spot, so a broadcast never
 blocks and a slow client costs at most `outbox_size` queued items. Eviction loses nothing:
 history is durable and the client resumes with `join since`.
+
+The fast path (wire.py): a subscriber with nothing queued gets the event's prepared
+frame appended to its `pending` list, and the hub's flusher task writes each such
+subscriber's frames with one `os.write` per scheduling round. Only what the kernel
+will not take goes through the outbox and the connection's write pump.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from .wire import DirectSocket, text_frame
 log = logging.getLogger(__name__)
 
 
+#: A subscriber with this many frames waiting is written to at once, not at the flush.
+FLUSH_EVERY_FRAMES = 64
 #: Most characters in one Chunk or outgoing frame (clients commonly cap frames at 1 MiB).
 CHUNK_MAX_CHARS = 128 * 1024
 
@@ -73,6 +80,10 @@ class Subscriber:
     #: The fast path to this connection's socket, once accepted (None: write pump only).
     direct: DirectSocket | None = None
     busy: bool = False
+    #: The receive end of the outbox, so closing can drop what is still queued.
+    inbox: trio.MemoryReceiveChannel[str | bytes] | None = None
+    #: Prepared frames the hub writes at its next flush (one syscall for all of them).
+    pending: list[bytes] = field(default_factory=list)
     close_code: CloseCode | None = None
     closed: trio.Event = field(default_factory=trio.Event)
 
@@ -93,17 +104,46 @@ class Subscriber:
     def enqueue(self, item: str | bytes) -> None:
         """Queue for the write pump (raises trio.WouldBlock when full). While anything is
         queued or being sent, the subscriber is `busy` and gets no direct writes, so
-        frames keep their order."""
+        frames keep their order; frames waiting for the hub's flush go ahead of `item`."""
         self.busy = True
+        if self.pending:
+            frames, self.pending = self.pending, []
+            self.outbox.send_nowait(b"".join(frames))
         self.outbox.send_nowait(item)
+
+    def flush(self) -> int:
+        """Write the frames waiting for this subscriber in one syscall; return the count.
+
+        Whatever the kernel does not take now goes to the write pump as raw bytes.
+        """
+        frames, self.pending = self.pending, []
+        direct = self.direct
+        if not frames or direct is None:
+            return 0
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        try:
+            written = direct.send_nowait(data)
+        except OSError:
+            self.direct = None  # the peer is gone; its connection ends on its own
+            return 0
+        if written < len(data):
+            self.enqueue(data[written:])
+        return len(frames)
 
     def close(self, code: CloseCode) -> None:
         """Ask the connection to end with `code`; its write pump sees the outbox close."""
         if self.close_code is None:
             self.close_code = code
         self.direct = None
+        self.pending = []
         self.outbox.close()
         self.closed.set()
+        if self.inbox is not None:  # free what it will never send, now, not when it unblocks
+            while True:
+                try:
+                    self.inbox.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
 
 
 class Hub:
@@ -116,6 +156,8 @@ class Hub:
         self.delivered = 0
         self.direct_writes = 0
         self.evictions = 0
+        self._dirty: dict[Subscriber, None] = {}
+        self._wake = trio.Event()
 
     def connect(self, sub: Subscriber) -> None:
         self._all[sub] = None
@@ -146,32 +188,56 @@ class Hub:
             return
         self.published += 1
         slow: list[Subscriber] = []
-        delivered = direct_writes = 0
+        delivered = 0
         frame: bytes | None = None
+        dirty = self._dirty
         for sub in subs:
             if sub is skip or not sub.wants(room, seq):
                 continue
             try:
-                direct = sub.direct
-                if direct is None or sub.busy:
+                if sub.direct is None or sub.busy:
                     sub.enqueue(encoded)
                 else:
                     if frame is None:  # built once, shared by every subscriber
                         frame = text_frame(encoded if type(encoded) is str else f"[{encoded}]")
-                    written = direct.send_nowait(frame)
-                    if written == len(frame):
-                        direct_writes += 1
-                    else:  # the rest waits for the write pump, ahead of anything else
-                        sub.enqueue(frame[written:] if written else encoded)
+                    sub.pending.append(frame)
+                    if len(sub.pending) >= FLUSH_EVERY_FRAMES:
+                        self.direct_writes += sub.flush()
+                    else:
+                        dirty[sub] = None
                 delivered += 1
             except trio.WouldBlock:
                 slow.append(sub)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 pass  # already closing; its connection unsubscribes it on the way out
-            except OSError:
-                sub.direct = None  # the peer is gone; its connection ends on its own
-        self.direct_writes += direct_writes
         self.delivered += delivered
+        for sub in slow:
+            self.evict(sub)
+        if dirty:
+            self._wake.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The flusher: once per scheduling round, one write per subscriber with frames.
+
+        Events published while the flusher waits its turn share that write, so a burst
+        costs each subscriber one syscall, and a lone event leaves within one round.
+        """
+        task_status.started()
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            self.flush()
+
+    def flush(self) -> None:
+        dirty, self._dirty = self._dirty, {}
+        slow: list[Subscriber] = []
+        for sub in dirty:
+            try:
+                self.direct_writes += sub.flush()
+            except trio.WouldBlock:
+                slow.append(sub)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                pass
         for sub in slow:
             self.evict(sub)
 
