@@ -6,9 +6,10 @@ client is not keeping up: it is evicted (close 4008) on the spot, so a broadcast
 blocks and a slow client costs at most `outbox_size` queued items. Eviction loses nothing:
 history is durable and the client resumes with `join since`.
 
-The fast path (wire.py): a subscriber with nothing queued gets the event's prepared
-frame appended to its `pending` list, and the hub's flusher task writes each such
-subscriber's frames with one `os.write` per scheduling round. Only what the kernel
+The fast path (wire.py): a subscriber with nothing queued gets the event appended to
+its `pending` list, and the hub's flusher task writes each such subscriber's events
+as one frame with one `os.write` per round; subscribers that got the same events share
+the frame, built once. Only what the kernel
 will not take goes through the outbox and the connection's write pump.
 """
 
@@ -26,8 +27,11 @@ from .wire import DirectSocket, text_frame
 log = logging.getLogger(__name__)
 
 
-#: A subscriber with this many frames waiting is written to at once, not at the flush.
-FLUSH_EVERY_FRAMES = 64
+#: A subscriber with this many events waiting is written to at once, not at the flush.
+FLUSH_EVERY_EVENTS = 64
+#: How long the flusher waits after the first publish of a round, to coalesce a burst
+#: into one frame per subscriber (bounded added latency; fewer frames for clients).
+FLUSH_LINGER_S = 0.002
 #: Most characters in one Chunk or outgoing frame (clients commonly cap frames at 1 MiB).
 CHUNK_MAX_CHARS = 128 * 1024
 
@@ -82,8 +86,9 @@ class Subscriber:
     busy: bool = False
     #: The receive end of the outbox, so closing can drop what is still queued.
     inbox: trio.MemoryReceiveChannel[str | bytes] | None = None
-    #: Prepared frames the hub writes at its next flush (one syscall for all of them).
-    pending: list[bytes] = field(default_factory=list)
+    #: Events the hub writes at its next flush (one frame, one syscall for all of them).
+    pending: list[str] = field(default_factory=list)
+    pending_chars: int = 0
     close_code: CloseCode | None = None
     closed: trio.Event = field(default_factory=trio.Event)
 
@@ -107,28 +112,42 @@ class Subscriber:
         frames keep their order; frames waiting for the hub's flush go ahead of `item`."""
         self.busy = True
         if self.pending:
-            frames, self.pending = self.pending, []
-            self.outbox.send_nowait(b"".join(frames))
+            events, self.pending = self.pending, []
+            self.pending_chars = 0
+            for event in events:
+                self.outbox.send_nowait(event)
         self.outbox.send_nowait(item)
 
-    def flush(self) -> int:
-        """Write the frames waiting for this subscriber in one syscall; return the count.
+    def flush(self, frames: dict[tuple[int, ...], bytes] | None = None) -> int:
+        """Write the events waiting for this subscriber as one frame in one syscall.
 
-        Whatever the kernel does not take now goes to the write pump as raw bytes.
+        `frames` caches frames by the identity of their events: subscribers that got the
+        same events this round share one frame. Whatever the kernel does not take now
+        goes to the write pump as raw bytes. Returns how many events left.
         """
-        frames, self.pending = self.pending, []
+        events, self.pending = self.pending, []
+        self.pending_chars = 0
         direct = self.direct
-        if not frames or direct is None:
+        if not events or direct is None:
             return 0
-        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        key = tuple(map(id, events))
+        frame = frames.get(key) if frames is not None else None
+        if frame is None:
+            first = events[0]
+            payload = (
+                first if len(events) == 1 and type(first) is str else "[" + ",".join(events) + "]"
+            )
+            frame = text_frame(payload)
+            if frames is not None:
+                frames[key] = frame
         try:
-            written = direct.send_nowait(data)
+            written = direct.send_nowait(frame)
         except OSError:
             self.direct = None  # the peer is gone; its connection ends on its own
             return 0
-        if written < len(data):
-            self.enqueue(data[written:])
-        return len(frames)
+        if written < len(frame):
+            self.enqueue(frame[written:])
+        return len(events)
 
     def close(self, code: CloseCode) -> None:
         """Ask the connection to end with `code`; its write pump sees the outbox close."""
@@ -136,6 +155,7 @@ class Subscriber:
             self.close_code = code
         self.direct = None
         self.pending = []
+        self.pending_chars = 0
         self.outbox.close()
         self.closed.set()
         if self.inbox is not None:  # free what it will never send, now, not when it unblocks
@@ -189,7 +209,6 @@ class Hub:
         self.published += 1
         slow: list[Subscriber] = []
         delivered = 0
-        frame: bytes | None = None
         dirty = self._dirty
         for sub in subs:
             if sub is skip or not sub.wants(room, seq):
@@ -198,10 +217,12 @@ class Hub:
                 if sub.direct is None or sub.busy:
                     sub.enqueue(encoded)
                 else:
-                    if frame is None:  # built once, shared by every subscriber
-                        frame = text_frame(encoded if type(encoded) is str else f"[{encoded}]")
-                    sub.pending.append(frame)
-                    if len(sub.pending) >= FLUSH_EVERY_FRAMES:
+                    sub.pending.append(encoded)
+                    sub.pending_chars += len(encoded)
+                    if (
+                        len(sub.pending) >= FLUSH_EVERY_EVENTS
+                        or sub.pending_chars >= CHUNK_MAX_CHARS
+                    ):
                         self.direct_writes += sub.flush()
                     else:
                         dirty[sub] = None
@@ -217,23 +238,26 @@ class Hub:
             self._wake.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The flusher: once per scheduling round, one write per subscriber with frames.
+        """The flusher: each round, one frame and one write per subscriber with events.
 
-        Events published while the flusher waits its turn share that write, so a burst
-        costs each subscriber one syscall, and a lone event leaves within one round.
+        Events published within FLUSH_LINGER_S of the first share that frame, so a burst
+        costs each subscriber one syscall and each client one frame to parse.
         """
         task_status.started()
         while True:
             await self._wake.wait()
+            # Linger a moment: what is published meanwhile leaves in the same frame.
+            await trio.sleep(FLUSH_LINGER_S)
             self._wake = trio.Event()
             self.flush()
 
     def flush(self) -> None:
         dirty, self._dirty = self._dirty, {}
         slow: list[Subscriber] = []
+        frames: dict[tuple[int, ...], bytes] = {}
         for sub in dirty:
             try:
-                self.direct_writes += sub.flush()
+                self.direct_writes += sub.flush(frames)
             except trio.WouldBlock:
                 slow.append(sub)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
