@@ -238,6 +238,11 @@ def new_page(browser: Any, server: NochatServer) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the main views are saved: docs/screenshots/ with NOCHAT_UPDATE_SCREENSHOTS=1
+    (to refresh the README's pictures), else a temporary folder, so a test run leaves
+    the checkout as it was."""
+    if os.environ.get("NOCHAT_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
