@@ -304,9 +304,7 @@ class Connection:
         return room
 
     async def on_send(self, frame: Send) -> None:
-        code = protocol.check_text(frame.text, self.settings.max_text_chars)
-        if code is not None:
-            raise ValidationError(f"text: {code.replace('_', ' ')}", code=code)
+        protocol.require_text(frame.text, self.settings.max_text_chars)
         room = self.rooms.get(frame.room) or await self.services.visible_room(self.user, frame.room)
         ref = frame.ref
 

@@ -261,9 +261,7 @@ async def post_message(name: str) -> Response:
     svc = services()
     body = await decode_body(NewMessage)
     room = await svc.visible_room(user, name)
-    code = protocol.check_text(body.text, svc.settings.max_text_chars)
-    if code is not None:
-        raise ValidationError(f"text: {code.replace('_', ' ')}", code=code)
+    protocol.require_text(body.text, svc.settings.max_text_chars)
     if not protocol.CLIENT_ID_RE.fullmatch(body.client_id):
         raise ValidationError("client_id must match [A-Za-z0-9_.:-]{1,64}")
     ack = await svc.store.append(AppendRequest(room, user, body.text, body.client_id))

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import msgspec
 
-from .errors import ProtocolError
+from .errors import ProtocolError, ValidationError
 
 SUBPROTOCOL: Final = "nochat.v1"
 BEARER_SUBPROTOCOL_PREFIX: Final = "bearer."
@@ -140,6 +140,13 @@ def _check(frame: ClientFrame) -> None:
 
 def valid_room(name: str) -> bool:
     return ROOM_RE.fullmatch(name) is not None
+
+
+def require_text(text: str, max_chars: int) -> None:
+    """Raise ValidationError (`empty_text`, `text_too_long`) unless `text` may be sent."""
+    code = check_text(text, max_chars)
+    if code is not None:
+        raise ValidationError(f"text: {code.replace('_', ' ')}", code=code)
 
 
 def check_text(text: str, max_chars: int) -> str | None:
