@@ -254,16 +254,21 @@ class Connection:
     # ---- outbox ------------------------------------------------------------------------
 
     def push(self, encoded: str) -> None:
-        """Queue one of this connection's own replies; a full outbox evicts like the hub."""
+        """Send one of this connection's own replies the way the hub sends events (direct
+        when idle, else the outbox); a full outbox evicts like the hub."""
         try:
-            self.sub.enqueue(encoded)
+            self.services.hub.send_to(self.sub, encoded)
         except trio.WouldBlock:
             self.services.hub.evict(self.sub)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass  # closing already
 
     def push_ack(self, encoded: str) -> None:
-        """Queue an ack. A group commit completes many at once: they share one outbox slot."""
+        """Queue an ack. A group commit completes many at once: they share one outbox slot
+        (or one frame of the flusher's, when the socket is idle)."""
+        if self.sub.direct is not None and not self.sub.busy:
+            self.push(encoded)
+            return
         self._acks.append(encoded)
         if len(self._acks) == 1:
             self.push(_ACKS)
@@ -375,9 +380,16 @@ class Connection:
                 return  # left (or re-joined) meanwhile
             if missed:
                 replayed += len(missed)
-                for item, _ in _packed(missed):
-                    self.sub.busy = True  # no direct write may overtake the replay
-                    await self._outbox.send(item)
+                try:
+                    for item, _ in _packed(missed):
+                        # Through the outbox, behind `joined`; nothing may overtake it.
+                        self.sub.hold()
+                        await self._outbox.send(item)
+                except trio.WouldBlock:
+                    self.services.hub.evict(self.sub)
+                    return
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    return  # evicted or closing meanwhile
                 cursor.seq = missed[-1].seq
             if len(missed) < page and cursor.seen <= cursor.seq:
                 cursor.live = True

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 FLUSH_EVERY_EVENTS = 64
 #: How long the flusher waits after the first publish of a round, to coalesce a burst
 #: into one frame per subscriber (bounded added latency; fewer frames for clients).
-FLUSH_LINGER_S = 0.002
+FLUSH_LINGER_S = 0.001
 #: Most characters in one Chunk or outgoing frame (clients commonly cap frames at 1 MiB).
 CHUNK_MAX_CHARS = 128 * 1024
 
@@ -110,13 +110,18 @@ class Subscriber:
         """Queue for the write pump (raises trio.WouldBlock when full). While anything is
         queued or being sent, the subscriber is `busy` and gets no direct writes, so
         frames keep their order; frames waiting for the hub's flush go ahead of `item`."""
+        self.hold()
+        self.outbox.send_nowait(item)
+
+    def hold(self) -> None:
+        """From now on, until the write pump has drained, everything goes through the
+        outbox, behind the events still pending (raises trio.WouldBlock when full)."""
         self.busy = True
         if self.pending:
             events, self.pending = self.pending, []
             self.pending_chars = 0
             for event in events:
                 self.outbox.send_nowait(event)
-        self.outbox.send_nowait(item)
 
     def flush(self, frames: dict[tuple[int, ...], bytes] | None = None) -> int:
         """Write the events waiting for this subscriber as one frame in one syscall.
@@ -209,23 +214,11 @@ class Hub:
         self.published += 1
         slow: list[Subscriber] = []
         delivered = 0
-        dirty = self._dirty
         for sub in subs:
             if sub is skip or not sub.wants(room, seq):
                 continue
             try:
-                if sub.direct is None or sub.busy:
-                    sub.enqueue(encoded)
-                else:
-                    sub.pending.append(encoded)
-                    sub.pending_chars += len(encoded)
-                    if (
-                        len(sub.pending) >= FLUSH_EVERY_EVENTS
-                        or sub.pending_chars >= CHUNK_MAX_CHARS
-                    ):
-                        self.direct_writes += sub.flush()
-                    else:
-                        dirty[sub] = None
+                self.send_to(sub, encoded)
                 delivered += 1
             except trio.WouldBlock:
                 slow.append(sub)
@@ -234,7 +227,19 @@ class Hub:
         self.delivered += delivered
         for sub in slow:
             self.evict(sub)
-        if dirty:
+
+    def send_to(self, sub: Subscriber, encoded: str) -> None:
+        """One event for one subscriber: pending for the flusher when it may go direct,
+        else the outbox. Raises trio.WouldBlock when the outbox is full."""
+        if sub.direct is None or sub.busy:
+            sub.enqueue(encoded)
+            return
+        sub.pending.append(encoded)
+        sub.pending_chars += len(encoded)
+        if len(sub.pending) >= FLUSH_EVERY_EVENTS or sub.pending_chars >= CHUNK_MAX_CHARS:
+            self.direct_writes += sub.flush()
+        else:
+            self._dirty[sub] = None
             self._wake.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -194,22 +194,6 @@ class SQLiteStore(SQLiteDirectory):
         try:
             for req in requests:
                 room, user = req.room, req.user
-                row = conn.execute(
-                    "SELECT m.room_id, r.name, m.id, m.seq, m.ts FROM messages m "
-                    "JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? AND m.client_id = ?",
-                    (user.id, req.client_id),
-                ).fetchone()
-                if row is not None:
-                    if row[0] != room.id:
-                        results.append(
-                            Conflict(
-                                "client_id already used for another room",
-                                code="duplicate_client_id",
-                            )
-                        )
-                    else:
-                        results.append(Ack(row[1], req.client_id, row[2], row[3], row[4]))
-                    continue
                 seq = seqs.get(room.id)
                 if seq is None:
                     seq = self._last_seq.get(room.id)
@@ -222,13 +206,18 @@ class SQLiteStore(SQLiteDirectory):
                         continue
                     seq = found[0]
                 seq += 1
-                seqs[room.id] = seq
                 msg_id = new_id()
-                conn.execute(
+                # One statement for the common case; the unique (user, client_id) index
+                # makes a retry a no-op, and only then is the original looked up.
+                inserted = conn.execute(
                     "INSERT INTO messages (room_id, seq, id, user_id, text, client_id, ts) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, client_id) DO NOTHING",
                     (room.id, seq, msg_id, user.id, req.text, req.client_id, ts),
-                )
+                ).rowcount
+                if not inserted:
+                    results.append(self._original(conn, req))
+                    continue
+                seqs[room.id] = seq
                 results.append(Ack(room.name, req.client_id, msg_id, seq, ts))
                 wrote[room.id, user.id] = seq
                 fresh.append(
@@ -249,6 +238,18 @@ class SQLiteStore(SQLiteDirectory):
             conn.execute("ROLLBACK")
             raise
         return results, fresh, seqs
+
+    @staticmethod
+    def _original(conn: sqlite3.Connection, req: AppendRequest) -> Ack | BaseException:
+        """The ack of the message a retried (user, client_id) already stored."""
+        row = conn.execute(
+            "SELECT m.room_id, r.name, m.id, m.seq, m.ts FROM messages m "
+            "JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? AND m.client_id = ?",
+            (req.user.id, req.client_id),
+        ).fetchone()
+        if row[0] != req.room.id:
+            return Conflict("client_id already used for another room", code="duplicate_client_id")
+        return Ack(row[1], req.client_id, row[2], row[3], row[4])
 
     # ---- plumbing ----------------------------------------------------------------------
 
