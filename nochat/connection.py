@@ -6,6 +6,10 @@ overflow, the heartbeat on silence, shutdown, a bug) calls `Subscriber.close(cod
 write pump sees the outbox close, returns, and that cancels the nursery. Cleanup runs in
 `finally` and never awaits unshielded. Quart-trio reports a client disconnect by
 cancelling this whole handler, so there is no disconnect exception to catch.
+
+Outgoing events (replies included) leave through the hub's flusher while the socket is
+idle (`Hub.send_to`); the write pump carries only what had to queue: a slow socket's
+backlog, a join's replay, the tail of a partial write.
 """
 
 from __future__ import annotations
