@@ -1,5 +1,6 @@
-"""One simulated chat client: a WebSocket connection that joins a room, reads and checks every
-event, optionally sends, and resumes with `since` after a close the protocol says to retry.
+"""One simulated chat client: a WebSocket connection that joins a room, checks every event it
+receives (read for it by the worker's `Poller`), optionally sends, and resumes with `since`
+after a close the protocol says to retry.
 
 Bookkeeping per member is what the exactly-once check needs: the highest in-order `seq`,
 how many messages arrived, how many were duplicates (seq already seen) and how many
@@ -9,54 +10,29 @@ count as out of order).
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from collections import Counter
 from typing import Final
 
 import trio
-import wsproto
-from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
-from wsproto.extensions import PerMessageDeflate
 
 from . import wire
+from .rawws import ConnectionClosed, HandshakeError, Poller, RawWebSocket
 from .stats import Histogram
 
 #: Close codes after which a protocol-abiding client reconnects (docs/PROTOCOL.md).
 RECONNECT_CODES: Final = frozenset({1001, 1006, 1011, 1012, 4002, 4008, 4029})
 #: A member gives up after this many reconnects in one run: the harness must stop by itself.
 MAX_RECONNECTS: Final = 5
-RECEIVE_BUFFER_BYTES: Final = 256 * 1024
-MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 #: Longest wait for a handshake plus the `joined` reply.
 CONNECT_TIMEOUT_S: Final = 30.0
 
 
-async def open_connection(
-    nursery: trio.Nursery, port: int, token: str, *, deflate: bool
-) -> WebSocketConnection:
-    """Connect to ws://127.0.0.1:port/ws with a bearer token, as `connect_websocket` does,
-    but optionally offering permessage-deflate (what every browser offers)."""
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    conn = WebSocketConnection(
-        stream,
-        wsproto.WSConnection(wsproto.ConnectionType.CLIENT),
-        host=f"127.0.0.1:{port}",
-        path="/ws",
-        client_subprotocols=[wire.SUBPROTOCOL],
-        client_extra_headers=[(b"authorization", f"Bearer {token}".encode())],
-        message_queue_size=4,
-        max_message_size=MAX_MESSAGE_BYTES,
-        receive_buffer_size=RECEIVE_BUFFER_BYTES,
-    )
-    if deflate:
-        request = conn._initial_request
-        assert request is not None
-        conn._initial_request = dataclasses.replace(request, extensions=[PerMessageDeflate()])
-    nursery.start_soon(conn._reader_task)
-    await conn._open_handshake.wait()
-    return conn
+async def open_connection(port: int, token: str, *, deflate: bool) -> RawWebSocket:
+    """Connect to ws://127.0.0.1:port/ws with a bearer token, optionally offering
+    permessage-deflate (what every browser offers)."""
+    return await RawWebSocket.connect(port, token, subprotocol=wire.SUBPROTOCOL, deflate=deflate)
 
 
 class Member:
@@ -72,6 +48,7 @@ class Member:
         join: bool = True,
         deflate: bool = False,
         latency: Histogram | None = None,
+        poller: Poller,
     ) -> None:
         self.name = name
         self.port = port
@@ -80,6 +57,7 @@ class Member:
         self.join = join
         self.deflate = deflate
         self.latency = latency
+        self.poller = poller
         # Ordering bookkeeping.
         self.last_seq: int | None = None
         self.received = 0
@@ -98,10 +76,13 @@ class Member:
         self.ack_seqs: list[int] = []
         self.all_acked = trio.Event()
         self.expect_acks = 0
-        self._ws: WebSocketConnection | None = None
+        self._ws: RawWebSocket | None = None
         self._connected = trio.Event()
+        self._closed = trio.Event()  # set when the current connection has ended
         self._closing = False
         self._cancel = trio.CancelScope()
+        self._ended = trio.Event()  # set by the poller when the connection ends
+        self._outcome: int | Exception | None = None
 
     # ---- lifetime -------------------------------------------------------------------------
 
@@ -136,39 +117,39 @@ class Member:
         self.all_acked.set()
 
     async def _one_connection(self) -> int | str:
-        """One connection's life; returns its close code, or a string naming what failed.
-
-        Failures are caught inside the nursery so they never arrive wrapped in a group.
-        """
+        """One connection's life; returns its close code, or a string naming what failed."""
         outcome: int | str = "closed"
-        async with trio.open_nursery() as nursery:
-            try:
-                with trio.fail_after(CONNECT_TIMEOUT_S):
-                    ws = await open_connection(nursery, self.port, self.token, deflate=self.deflate)
-                self._ws = ws
-                if self.join:
-                    await ws.send_message(wire.join(self.room, since=self.last_seq))
-                else:
-                    await ws.send_message(wire.PONG)  # a first frame, as the server expects
-                    self.joined.set()
-                self._connected.set()
-                if self.pending:  # resend unacked sends with the same client_id
-                    for client_id, text in list(self.pending.items()):
-                        await ws.send_message(wire.send(self.room, text, client_id))
-                await self._read_loop(ws)
-            except ConnectionClosed as exc:
-                outcome = exc.reason.code if exc.reason else 1006
-            except HandshakeError as exc:
-                outcome = f"handshake_{type(exc).__name__}"
-            except trio.TooSlowError:
-                outcome = "connect_timeout"
-            except OSError as exc:
-                outcome = f"oserror_{exc.errno}"
-            except Exception as exc:  # noqa: BLE001 - one client's bug must not stop the run
-                print(f"{self.name}: {exc!r}", file=sys.stderr)
-                outcome = f"exception_{type(exc).__name__}"
-            finally:
-                nursery.cancel_scope.cancel()
+        ws: RawWebSocket | None = None
+        self._closed = trio.Event()
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT_S):
+                ws = await open_connection(self.port, self.token, deflate=self.deflate)
+            self._ws = ws
+            if self.join:
+                await ws.send_text(wire.join(self.room, since=self.last_seq))
+            else:
+                await ws.send_text(wire.PONG)  # a first frame, as the server expects
+                self.joined.set()
+            self._connected.set()
+            if self.pending:  # resend unacked sends with the same client_id
+                for client_id, text in list(self.pending.items()):
+                    await ws.send_text(wire.send(self.room, text, client_id))
+            await self._read_loop(ws)
+        except ConnectionClosed as exc:
+            outcome = exc.code
+        except HandshakeError as exc:
+            outcome = f"handshake_{exc.status}"
+        except trio.TooSlowError:
+            outcome = "connect_timeout"
+        except OSError as exc:
+            outcome = f"oserror_{exc.errno}"
+        except Exception as exc:  # noqa: BLE001 - one client's bug must not stop the run
+            print(f"{self.name}: {exc!r}", file=sys.stderr)
+            outcome = f"exception_{type(exc).__name__}"
+        finally:
+            if ws is not None:
+                ws.close_socket()
+            self._closed.set()
         return outcome
 
     async def close(self) -> None:
@@ -177,7 +158,9 @@ class Member:
         ws = self._ws
         if ws is not None:
             with trio.move_on_after(5):
-                await ws.aclose(1000)
+                # The read loop sees the server's close frame and ends the connection.
+                await ws.send_close(1000)
+                await self._closed.wait()
         self._cancel.cancel()
 
     def reset_for_reconnect(self) -> None:
@@ -196,45 +179,65 @@ class Member:
         if self.last_seq is not None and self.last_seq >= target_seq:
             self.caught_up.set()
 
-    async def _read_loop(self, ws: WebSocketConnection) -> None:
-        while True:
-            frame = await ws.get_message()
-            now_ns = time.monotonic_ns()
-            latency = self.latency  # re-read: the worker swaps histograms between phases
-            for ev in wire.decode(frame):
-                kind = ev.type
-                if kind == "message":
-                    seq = ev.seq
-                    last = self.last_seq
-                    if last is None or seq == last + 1:
-                        self.last_seq = seq
-                        self.received += 1
-                    elif seq <= last:
-                        self.duplicates += 1
-                        continue
-                    else:
-                        self.gap_seqs += seq - last - 1
-                        self.last_seq = seq
-                        self.received += 1
-                    if latency is not None and ev.text[:1] == "t":
-                        sent_ns = int(ev.text[1 : ev.text.index(" ")])
-                        latency.add((now_ns - sent_ns) // 1000)
-                elif kind == "ack":
-                    self._on_ack(ev.client_id, ev.seq)
-                elif kind == "joined":
-                    if self.last_seq is None:
-                        self.last_seq = ev.head_seq
-                    self.joined.set()
-                elif kind == "ping":
-                    await ws.send_message(wire.PONG)
-                elif kind == "error":
-                    self.errors[f"error_{ev.code}"] += 1
-                    if ev.code != "rate_limited":
-                        self._release_one()
-                elif kind == "reset":
-                    self.errors["reset"] += 1
-            if self.target_seq is not None and (self.last_seq or 0) >= self.target_seq:
-                self.caught_up.set()
+    async def _read_loop(self, ws: RawWebSocket) -> None:
+        """Hand the socket to the poller until it reports the connection's end."""
+        self._outcome = None
+        self._ended = trio.Event()
+        try:
+            self.poller.add(ws, self)
+            await self._ended.wait()
+        finally:
+            self.poller.remove(ws)
+        if isinstance(self._outcome, Exception):
+            raise self._outcome
+        raise ConnectionClosed(self._outcome if self._outcome is not None else 1006)
+
+    def on_closed(self, code: int) -> None:
+        self._outcome = code
+        self._ended.set()
+
+    def on_failed(self, exc: Exception) -> None:
+        self._outcome = exc
+        self._ended.set()
+
+    def on_messages(self, ws: RawWebSocket, payloads: list[bytes]) -> None:
+        """Check and count one batch of messages (called by the poller)."""
+        now_ns = time.monotonic_ns()
+        latency = self.latency  # re-read: the worker swaps histograms between phases
+        for ev in wire.decode_all(payloads):
+            kind = ev.type
+            if kind == "message":
+                seq = ev.seq
+                last = self.last_seq
+                if last is None or seq == last + 1:
+                    self.last_seq = seq
+                    self.received += 1
+                elif seq <= last:
+                    self.duplicates += 1
+                    continue
+                else:
+                    self.gap_seqs += seq - last - 1
+                    self.last_seq = seq
+                    self.received += 1
+                if latency is not None and ev.text[:1] == "t":
+                    sent_ns = int(ev.text[1 : ev.text.index(" ")])
+                    latency.add((now_ns - sent_ns) // 1000)
+            elif kind == "ack":
+                self._on_ack(ev.client_id, ev.seq)
+            elif kind == "joined":
+                if self.last_seq is None:
+                    self.last_seq = ev.head_seq
+                self.joined.set()
+            elif kind == "ping":
+                ws.send_text_nowait(wire.PONG)
+            elif kind == "error":
+                self.errors[f"error_{ev.code}"] += 1
+                if ev.code != "rate_limited":
+                    self._release_one()
+            elif kind == "reset":
+                self.errors["reset"] += 1
+        if self.target_seq is not None and (self.last_seq or 0) >= self.target_seq:
+            self.caught_up.set()
 
     # ---- sending --------------------------------------------------------------------------
 
@@ -285,7 +288,7 @@ class Member:
                 await self._connected.wait()
                 continue  # the reconnect resends everything pending
             try:
-                await ws.send_message(wire.send(self.room, text, client_id))
+                await ws.send_text(wire.send(self.room, text, client_id))
             except ConnectionClosed:
                 continue  # resent after the reconnect
         await self.all_acked.wait()

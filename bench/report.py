@@ -244,9 +244,13 @@ def render(
         f"- Python {machine['python']}, Linux {machine['kernel']}",
         f"- date: {machine['date']}; load average at start: "
         + ", ".join(f"{x:.2f}" for x in machine["loadavg"]),
-        "- The server runs pinned to core 0, every load-generator process to core 1. The "
-        "machine is shared with other engineers' test runs, so figures are noisy: a run "
-        "that overlapped other work can be several tens of percent low.",
+        "- The server runs pinned to core 0, every load-generator process to core 1 (checked "
+        "at each server start). The machine is shared with other engineers' test runs, so "
+        "figures are noisy: a run that overlapped other work can be several tens of percent "
+        "low.",
+        "- Load generator: `bench/rawws.py` clients (raw non-blocking sockets, frames parsed "
+        "by hand, all of a process's sockets read by one epoll `Poller` task), each event "
+        "decoded with msgspec and checked for exactly-once, in-order `seq`.",
         "",
         "## Settings",
         "",
@@ -299,8 +303,10 @@ def profile_section(profile: dict[str, Any]) -> list[str]:
         f"## Profile of the server: {profile.get('scenario', 'fanout')}",
         "",
         f"py-spy {profile.get('rate_hz', 200)} Hz over the headline run "
-        f"({profile['samples']:,} samples; {profile.get('run', '')}). Shares are of all "
-        "samples of the server process (every thread).",
+        f"({profile['samples']:,} samples; {profile.get('run', '')}). Shares are of the "
+        "busy samples of the server process (every thread); "
+        f"{profile.get('parked', 0):,} samples of trio's thread-cache threads parked between "
+        "jobs (`WorkerThread._work`, a lock wait py-spy does not count as idle) are left out.",
         "",
         "Top by self time:",
         "",

@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Self
+from typing import Final, Self
 
 from . import procstat, rest
 
@@ -36,8 +36,15 @@ STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
 
+#: The cores this process could use when first imported, before `python -m bench` pins
+#: itself to the generator's core: read later, the affinity would say only that core, and
+#: the server would inherit it (earlier runs did exactly that: server and generator
+#: shared core 1 while core 0 served other work).
+_START_CORES: Final = tuple(sorted(os.sched_getaffinity(0)))
+
+
 def cores() -> list[int]:
-    return sorted(os.sched_getaffinity(0))
+    return list(_START_CORES)
 
 
 def server_core() -> int | None:
@@ -126,6 +133,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
             if rest.healthy(self.port):
+                if core is not None and os.sched_getaffinity(self.proc.pid) != {core}:
+                    raise RuntimeError(f"server not pinned to core {core}")
                 return
             time.sleep(0.1)
         raise RuntimeError(f"server not healthy within {STARTUP_TIMEOUT_S} s:\n{self.log_tail()}")

@@ -39,6 +39,16 @@ def decode(frame: str | bytes) -> list[Event]:
     return [_one.decode(frame)]
 
 
+def decode_all(payloads: list[bytes]) -> list[Event]:
+    """The events of several frames' payloads, in order."""
+    if len(payloads) == 1:
+        return decode(payloads[0])
+    out: list[Event] = []
+    for p in payloads:
+        out.extend(decode(p))
+    return out
+
+
 def join(room: str, since: int | None = None, ref: int | None = None) -> str:
     frame: dict[str, object] = {"type": "join", "room": room}
     if since is not None:

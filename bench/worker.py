@@ -19,6 +19,7 @@ import trio
 
 from . import rest
 from .member import Member
+from .rawws import Poller
 from .stats import Histogram
 
 #: Concurrent REST calls while registering users (set-up only, never measured).
@@ -39,8 +40,9 @@ def cpu_self_s() -> float:
 
 
 class Worker:
-    def __init__(self, wid: int, port: int, nursery: trio.Nursery) -> None:
+    def __init__(self, wid: int, port: int, nursery: trio.Nursery, poller: Poller) -> None:
         self.wid = wid
+        self.poller = poller
         self.port = port
         self.nursery = nursery
         self.tokens: list[str] = []
@@ -89,6 +91,7 @@ class Worker:
                 join=join,
                 deflate=deflate,
                 latency=hist,
+                poller=self.poller,
             )
             new.append(m)
         self.members.extend(new)
@@ -220,7 +223,9 @@ class Worker:
 
 async def serve(wid: int, port: int) -> None:
     async with trio.open_nursery() as nursery:
-        worker = Worker(wid, port, nursery)
+        poller = Poller()
+        await nursery.start(poller.run)
+        worker = Worker(wid, port, nursery, poller)
         while True:
             line = await trio.to_thread.run_sync(sys.stdin.readline)
             if not line:
