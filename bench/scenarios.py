@@ -178,6 +178,8 @@ def gather(pool: Pool, **args: Any) -> dict[str, Any]:
         "reconnects",
         "failed",
         "acked",
+        "poller_wakes",
+        "poller_reads",
     ):
         out[key] = sum(r[key] for r in replies)
     for r in replies:
@@ -254,6 +256,11 @@ def broadcast(
             **got["latency"].summary(),
             **phase.figures(gen_cpu),
         }
+        # How many sockets the generator read per wake-up: near 1 means it paid a scheduler
+        # pass per frame (cheap per frame only when the server's writes arrive in bunches).
+        result["generator_reads_per_wake"] = round(
+            got["poller_reads"] / max(1, got["poller_wakes"]), 1
+        )
         cpu = result["server_cpu_s"]
         result["deliveries_per_server_cpu_s"] = round(got["received"] / cpu) if cpu else 0
         return result

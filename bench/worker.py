@@ -199,6 +199,8 @@ class Worker:
             "errors": dict(errors),
             "latency": self.latency.to_json(),
             "cpu_s": cpu_self_s(),
+            "poller_wakes": self.poller.wakes,
+            "poller_reads": self.poller.reads,
         }
         if seqs:
             out["ack_seqs"] = [s for m in self.members for s in m.ack_seqs]
@@ -216,6 +218,7 @@ class Worker:
             m.ack_seqs.clear()
             m.acked = 0
         self.latency = Histogram()
+        self.poller.wakes = self.poller.reads = 0
         for m in self.members:
             if m.latency is not None:
                 m.latency = self.latency
