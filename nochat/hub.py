@@ -18,8 +18,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from math import inf
 
 import trio
+import trio.lowlevel
 
 from .errors import CloseCode
 from .wire import DirectSocket, text_frame
@@ -29,9 +31,11 @@ log = logging.getLogger(__name__)
 
 #: A subscriber with this many events waiting is written to at once, not at the flush.
 FLUSH_EVERY_EVENTS = 64
-#: How long the flusher waits after the first publish of a round, to coalesce a burst
-#: into one frame per subscriber (bounded added latency; fewer frames for clients).
+#: When the flusher ran less than BUSY_WITHIN_S ago (busy), it waits FLUSH_LINGER_S after
+#: the first publish of a round, to coalesce the burst into one frame per subscriber;
+#: when things are quiet it flushes at once (latency first).
 FLUSH_LINGER_S = 0.001
+BUSY_WITHIN_S = 0.005
 #: Most characters in one Chunk or outgoing frame (clients commonly cap frames at 1 MiB).
 CHUNK_MAX_CHARS = 128 * 1024
 
@@ -191,6 +195,10 @@ class Hub:
         for room in list(sub.rooms):
             self.unsubscribe(room, sub)
         self._all.pop(sub, None)
+        self._dirty.pop(sub, None)
+        sub.direct = None  # never write to a socket whose connection has ended
+        sub.pending = []
+        sub.pending_chars = 0
 
     def subscribe(self, room: str, sub: Subscriber, cursor: RoomCursor) -> None:
         sub.rooms[room] = cursor
@@ -245,15 +253,21 @@ class Hub:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The flusher: each round, one frame and one write per subscriber with events.
 
-        Events published within FLUSH_LINGER_S of the first share that frame, so a burst
-        costs each subscriber one syscall and each client one frame to parse.
+        Under load, events published within FLUSH_LINGER_S of the first share that frame,
+        so a burst costs each subscriber one syscall and each client one frame to parse.
         """
         task_status.started()
+        last_flush = -inf
         while True:
             await self._wake.wait()
-            # Linger a moment: what is published meanwhile leaves in the same frame.
-            await trio.sleep(FLUSH_LINGER_S)
+            if trio.current_time() - last_flush < BUSY_WITHIN_S:
+                # Busy: linger, so what is published meanwhile shares the frame.
+                await trio.sleep(FLUSH_LINGER_S)
+            else:
+                # Quiet: only let this scheduling round finish publishing, then go.
+                await trio.lowlevel.checkpoint()
             self._wake = trio.Event()
+            last_flush = trio.current_time()
             self.flush()
 
     def flush(self) -> None:

@@ -84,6 +84,7 @@ def hypercorn_config(settings: Settings) -> NoChatConfig:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     config.bind = [f"{host}:{settings.port}"]
     config.tcp_user_timeout_ms = int(settings.tcp_user_timeout_s * 1000)
+    config.backlog = settings.listen_backlog
     config.websocket_max_message_size = settings.max_frame_bytes
     config.websocket_ping_interval = None  # keepalive is the app's (it checks answers)
     config.websocket_compression = settings.websocket_compression

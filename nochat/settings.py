@@ -44,6 +44,8 @@ class Settings:
     direct_send: bool = True
     #: Most events the write pump coalesces into one frame.
     batch_max_events: int = 256
+    #: Pending TCP connections the kernel queues (a reconnect storm overflows 100).
+    listen_backlog: int = 4096
     #: Kernel gives up on a peer that does not read for this long (TCP_USER_TIMEOUT).
     tcp_user_timeout_s: float = 10.0
     #: How long shutdown waits for connections to close with 1012.
@@ -161,6 +163,7 @@ class Settings:
             "max_connections_per_user",
             "max_connections",
             "login_failures",
+            "listen_backlog",
         ):
             if getattr(self, name) < 1:
                 p.append(f"{name} must be >= 1")

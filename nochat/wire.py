@@ -41,12 +41,12 @@ def text_frame(payload: str) -> bytes:
 class DirectSocket:
     """Writes prepared frames to one connection's TCP socket, in turn with Hypercorn."""
 
-    __slots__ = ("_fd", "_lock", "_stream")
+    __slots__ = ("_lock", "_socket", "_stream")
 
     def __init__(self, lock: trio.Lock, stream: trio.SocketStream) -> None:
         self._lock = lock
         self._stream = stream
-        self._fd = stream.socket.fileno()
+        self._socket = stream.socket
 
     def send_nowait(self, data: bytes) -> int:
         """Write what the kernel takes now: the byte count, 0 if nothing could go now.
@@ -54,12 +54,17 @@ class DirectSocket:
         Hypercorn's own writes (close frames, HTTP) hold the same lock, so frames never
         interleave. Raises OSError when the peer is gone.
         """
+        # Ask the socket for its descriptor every time: once Hypercorn has closed it, the
+        # number may already belong to a newer connection (fileno() is -1 then).
+        fd = self._socket.fileno()
+        if fd < 0:
+            raise BrokenPipeError("the connection is closed")
         try:
             self._lock.acquire_nowait()
         except trio.WouldBlock:
             return 0
         try:
-            return os.write(self._fd, data)
+            return os.write(fd, data)
         except BlockingIOError:
             return 0
         finally:

@@ -130,3 +130,12 @@ async def test_lifecycle_compression_setting_decides_permessage_deflate(
     headers = await _handshake_headers(server, ann.token)
     offered = headers.get(b"sec-websocket-extensions", b"")
     assert offered.startswith(b"permessage-deflate") is compression
+
+
+def test_lifecycle_hypercorn_config_carries_nochat_settings(tmp_path: Path) -> None:
+    from nochat.server import hypercorn_config
+
+    settings = make_settings(tmp_path, listen_backlog=1234, max_frame_bytes=2048)
+    config = hypercorn_config(settings)
+    assert (config.backlog, config.websocket_max_message_size) == (1234, 2048)
+    assert config.websocket_ping_interval is None and config.websocket_compression is False
