@@ -234,8 +234,19 @@ def render(
         "## How to reproduce",
         "",
         "```",
+        *(
+            [
+                "rm -rf /tmp/nochat-src && mkdir /tmp/nochat-src && "
+                "git archive HEAD nochat web | tar -x -C /tmp/nochat-src"
+            ]
+            if "--server-src /tmp/nochat-src" in command
+            else []
+        ),
         command,
         "```",
+        "",
+        "`--server-src` runs the server from an exported commit, so edits in the working tree",
+        "cannot change it mid-run; `nox -s bench` (no `--server-src`) runs the working tree.",
         "",
         "## Machine",
         "",
