@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -12,7 +16,7 @@ import trio_websocket
 
 from nochat.errors import CloseCode
 
-from ..support import Api, RunningServer, make_settings, start_server, ws_connect
+from ..support import Api, HttpError, RunningServer, make_settings, start_server, ws_connect
 
 
 async def test_lifecycle_shutdown_closes_1012_and_keeps_every_acked_message(
@@ -139,3 +143,30 @@ def test_lifecycle_hypercorn_config_carries_nochat_settings(tmp_path: Path) -> N
     config = hypercorn_config(settings)
     assert (config.backlog, config.websocket_max_message_size) == (1234, 2048)
     assert config.websocket_ping_interval is None and config.websocket_compression is False
+
+
+async def test_lifecycle_plain_hypercorn_cli_serves_the_app_from_env(tmp_path: Path) -> None:
+    """`hypercorn --worker-class trio nochat.asgi:app`, configured by NOCHAT_* only."""
+    with socket.socket() as probe:  # a free port for the CLI (it takes no port 0 report)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "NOCHAT_DATA_DIR": str(tmp_path / "d"), "NOCHAT_PASSWORD_HASHING": "fast"}
+    cmd = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
+    cmd += ["--bind", f"127.0.0.1:{port}", "nochat.asgi:app"]
+    proc = await trio.lowlevel.open_process(cmd, env=env, stderr=subprocess.DEVNULL)
+    try:
+        api = Api(f"http://127.0.0.1:{port}")
+        with trio.fail_after(20):
+            while True:  # polling a child process's readiness, not an event of ours
+                try:
+                    assert await api.get("/healthz") == {"status": "ok"}
+                    break
+                except (OSError, HttpError):
+                    await trio.sleep(0.1)
+        user = await api.post("/api/users", {"name": "cli", "password": "long enough"})
+        assert user["name"] == "cli"
+        assert (tmp_path / "d" / "nochat.sqlite3").exists()
+    finally:
+        proc.terminate()
+        with trio.fail_after(10):
+            await proc.wait()
