@@ -22,9 +22,9 @@ import trio
 
 from . import protocol
 from .errors import CLOSE_REASONS, CloseCode, NoChatError, NotFound, ValidationError
-from .hub import CHUNK_MAX_CHARS, Chunk, RoomCursor, Subscriber, pack
+from .hub import CHUNK_MAX_CHARS, RoomCursor, Subscriber, pack
 from .limits import TokenBucket
-from .protocol import ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
+from .protocol import Chunk, ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
 from .services import Services
 from .store import Ack, AppendRequest, Message, Room, Session, User, now_ms
 from .wire import DirectSocket, text_frame
@@ -222,8 +222,7 @@ class Connection:
             done.cancel()
 
     async def _send_text(self, items: list[str]) -> None:
-        first = items[0]
-        payload = first if len(items) == 1 and type(first) is str else "[" + ",".join(items) + "]"
+        payload = protocol.batch(items)
         direct = self.sub.direct
         if direct is not None:
             await direct.send_all(text_frame(payload))

@@ -24,6 +24,7 @@ import trio
 import trio.lowlevel
 
 from .errors import CloseCode
+from .protocol import Chunk, batch
 from .wire import DirectSocket, text_frame
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,6 @@ FLUSH_LINGER_S = 0.001
 BUSY_WITHIN_S = 0.005
 #: Most characters in one Chunk or outgoing frame (clients commonly cap frames at 1 MiB).
 CHUNK_MAX_CHARS = 128 * 1024
-
-
-class Chunk(str):
-    """Several already-encoded events joined by commas: goes into a frame's array as is."""
-
-    __slots__ = ()
 
 
 def pack(events: Sequence[tuple[str, int]]) -> Iterator[tuple[str, int]]:
@@ -142,11 +137,7 @@ class Subscriber:
         key = tuple(map(id, events))
         frame = frames.get(key) if frames is not None else None
         if frame is None:
-            first = events[0]
-            payload = (
-                first if len(events) == 1 and type(first) is str else "[" + ",".join(events) + "]"
-            )
-            frame = text_frame(payload)
+            frame = text_frame(batch(events))
             if frames is not None:
                 frames[key] = frame
         try:

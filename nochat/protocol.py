@@ -198,8 +198,16 @@ def with_ref(event: dict[str, Any], ref: Ref) -> dict[str, Any]:
 PING: Final = encode({"type": "ping"})
 
 
-def batch(frames: list[str]) -> str:
-    """One outgoing frame: a single event as is, several as a JSON array."""
-    if len(frames) == 1:
-        return frames[0]
-    return "[" + ",".join(frames) + "]"
+class Chunk(str):
+    """Several already-encoded events joined by commas: goes into a frame's array as is."""
+
+    __slots__ = ()
+
+
+def batch(items: list[str]) -> str:
+    """One outgoing frame's text: a single event as is, else a JSON array of them all
+    (a Chunk's events go into the array as they are)."""
+    first = items[0]
+    if len(items) == 1 and type(first) is str:
+        return first
+    return "[" + ",".join(items) + "]"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import trio
 
 from nochat.errors import CloseCode
-from nochat.hub import CHUNK_MAX_CHARS, Chunk, Hub, RoomCursor, Subscriber, pack
+from nochat.hub import CHUNK_MAX_CHARS, Hub, RoomCursor, Subscriber, pack
+from nochat.protocol import Chunk
 
 
 def _sub(name: str, size: int = 4) -> tuple[Subscriber, trio.MemoryReceiveChannel[str]]:
