@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> QuartTrio:
 
         await app.nursery.start(run_store)
         await app.nursery.start(svc.hub.run)
+        await app.nursery.start(svc.run_presence)
         log.info("store open at %s (epoch %s)", settings.db_path, svc.store.epoch)
 
     @app.after_serving

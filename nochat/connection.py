@@ -350,7 +350,7 @@ class Connection:
         else:
             self.rooms[room.name] = room
             if services.presence.enter(room.name, self.user.name):
-                self._presence(room.name, "online")
+                services.announce_presence(room.name, self.user.name, "online")
         services.hub.subscribe(room.name, self.sub, cursor)
         joined = {
             "type": "joined",
@@ -405,11 +405,7 @@ class Connection:
         self._typing.pop(name, None)
         self.services.hub.unsubscribe(name, self.sub)
         if self.services.presence.leave(name, self.user.name):
-            self._presence(name, "offline")
-
-    def _presence(self, room: str, state: str) -> None:
-        event = {"type": "presence", "room": room, "user": self.user.name, "state": state}
-        self.services.broker.publish(room, protocol.encode(event))
+            self.services.announce_presence(name, self.user.name, "offline")
 
 
 def ack_event(ack: Ack, ref: protocol.Ref) -> dict[str, Any]:

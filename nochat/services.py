@@ -20,6 +20,9 @@ from .settings import Settings
 from .store import Message, Room, Session, User
 from .store.sqlite import SQLiteStore
 
+#: How often a big room's presence changes go out together.
+PRESENCE_BATCH_S = 0.25
+
 if TYPE_CHECKING:
     from .connection import Connection
 
@@ -38,6 +41,8 @@ class Services:
     by_session: dict[str, set[Connection]] = field(default_factory=dict)
     login_throttle: FailureThrottle = field(init=False)
     _rooms: dict[str, Room] = field(default_factory=dict)
+    _presence_pending: dict[str, dict[str, str]] = field(default_factory=dict)
+    _presence_wake: trio.Event = field(default_factory=trio.Event)
     _members: set[tuple[int, int]] = field(default_factory=set)
     #: Set when the last connection has gone during shutdown.
     drained: trio.Event = field(default_factory=trio.Event)
@@ -97,6 +102,47 @@ class Services:
     def room_made(self, room: Room, *members: User) -> None:
         self._rooms[room.name] = room
         self._members.update((room.id, m.id) for m in members)
+
+    def announce_presence(self, room: str, user: str, state: str) -> None:
+        """Tell the room `user` came online or went offline.
+
+        In a room of more than `presence_batch_above` subscribers, changes are collected
+        and sent together every PRESENCE_BATCH_S (latest state per user): a storm of N
+        users joining a room of N would otherwise cost N² deliveries. A room with changes
+        waiting keeps batching, so an older state never overtakes a newer one.
+        """
+        pending = self._presence_pending
+        if room not in pending and (
+            self.hub.subscribers(room) <= self.settings.presence_batch_above
+        ):
+            event = {"type": "presence", "room": room, "user": user, "state": state}
+            self.broker.publish(room, protocol.encode(event))
+            return
+        pending.setdefault(room, {})[user] = state
+        self._presence_wake.set()
+
+    async def run_presence(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Send the batched presence changes of big rooms, once per PRESENCE_BATCH_S."""
+        task_status.started()
+        while True:
+            await self._presence_wake.wait()
+            await trio.sleep(PRESENCE_BATCH_S)
+            self._presence_wake = trio.Event()
+            pending, self._presence_pending = self._presence_pending, {}
+            for room, states in pending.items():
+                events = [
+                    (
+                        protocol.encode(
+                            {"type": "presence", "room": room, "user": user, "state": state}
+                        ),
+                        0,
+                    )
+                    for user, state in states.items()
+                ]
+                for item, _ in pack(events):
+                    self.broker.publish(room, item)
 
     def admit(self, user: User) -> None:
         """Refuse a handshake the caps do not allow (call right before `Connection.serve`)."""

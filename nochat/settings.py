@@ -62,6 +62,8 @@ class Settings:
     cookie_secure: bool = False
     #: argon2id cost: "default" (RFC 9106 second recommendation) or "fast" (tests, benches).
     password_hashing: str = "default"
+    #: Rooms with more subscribers than this get presence changes in batches (every 0.25 s).
+    presence_batch_above: int = 100
     #: Sends per second one connection may make, and the burst it may save up.
     send_rate_per_s: float = 10.0
     send_burst: int = 20

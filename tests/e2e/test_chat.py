@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import trio
 
-from ..support import Api, RunningServer, ws_connect
+from ..support import Api, RunningServer, make_settings, start_server, ws_connect
 
 
 async def test_chat_two_users_see_same_order_and_sender_gets_ack(
@@ -109,3 +111,35 @@ async def test_chat_messages_arrive_while_another_room_is_busy(
         with trio.fail_after(5):
             got_general = await a.messages(1, room="general")
         assert got_general[0]["text"] == "g"
+
+
+async def test_chat_presence_in_a_big_room_comes_in_batches(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    server = await start_server(nursery, make_settings(tmp_path / "d", presence_batch_above=1))
+    api = Api(server.http)
+    ann, bob, cat, dan = [await api.signup(n) for n in ("ann", "bob", "cat", "dan")]
+    async with ws_connect(server, ann.token) as a, ws_connect(server, bob.token) as b:
+        await a.join()
+        await b.join()  # a room of one subscriber: bob's arrival is announced at once
+        assert await a.recv() == {
+            "type": "presence",
+            "room": "general",
+            "user": "bob",
+            "state": "online",
+        }
+        async with ws_connect(server, cat.token) as c, ws_connect(server, dan.token) as d:
+            await c.join()
+            await d.join()
+            first = await a.recv()
+            assert (first["user"], first["state"]) == ("cat", "online")
+            # dan's arrival came in the same frame as cat's: one delivery for the batch
+            assert list(a.pending) == [
+                {"type": "presence", "room": "general", "user": "dan", "state": "online"}
+            ]
+            a.pending.clear()
+        gone = [await a.recv(), await a.recv()]
+        assert sorted((e["user"], e["state"]) for e in gone) == [
+            ("cat", "offline"),
+            ("dan", "offline"),
+        ]
