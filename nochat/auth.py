@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,6 +30,8 @@ SESSION_COOKIE = "nochat_session"
 SECRET_FILE = "secret.key"
 #: argon2 hashing is CPU-heavy; at most this many run at once (in worker threads).
 HASHING_THREADS = 2
+#: Live sessions remembered in memory (see Authenticator._remember).
+LIVE_SESSIONS_CACHED = 100_000
 
 
 class _Claims(msgspec.Struct, frozen=True):
@@ -72,6 +75,7 @@ class Authenticator:
         self._limiter = trio.CapacityLimiter(HASHING_THREADS)
         # A real hash to verify against when the user does not exist, so timing leaks nothing.
         self._dummy_hash = self._hasher.hash(secrets.token_hex(8))
+        self._live: OrderedDict[str, tuple[User, Session]] = OrderedDict()
 
     async def register(self, name: str, password: str) -> User:
         digest = await trio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
@@ -114,20 +118,39 @@ class Authenticator:
             raise AuthError("bad token signature", code="invalid_token")
         if claims.e <= now_ms():
             raise AuthError("token expired", code="token_expired")
+        known = self._live.get(claims.s)
+        if known is not None and known[1].user_id == claims.u:
+            self._live.move_to_end(claims.s)
+            return known
         session = await self.store.session(claims.s)
         if session is None or session.user_id != claims.u:
             raise AuthError("session ended", code="token_revoked")
         user = await self.store.user_by_id(claims.u)
         if user is None:
             raise AuthError("no such user", code="invalid_token")
+        self._remember(session, user)
         return user, session
 
+    def _remember(self, session: Session, user: User) -> None:
+        """Live sessions by id: a handshake or request costs no store round trip after the
+        first. This process is the only writer of sessions, and logout and refresh update
+        the cache, so it is never stale; it is bounded (least recently used go first)."""
+        self._live[session.id] = (user, session)
+        self._live.move_to_end(session.id)
+        while len(self._live) > LIVE_SESSIONS_CACHED:
+            self._live.popitem(last=False)
+
     async def logout(self, session: Session) -> None:
+        self._live.pop(session.id, None)
         await self.store.revoke_session(session.id)
+        self._live.pop(session.id, None)  # in case a request cached it meanwhile
 
     async def refresh(self, session: Session) -> tuple[str, Session]:
         """Extend a live session by the full TTL (same session id): a new token for it."""
         renewed = await self.store.extend_session(session.id, now_ms() + self._ttl_ms)
+        known = self._live.get(session.id)
+        if known is not None:
+            self._remember(renewed, known[0])
         return self.sign(renewed), renewed
 
 

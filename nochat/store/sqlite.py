@@ -27,6 +27,7 @@ from . import (
     CommitListener,
     Message,
     Room,
+    User,
     now_ms,
 )
 from .sqlite_directory import SCHEMA, SQLiteDirectory
@@ -126,6 +127,9 @@ class SQLiteStore(SQLiteDirectory):
                 )
             else:
                 self.epoch = row[0]
+        # Every room's head, so published_head() is known for all of them from the start
+        # (no commit can be in flight yet); new rooms are added as they are made.
+        self._last_seq.update(writer.execute("SELECT id, last_seq FROM rooms").fetchall())
         self._writer = writer
         self._reader = _connect(self.path)
         self._reader.execute("PRAGMA query_only=ON")
@@ -308,6 +312,18 @@ class SQLiteStore(SQLiteDirectory):
             return [Message(*row) for row in rows]
 
         return await self._read(query)
+
+    async def create_room(
+        self, name: str, *, private: bool, owner: User | None, dm: bool = False
+    ) -> Room:
+        room = await super().create_room(name, private=private, owner=owner, dm=dm)
+        self._last_seq.setdefault(room.id, 0)
+        return room
+
+    async def open_dm(self, a: User, b: User) -> Room:
+        room = await super().open_dm(a, b)
+        self._last_seq.setdefault(room.id, room.head_seq)
+        return room
 
     def published_head(self, room: Room) -> int | None:
         """The room's highest seq this process has committed and published (None: unknown)."""
