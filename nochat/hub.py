@@ -203,9 +203,7 @@ class Hub:
             if not subs:
                 del self._rooms[room]
 
-    def publish(
-        self, room: str, encoded: str, seq: int | None = None, *, skip: Subscriber | None = None
-    ) -> None:
+    def publish(self, room: str, encoded: str, seq: int | None = None) -> None:
         """Hand one encoded event to every subscriber of `room`. Synchronous by design."""
         subs = self._rooms.get(room)
         if not subs:
@@ -214,7 +212,7 @@ class Hub:
         slow: list[Subscriber] = []
         delivered = 0
         for sub in subs:
-            if sub is skip or not sub.wants(room, seq):
+            if not sub.wants(room, seq):
                 continue
             try:
                 self.send_to(sub, encoded)

@@ -40,9 +40,6 @@ class Presence:
             del self._rooms[room]
         return True
 
-    def online(self, room: str) -> list[str]:
-        return sorted(self._rooms.get(room, ()))
-
     def online_summary(self, room: str, most: int) -> dict[str, list[str] | int]:
         """`online`: up to `most` of the names (all of them in a smaller room), sorted;
         `online_count`: how many there are."""

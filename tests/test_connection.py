@@ -37,6 +37,12 @@ class FakeSocket:
     async def close(self, code: int, reason: str = "") -> None:
         self.closed = (trio.current_time(), code)
 
+    def closed_after(self, start: float) -> tuple[int, int] | None:
+        """(whole seconds after `start`, close code) of the server's close, if it closed."""
+        if self.closed is None:
+            return None
+        return round(self.closed[0] - start), self.closed[1]
+
     def client_sends(self, frame: str | bytes | None) -> None:
         self._to_server.send_nowait(frame)
 
@@ -69,8 +75,7 @@ async def test_connection_pings_on_schedule_and_closes_silent_client_4002(
     await _run(svc, sock)
     pings = [round(at - start) for at, kind in sock.events() if kind == "ping"]
     assert pings == [25, 50]
-    assert sock.closed is not None
-    assert (round(sock.closed[0] - start), sock.closed[1]) == (60, CloseCode.NO_PONG)
+    assert sock.closed_after(start) == (60, CloseCode.NO_PONG)
     assert svc.hub.connection_count() == 0
 
 
@@ -85,8 +90,7 @@ async def test_connection_any_frame_resets_the_silence_deadline(
         nursery.start_soon(_run, svc, sock)
         await trio.sleep(55)
         sock.client_sends('{"type":"pong"}')
-    assert sock.closed is not None
-    assert (round(sock.closed[0] - start), sock.closed[1]) == (115, CloseCode.NO_PONG)
+    assert sock.closed_after(start) == (115, CloseCode.NO_PONG)
 
 
 async def test_connection_session_expiry_closes_4001(
@@ -97,8 +101,7 @@ async def test_connection_session_expiry_closes_4001(
     start = trio.current_time()
     sock.client_sends('{"type":"pong"}')
     await _run(svc, sock, session_ms=30_000)
-    assert sock.closed is not None
-    assert (round(sock.closed[0] - start), sock.closed[1]) == (30, CloseCode.TOKEN_EXPIRED)
+    assert sock.closed_after(start) == (30, CloseCode.TOKEN_EXPIRED)
 
 
 async def test_connection_no_first_frame_closes_4002(
@@ -108,8 +111,7 @@ async def test_connection_no_first_frame_closes_4002(
     sock = FakeSocket()
     start = trio.current_time()
     await _run(svc, sock)
-    assert sock.closed is not None
-    assert (round(sock.closed[0] - start), sock.closed[1]) == (10, CloseCode.NO_PONG)
+    assert sock.closed_after(start) == (10, CloseCode.NO_PONG)
 
 
 async def test_connection_binary_and_empty_frames_get_errors_and_it_stays_open(
