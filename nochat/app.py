@@ -6,10 +6,12 @@ import logging
 from pathlib import Path
 
 import trio
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Response, send_from_directory
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from . import ws
 from .auth import Authenticator, load_or_create_secret
 from .broker.local import LocalBroker
 from .errors import NoChatError
@@ -21,7 +23,6 @@ from .presence import Presence
 from .services import Services
 from .settings import Settings
 from .store.sqlite import SQLiteStore
-from .ws import blueprint as ws_blueprint
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,22 @@ def build_services(settings: Settings) -> Services:
     return svc
 
 
-def create_app(settings: Settings) -> QuartTrio:
+class NoChatApp(QuartTrio):
+    """The Quart-Trio app, with the WebSocket endpoint (`ws.PATH`) answered at the ASGI
+    level by `ws.serve_websocket` (see nochat/ws.py for why)."""
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] == "websocket" and scope["path"] == ws.PATH:
+            await ws.serve_websocket(self.extensions["nochat"], scope, receive, send)
+        else:
+            await self.asgi_app(scope, receive, send)
+
+
+def create_app(settings: Settings) -> NoChatApp:
     """The ASGI app. Its store opens at startup and is drained and closed at shutdown."""
-    app = QuartTrio(__name__, static_folder=None)
+    app = NoChatApp(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.url_map.merge_slashes = False  # a 308 to a "cleaned" path is no answer to an API call
     app.url_map.converters["room"] = RoomConverter
@@ -97,7 +111,6 @@ def create_app(settings: Settings) -> QuartTrio:
         log.info("store flushed and closed")
 
     app.register_blueprint(api_blueprint)
-    app.register_blueprint(ws_blueprint)
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -4,8 +4,9 @@ The three tasks talk only through the connection's bounded outbox (a trio memory
 channel) and its `Subscriber`. Whoever decides the connection must end (the hub on
 overflow, the heartbeat on silence, shutdown, a bug) calls `Subscriber.close(code)`; the
 write pump sees the outbox close, returns, and that cancels the nursery. Cleanup runs in
-`finally` and never awaits unshielded. Quart-trio reports a client disconnect by
-cancelling this whole handler, so there is no disconnect exception to catch.
+`finally` and never awaits unshielded. The read pump runs in the handler's own task (the
+nursery's body); when the client goes, `Socket.receive` raises Disconnected, the read
+pump returns and the body cancels the nursery.
 
 Outgoing events (replies included) leave through the hub's flusher while the socket is
 idle (`Hub.send_to`); the write pump carries only what had to queue: a slow socket's
@@ -41,10 +42,17 @@ MAX_ROOMS_PER_CONNECTION = 200
 CLOSE_TIMEOUT_S = 2.0
 
 
-class Socket(Protocol):
-    """What a connection needs from a WebSocket (Quart's `websocket` fits)."""
+class Disconnected(Exception):
+    """Raised by `Socket.receive` when the client has gone."""
 
-    async def receive(self) -> str | bytes | None: ...
+
+class Socket(Protocol):
+    """What a connection needs from a WebSocket (`ws.AsgiSocket`)."""
+
+    async def receive(self) -> str | bytes:
+        """The next frame's payload; raises Disconnected when the client has gone."""
+        ...
+
     async def send(self, data: str) -> None: ...
     async def close(self, code: int, reason: str = "") -> None: ...
 
@@ -96,9 +104,10 @@ class Connection:
             await accept()
             self.sub.direct = self._direct  # frames may go straight out only after accept
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self.read_pump)
                 nursery.start_soon(self.heartbeat)
                 nursery.start_soon(self.write_pump, nursery.cancel_scope)
+                await self.read_pump()  # the handler's own task is the reader
+                nursery.cancel_scope.cancel()  # the client went away
         except Exception:
             log.exception("connection of %s failed", self.user.name)
             services.counters.closed_internal += 1
@@ -120,18 +129,23 @@ class Connection:
     # ---- the three tasks ---------------------------------------------------------------
 
     async def read_pump(self) -> None:
-        with trio.move_on_after(self.settings.first_frame_timeout_s) as first:
-            data = await self.socket.receive()
-        if first.cancelled_caught:
-            self.services.counters.closed_no_pong += 1
-            self.sub.close(CloseCode.NO_PONG)  # accepted, then silent: a half-open handshake
-            return
-        await self._on_frame(data)
-        while True:
-            data = await self.socket.receive()
+        """Receive and handle frames until the client goes (returns) or the server closes
+        the connection (cancelled with the nursery)."""
+        try:
+            with trio.move_on_after(self.settings.first_frame_timeout_s) as first:
+                data = await self.socket.receive()
+            if first.cancelled_caught:
+                self.services.counters.closed_no_pong += 1
+                self.sub.close(CloseCode.NO_PONG)  # accepted, then silent: a half-open handshake
+                return
             await self._on_frame(data)
+            while True:
+                data = await self.socket.receive()
+                await self._on_frame(data)
+        except Disconnected:
+            return
 
-    async def _on_frame(self, data: str | bytes | None) -> None:
+    async def _on_frame(self, data: str | bytes) -> None:
         now = self.last_heard = trio.current_time()
         self.services.counters.frames_in += 1
         wait = self._frame_bucket.take(now)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar, cast
 import msgspec
 import trio
 from quart import Blueprint, Response, current_app, request
+from werkzeug.datastructures import Headers
 from werkzeug.routing import PathConverter
 
 from . import protocol
@@ -67,12 +68,18 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(body), status=status, content_type="application/json")
 
 
-def error_response(exc: NoChatError) -> Response:
-    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    response = json_response({"error": body}, exc.http_status)
+def error_parts(exc: NoChatError) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and JSON body of an error answer (REST and refused handshakes)."""
+    body = msgspec.json.encode({"error": {"code": exc.code, "message": exc.message}})
+    headers = [("Content-Type", "application/json")]
     if isinstance(exc, RateLimited):
-        response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
-    return response
+        headers.append(("Retry-After", str(max(1, round(exc.retry_after_s)))))
+    return exc.http_status, headers, body
+
+
+def error_response(exc: NoChatError) -> Response:
+    status, headers, body = error_parts(exc)
+    return Response(body, status=status, headers=Headers(headers))
 
 
 async def decode_body(kind: type[T]) -> T:

@@ -1,67 +1,130 @@
-"""The /ws route: authenticate the handshake (refusing before accept), then hand off."""
+"""The /ws endpoint, served at the ASGI level: authenticate the handshake (refusing
+before accept), then hand the socket to a `Connection`.
+
+Everything else is the Quart-Trio app; `NoChatApp` routes the one WebSocket path here.
+Quart's WebSocket layer gives each socket two more tasks in a nursery, another memory
+channel, a `Headers` copy of the handshake and request contexts, and a hop through
+that channel for every frame; the endpoint uses none of it (measured: see
+docs/BENCHMARKS.md, "Idle connections"). ASGI is still the only interface to Hypercorn.
+"""
 
 from __future__ import annotations
 
 import logging
-from functools import partial
-from typing import cast
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
-from quart import Blueprint, Response, websocket
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
+from werkzeug.http import parse_cookie
 
 from . import protocol, wire
 from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
-from .connection import Connection, Socket
+from .connection import Connection, Disconnected
 from .errors import AuthError, Forbidden, NoChatError, Unavailable
-from .http_api import error_response, services
+from .http_api import error_parts
+
+if TYPE_CHECKING:
+    from .services import Services
 
 log = logging.getLogger(__name__)
 
-blueprint = Blueprint("ws", __name__)
+PATH = "/ws"
 
 
-@blueprint.websocket("/ws")
-async def ws_endpoint() -> Response | None:
-    svc = services()
+class AsgiSocket:
+    """The `connection.Socket` a Connection talks through: ASGI messages, nothing more."""
+
+    __slots__ = ("_receive", "_send")
+
+    def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        self._receive = receive
+        self._send = send
+
+    async def receive(self) -> str | bytes:
+        """The next message's payload; raises Disconnected when the client has gone."""
+        message: Any = await self._receive()
+        if message["type"] != "websocket.receive":
+            raise Disconnected
+        text = message.get("text")
+        if text is not None:
+            return cast(str, text)
+        return cast(bytes, message.get("bytes") or b"")
+
+    async def accept(self, subprotocol: str | None) -> None:
+        await self._send({"type": "websocket.accept", "subprotocol": subprotocol, "headers": []})
+
+    async def send(self, data: str) -> None:
+        await self._send({"type": "websocket.send", "text": data, "bytes": None})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+    async def reject(self, exc: NoChatError) -> None:
+        """Answer the handshake with an HTTP error and a JSON body, like the REST API."""
+        status, headers, body = error_parts(exc)
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        raw.append((b"content-length", str(len(body)).encode()))
+        await self._send(
+            {"type": "websocket.http.response.start", "status": status, "headers": raw}
+        )
+        await self._send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+
+
+async def serve_websocket(
+    svc: Services, scope: WebsocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+) -> None:
+    socket = AsgiSocket(receive, send)
+    try:
+        first = await socket._receive()
+    except Exception:  # pragma: no cover - the server broke the ASGI contract
+        log.exception("no websocket.connect")
+        return
+    if first["type"] != "websocket.connect":
+        return  # gone before the handshake was looked at
+    headers = _headers(scope)
+    offered = list(scope.get("subprotocols") or ())
     try:
         if svc.shutting_down:
             raise Unavailable("the server is shutting down")
-        token = _credentials()
+        token = _credentials(headers, offered, svc)
         user, session = await svc.auth.authenticate(token)
         svc.admit(user)  # caps: 429 per user, 503 server-wide; no await until registered
     except NoChatError as exc:
-        return error_response(exc)
-    offered = websocket.requested_subprotocols
-    accept = partial(
-        websocket.accept,
-        subprotocol=protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None,
-    )
-    direct = websocket.scope.get("extensions", {}).get(wire.SCOPE_KEY)
+        await socket.reject(exc)
+        return
+    subprotocol = protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None
+    direct = scope.get("extensions", {}).get(wire.SCOPE_KEY)
     if not isinstance(direct, wire.DirectSocket):
         direct = None
-    conn = Connection(svc, user, session, _current_websocket(), direct)
-    await conn.serve(accept)
-    return None
+    del headers, first
+    conn = Connection(svc, user, session, socket, direct)
+    await conn.serve(lambda: socket.accept(subprotocol))
 
 
-def _current_websocket() -> Socket:
-    """The real Websocket behind Quart's context-local proxy (tasks outlive no context)."""
-    return cast(Socket, websocket._get_current_object())  # type: ignore[attr-defined]
+def _headers(scope: WebsocketScope) -> dict[str, str]:
+    """The handshake headers by lower-case name; repeated ones joined as HTTP allows."""
+    out: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        if name in out:
+            out[name] += ("; " if name == "cookie" else ", ") + value
+        else:
+            out[name] = value
+    return out
 
 
-def _credentials() -> str:
+def _credentials(headers: Mapping[str, str], offered: list[str], svc: Services) -> str:
     """The handshake's token: bearer header, then `bearer.` subprotocol, then cookie + Origin."""
-    token = bearer_from_header(websocket.headers.get("Authorization"))
+    token = bearer_from_header(headers.get("authorization"))
     if token:
         return token
-    for offered in websocket.requested_subprotocols:
-        if offered.startswith(protocol.BEARER_SUBPROTOCOL_PREFIX):
-            return offered[len(protocol.BEARER_SUBPROTOCOL_PREFIX) :]
-    cookie = websocket.cookies.get(SESSION_COOKIE)
+    for name in offered:
+        if name.startswith(protocol.BEARER_SUBPROTOCOL_PREFIX):
+            return name[len(protocol.BEARER_SUBPROTOCOL_PREFIX) :]
+    cookie = parse_cookie(headers.get("cookie", "")).get(SESSION_COOKIE)
     if cookie:
         if not origin_allowed(
-            websocket.headers.get("Origin"),
-            websocket.headers.get("Host", ""),
-            services().settings.allowed_origins,
+            headers.get("origin"), headers.get("host", ""), svc.settings.allowed_origins
         ):
             raise Forbidden("cookie authentication needs an allowed Origin", code="bad_origin")
         return cookie
