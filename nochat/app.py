@@ -98,6 +98,7 @@ def create_app(settings: Settings) -> NoChatApp:
 
         await app.nursery.start(run_store)
         await app.nursery.start(svc.hub.run)
+        await app.nursery.start(svc.keepalive.run)
         await app.nursery.start(svc.run_presence)
         log.info("store open at %s (epoch %s)", settings.db_path, svc.store.epoch)
 

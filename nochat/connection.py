@@ -1,7 +1,8 @@
-"""One WebSocket connection: a nursery of read_pump, write_pump and heartbeat.
+"""One WebSocket connection: a reader and a writer task in a nursery, and a heartbeat.
 
-The three tasks talk only through the connection's bounded outbox (a trio memory
-channel) and its `Subscriber`. Whoever decides the connection must end (the hub on
+The read pump and the write pump talk only through the connection's bounded outbox (a
+trio memory channel) and its `Subscriber`; the heartbeat is `keepalive_due`, called by
+the app-wide `Keepalive` task. Whoever decides the connection must end (the hub on
 overflow, the heartbeat on silence, shutdown, a bug) calls `Subscriber.close(code)`; the
 write pump sees the outbox close, returns, and that cancels the nursery. Cleanup runs in
 `finally` and never awaits unshielded. The read pump runs in the handler's own task (the
@@ -87,6 +88,8 @@ class Connection:
         self._frame_bucket = TokenBucket(st.frame_rate_per_s, st.frame_burst, now)
         self._typing: dict[str, TokenBucket] = {}
         self._strikes = 0
+        self._next_ping = now
+        self._ended = False
 
     def extend(self, expires_at_ms: int) -> None:
         """Move this connection's credential deadline (a refreshed session)."""
@@ -103,8 +106,9 @@ class Connection:
         try:
             await accept()
             self.sub.direct = self._direct  # frames may go straight out only after accept
+            self._next_ping = trio.current_time() + self.settings.ping_interval_s
+            services.keepalive.watch(self, self._keepalive_deadline())
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self.heartbeat)
                 nursery.start_soon(self.write_pump, nursery.cancel_scope)
                 await self.read_pump()  # the handler's own task is the reader
                 nursery.cancel_scope.cancel()  # the client went away
@@ -113,6 +117,7 @@ class Connection:
             services.counters.closed_internal += 1
             self.sub.close(CloseCode.INTERNAL)
         finally:
+            self._ended = True
             for name in list(self.rooms):
                 self._leave(name)
             services.unregister(self)
@@ -249,24 +254,27 @@ class Connection:
         if direct is not None:
             await direct.send_all(frame)
 
-    async def heartbeat(self) -> None:
-        """Ping every ping_interval; close 4002 when the client has been silent too long,
-        4001 when its session expires."""
-        interval, timeout = self.settings.ping_interval_s, self.settings.pong_timeout_s
-        next_ping = trio.current_time() + interval
-        while True:
-            await trio.sleep_until(min(next_ping, self.last_heard + timeout, self.expires_at))
-            now = trio.current_time()
-            if now >= self.expires_at:
-                self.sub.close(CloseCode.TOKEN_EXPIRED)
-                return
-            if now - self.last_heard >= timeout:
-                self.services.counters.closed_no_pong += 1
-                self.sub.close(CloseCode.NO_PONG)
-                return
-            if now >= next_ping:
-                self.push(protocol.PING)
-                next_ping = now + interval
+    def keepalive_due(self, now: float) -> float | None:
+        """The heartbeat, called by the app's `Keepalive` when this connection is due:
+        ping every ping_interval; close 4002 when the client has been silent for
+        pong_timeout, 4001 when its session expires. Returns when to look again, None
+        once the connection is closing or gone."""
+        if self._ended or self.sub.close_code is not None:
+            return None
+        if now >= self.expires_at:
+            self.sub.close(CloseCode.TOKEN_EXPIRED)
+            return None
+        if now - self.last_heard >= self.settings.pong_timeout_s:
+            self.services.counters.closed_no_pong += 1
+            self.sub.close(CloseCode.NO_PONG)
+            return None
+        if now >= self._next_ping:
+            self.push(protocol.PING)
+            self._next_ping = now + self.settings.ping_interval_s
+        return self._keepalive_deadline()
+
+    def _keepalive_deadline(self) -> float:
+        return min(self._next_ping, self.last_heard + self.settings.pong_timeout_s, self.expires_at)
 
     # ---- outbox ------------------------------------------------------------------------
 

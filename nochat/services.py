@@ -13,6 +13,7 @@ from .auth import Authenticator
 from .broker import Broker
 from .errors import CloseCode, NotFound, RateLimited, Unavailable
 from .hub import Hub, pack
+from .keepalive import Keepalive
 from .limits import FailureThrottle
 from .metrics import Counters
 from .presence import Presence
@@ -36,6 +37,7 @@ class Services:
     presence: Presence
     auth: Authenticator
     counters: Counters = field(default_factory=Counters)
+    keepalive: Keepalive = field(default_factory=Keepalive)
     shutting_down: bool = False
     #: Open connections by the session that opened them (logout and refresh reach them).
     by_session: dict[str, set[Connection]] = field(default_factory=dict)

@@ -9,7 +9,7 @@ import trio
 import trio.testing
 
 from nochat.app import build_services
-from nochat.connection import Connection
+from nochat.connection import Connection, Disconnected
 from nochat.errors import CloseCode
 from nochat.services import Services
 from nochat.store import Session, User, now_ms
@@ -28,8 +28,11 @@ class FakeSocket:
     async def accept(self) -> None:
         pass
 
-    async def receive(self) -> str | bytes | None:
-        return await self._from_client.receive()
+    async def receive(self) -> str | bytes:
+        frame = await self._from_client.receive()
+        if frame is None:
+            raise Disconnected
+        return frame
 
     async def send(self, data: str) -> None:
         self.sent.append((trio.current_time(), data))
@@ -60,8 +63,12 @@ def _services(tmp_path: Path, **overrides: object) -> Services:
 
 
 async def _run(svc: Services, sock: FakeSocket, session_ms: int = 10**9) -> Connection:
+    """Serve one connection (with the app's keepalive task) until it ends."""
     conn = Connection(svc, User(1, "ann"), Session("s1", 1, now_ms() + session_ms), sock)
-    await conn.serve(sock.accept)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(svc.keepalive.run)
+        await conn.serve(sock.accept)
+        nursery.cancel_scope.cancel()
     return conn
 
 
@@ -77,6 +84,7 @@ async def test_connection_pings_on_schedule_and_closes_silent_client_4002(
     assert pings == [25, 50]
     assert sock.closed_after(start) == (60, CloseCode.NO_PONG)
     assert svc.hub.connection_count() == 0
+    assert len(svc.keepalive) == 0  # a closed connection is no longer watched
 
 
 async def test_connection_any_frame_resets_the_silence_deadline(
@@ -119,7 +127,7 @@ async def test_connection_binary_and_empty_frames_get_errors_and_it_stays_open(
 ) -> None:
     svc = _services(tmp_path, ping_interval_s=25.0, pong_timeout_s=60.0)
     sock = FakeSocket()
-    for frame in (b"\x00", None, "{"):
+    for frame in (b"\x00", b"", "{"):
         sock.client_sends(frame)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_run, svc, sock)
@@ -129,3 +137,39 @@ async def test_connection_binary_and_empty_frames_get_errors_and_it_stays_open(
         assert [e["code"] for e in flat] == ["unsupported_frame", "unsupported_frame", "bad_json"]
         assert sock.closed is None
         nursery.cancel_scope.cancel()
+
+
+async def test_connection_client_disconnect_ends_it_without_a_close_frame(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    svc = _services(tmp_path)
+    sock = FakeSocket()
+    sock.client_sends('{"type":"pong"}')
+    sock.client_sends(None)  # the client goes away
+    await _run(svc, sock)
+    assert sock.closed is None
+    assert svc.hub.connection_count() == 0
+
+
+async def test_keepalive_one_task_times_every_connection(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    svc = _services(tmp_path, ping_interval_s=25.0, pong_timeout_s=60.0)
+    socks = [FakeSocket() for _ in range(3)]
+    start = trio.current_time()
+    async with trio.open_nursery() as app:
+        await app.start(svc.keepalive.run)
+        async with trio.open_nursery() as conns:
+            for i, (sock, session_s) in enumerate(zip(socks, (10, 40, 1000), strict=True)):
+                sock.client_sends('{"type":"pong"}')
+                session = Session(f"s{i}", i + 1, now_ms() + session_s * 1000)
+                conn = Connection(svc, User(i + 1, f"u{i}"), session, sock)
+                conns.start_soon(conn.serve, sock.accept)
+        app.cancel_scope.cancel()
+    assert [s.closed_after(start) for s in socks] == [
+        (10, CloseCode.TOKEN_EXPIRED),
+        (40, CloseCode.TOKEN_EXPIRED),
+        (60, CloseCode.NO_PONG),
+    ]
+    assert [round(at - start) for at, kind in socks[1].events() if kind == "ping"] == [25]
+    assert len(svc.keepalive) == 0
