@@ -55,6 +55,30 @@ async def test_store_concurrent_appends_are_group_committed_with_gapless_seqs(
     assert await store.head_seq(room) == 200
 
 
+async def test_store_memberships_and_read_markers_ride_the_group_commit(
+    store: SQLiteStore,
+) -> None:
+    users = [await store.create_user(f"u{i}", "hash") for i in range(50)]
+    room = await _general(store)
+    ghost = Room(999, "ghost", False, False, None, 0)
+    before = store.commits
+
+    async def join(user: User) -> None:
+        await store.add_member(room, user)
+        await store.set_read(room, user, 0)
+
+    async def join_a_missing_room() -> None:
+        with pytest.raises(Conflict):  # fails alone: the others in its commit still land
+            await store.add_member(ghost, users[0])
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(join_a_missing_room)
+        for user in users:
+            nursery.start_soon(join, user)
+    assert sorted(await store.members(room)) == sorted(u.name for u in users)
+    assert 1 <= store.commits - before < 50  # group commits, not a transaction (fsync) each
+
+
 async def test_store_retry_returns_the_original_ack(store: SQLiteStore) -> None:
     user = await store.create_user("ann", "hash")
     room = await _general(store)

@@ -1,8 +1,9 @@
 """SQLite store: WAL, one writer connection that group-commits appends, one reader connection.
 
 Blocking sqlite3 calls run in worker threads, each connection behind its own
-`CapacityLimiter(1)`, so the writer's fsync never stalls a history read. Appends go
-through one bounded channel to a single writer task, which commits everything pending
+`CapacityLimiter(1)`, so the writer's fsync never stalls a history read. Appends (and
+the small writes a join or a read marker makes, as `Chore`s) go through one bounded
+channel to a single writer task, which commits everything pending
 in one transaction, then (in seq order) completes each append and hands the batch to
 the commit listener for fan-out. Because that one task assigns every seq, the seq
 cache it keeps per room is authoritative inside one process.
@@ -15,7 +16,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import trio
 
@@ -48,10 +49,18 @@ def new_id() -> str:
     return f"{now_ms():012x}{secrets.token_hex(6)}"
 
 
+class Chore(NamedTuple):
+    """A small write that rides the next group commit instead of a transaction (and an
+    fsync) of its own: a membership, a read marker."""
+
+    sql: str
+    params: tuple[object, ...]
+
+
 class _Pending:
     __slots__ = ("callback", "request")
 
-    def __init__(self, request: AppendRequest, callback: AppendCallback) -> None:
+    def __init__(self, request: AppendRequest | Chore, callback: Callable[[Any], None]) -> None:
         self.request = request
         self.callback = callback
 
@@ -143,26 +152,51 @@ class SQLiteStore(SQLiteDirectory):
     # ---- appends (group commit) --------------------------------------------------------
 
     async def submit(self, request: AppendRequest, done: AppendCallback) -> None:
+        await self._queue(_Pending(request, done))
+
+    async def _queue(self, pending: _Pending) -> None:
         if self._closing:
             raise Unavailable("the server is shutting down")
         try:
-            await self._appends_in.send(_Pending(request, done))
+            await self._appends_in.send(pending)
         except trio.ClosedResourceError:
             raise Unavailable("the server is shutting down") from None
 
-    async def append(self, request: AppendRequest) -> Ack:
+    async def _committed(self, request: AppendRequest | Chore) -> Any:
+        """Queue `request` and wait for its commit: its result, or raise its error."""
         finished = trio.Event()
-        outcome: list[Ack | BaseException] = []
+        outcome: list[Any] = []
 
-        def done(result: Ack | BaseException) -> None:
+        def done(result: Any) -> None:
             outcome.append(result)
             finished.set()
 
-        await self.submit(request, done)
+        await self._queue(_Pending(request, done))
         await finished.wait()
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         return outcome[0]
+
+    async def append(self, request: AppendRequest) -> Ack:
+        ack: Ack = await self._committed(request)
+        return ack
+
+    async def add_member(self, room: Room, user: User) -> None:
+        await self._committed(
+            Chore(
+                "INSERT OR IGNORE INTO members (room_id, user_id) VALUES (?, ?)",
+                (room.id, user.id),
+            )
+        )
+
+    async def set_read(self, room: Room, user: User, seq: int) -> None:
+        await self._committed(
+            Chore(
+                "UPDATE members SET last_read = MAX(last_read, MIN(?, "
+                "(SELECT last_seq FROM rooms WHERE id = ?))) WHERE room_id = ? AND user_id = ?",
+                (seq, room.id, room.id, user.id),
+            )
+        )
 
     async def _commit(self, batch: list[_Pending]) -> None:
         requests = [p.request for p in batch]
@@ -186,17 +220,25 @@ class SQLiteStore(SQLiteDirectory):
             self.on_commit(fresh)
 
     def _commit_sync(
-        self, requests: list[AppendRequest]
-    ) -> tuple[list[Ack | BaseException], list[Message], dict[int, int]]:
+        self, requests: list[AppendRequest | Chore]
+    ) -> tuple[list[Ack | BaseException | None], list[Message], dict[int, int]]:
         conn = self._conn(self._writer)
         seqs: dict[int, int] = {}
         wrote: dict[tuple[int, int], int] = {}
-        results: list[Ack | BaseException] = []
+        results: list[Ack | BaseException | None] = []
         fresh: list[Message] = []
         ts = now_ms()
         conn.execute("BEGIN IMMEDIATE")
         try:
             for req in requests:
+                if isinstance(req, Chore):
+                    try:  # a failed statement undoes only itself, not the transaction
+                        conn.execute(req.sql, req.params)
+                    except sqlite3.IntegrityError:
+                        results.append(Conflict("the write conflicts with stored data"))
+                    else:
+                        results.append(None)
+                    continue
                 room, user = req.room, req.user
                 seq = seqs.get(room.id)
                 if seq is None:

@@ -228,23 +228,6 @@ class SQLiteDirectory:
         except Conflict:
             raise Conflict("a room with that name exists", code="room_exists") from None
 
-    async def add_member(self, room: Room, user: User) -> None:
-        await self._write(
-            lambda c: c.execute(
-                "INSERT OR IGNORE INTO members (room_id, user_id) VALUES (?, ?)",
-                (room.id, user.id),
-            )
-        )
-
-    async def set_read(self, room: Room, user: User, seq: int) -> None:
-        await self._write(
-            lambda c: c.execute(
-                "UPDATE members SET last_read = MAX(last_read, MIN(?, "
-                "(SELECT last_seq FROM rooms WHERE id = ?))) WHERE room_id = ? AND user_id = ?",
-                (seq, room.id, room.id, user.id),
-            )
-        )
-
     async def open_dm(self, a: User, b: User) -> Room:
         low, high = sorted((a, b), key=lambda u: u.id)
 
