@@ -7,11 +7,12 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import trio
 from hypercorn.config import Config, Sockets
-from hypercorn.protocol.events import Event, Request
-from hypercorn.protocol.ws_stream import WSStream
+from hypercorn.protocol.events import Data, Event, Request, StreamClosed
+from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from hypercorn.trio import serve as hypercorn_serve
 from quart_trio import QuartTrio
 
@@ -21,6 +22,9 @@ from .services import Services
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Where a WSStream NoChat reads itself keeps its `wire.FrameReader`.
+_READER = "_nochat_reader"
 
 
 def _install_stream_hooks() -> None:
@@ -42,19 +46,84 @@ def _install_stream_hooks() -> None:
 
     async def handle(self: WSStream, event: Event) -> None:
         config = self.config
-        if not isinstance(event, Request) or not isinstance(config, NoChatConfig):
+        if not isinstance(config, NoChatConfig):
             await original(self, event)
-            return
-        if not config.websocket_compression:
-            headers = [(n, v) for n, v in event.headers if n.lower() != b"sec-websocket-extensions"]
-            event = dataclasses.replace(event, headers=headers)
-        await original(self, event)
-        if config.direct_send and not self.closed:
-            extensions: dict[str, object] = self.scope["extensions"]  # type: ignore[assignment]
-            extensions[wire.SCOPE_KEY] = wire.attach(self)
+        elif isinstance(event, Data):
+            reader = getattr(self, _READER, None)
+            if reader is not None and self.handshake.accepted and not self.closed:
+                await _receive_direct(self, reader, event.data)
+            else:
+                await original(self, event)
+        elif isinstance(event, Request):
+            if not config.websocket_compression:
+                headers = [
+                    (n, v) for n, v in event.headers if n.lower() != b"sec-websocket-extensions"
+                ]
+                event = dataclasses.replace(event, headers=headers)
+            await original(self, event)
+            if config.direct_send and not self.closed:
+                extensions: dict[str, object] = self.scope["extensions"]  # type: ignore[assignment]
+                extensions[wire.SCOPE_KEY] = wire.attach(self)
+                if self.handshake.extensions is None:  # no deflate: frames are plain
+                    setattr(self, _READER, wire.FrameReader(config.websocket_max_message_size))
+        else:
+            await original(self, event)
 
     handle._nochat_hooks = True  # type: ignore[attr-defined]
     WSStream.handle = handle  # type: ignore[method-assign]
+
+
+async def _receive_direct(stream: WSStream, reader: wire.FrameReader, data: bytes) -> None:
+    """Client bytes → ASGI messages, cut by `wire.FrameReader` instead of wsproto.
+
+    Pings are answered, pongs dropped, a close is answered and ends the stream as
+    `WSStream` would; a protocol violation closes with its RFC 6455 code (1002, 1007 for
+    text that is not UTF-8, 1009 for a message over the size limit).
+    """
+    frames, violation = reader.feed(data)
+    for opcode, payload in frames:
+        if stream.closed:
+            return
+        if opcode == wire.OP_TEXT:
+            try:
+                text = payload.decode()
+            except UnicodeDecodeError:
+                violation = wire.ProtocolViolation(1007, "text is not UTF-8")
+                break
+            await _app_put(stream, {"type": "websocket.receive", "bytes": None, "text": text})
+        elif opcode == wire.OP_BINARY:
+            await _app_put(stream, {"type": "websocket.receive", "bytes": payload, "text": None})
+        elif opcode == wire.OP_PING:
+            pong = wire.control_frame(wire.OP_PONG, payload)
+            await stream.send(Data(stream_id=stream.stream_id, data=pong))
+        elif opcode == wire.OP_CLOSE:
+            try:
+                code = wire.close_code(payload)
+            except wire.ProtocolViolation as exc:
+                violation = exc
+                break
+            await _end_stream(stream, code, "")
+            return
+    if violation is not None and not stream.closed:
+        await _end_stream(stream, violation.code, violation.reason)
+
+
+async def _app_put(stream: WSStream, message: dict[str, object]) -> None:
+    assert stream.app_put is not None  # set when the handshake was passed to the app
+    await stream.app_put(message)
+
+
+async def _end_stream(stream: WSStream, code: int | None, reason: str) -> None:
+    """Answer with a close frame (unless the app has sent one), then end the stream."""
+    extensions = cast(dict[str, object], stream.scope["extensions"])
+    direct = extensions.get(wire.SCOPE_KEY)
+    if isinstance(direct, wire.DirectSocket):
+        direct.shut()  # nothing may follow the close frame
+    if stream.state == ASGIWebsocketState.CONNECTED:
+        stream.state = ASGIWebsocketState.CLOSED
+        frame = wire.close_frame(code, reason)
+        await stream.send(Data(stream_id=stream.stream_id, data=frame))
+    await stream.send(StreamClosed(stream_id=stream.stream_id))
 
 
 class NoChatConfig(Config):

@@ -41,12 +41,17 @@ def text_frame(payload: str) -> bytes:
 class DirectSocket:
     """Writes prepared frames to one connection's TCP socket, in turn with Hypercorn."""
 
-    __slots__ = ("_lock", "_socket", "_stream")
+    __slots__ = ("_lock", "_shut", "_socket", "_stream")
 
     def __init__(self, lock: trio.Lock, stream: trio.SocketStream) -> None:
         self._lock = lock
         self._stream = stream
         self._socket = stream.socket
+        self._shut = False
+
+    def shut(self) -> None:
+        """No more frames: a close frame has gone out (they would follow it)."""
+        self._shut = True
 
     def send_nowait(self, data: bytes) -> int:
         """Write what the kernel takes now: the byte count, 0 if nothing could go now.
@@ -57,7 +62,7 @@ class DirectSocket:
         # Ask the socket for its descriptor every time: once Hypercorn has closed it, the
         # number may already belong to a newer connection (fileno() is -1 then).
         fd = self._socket.fileno()
-        if fd < 0:
+        if fd < 0 or self._shut:
             raise BrokenPipeError("the connection is closed")
         try:
             self._lock.acquire_nowait()
@@ -73,6 +78,8 @@ class DirectSocket:
     async def send_all(self, data: bytes) -> None:
         """Write all of `data`, waiting for the socket; shielded like Hypercorn's writes."""
         async with self._lock:
+            if self._shut:
+                raise BrokenPipeError("the connection is closing")
             with trio.CancelScope(shield=True):
                 await self._stream.send_all(data)
 
@@ -88,3 +95,153 @@ def attach(ws_stream: Any) -> DirectSocket | None:
     if not isinstance(lock, trio.Lock) or not isinstance(stream, trio.SocketStream):
         return None
     return DirectSocket(lock, stream)
+
+
+# ---- the fast receive path --------------------------------------------------------------------
+
+OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
+OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+#: RFC 6455 §7.4: close codes a peer may send (1004-1006 and 1015 are never sent).
+_SENDABLE_CLOSE = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+
+
+class ProtocolViolation(Exception):
+    """The client broke RFC 6455; close the connection with `code`."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+def control_frame(opcode: int, payload: bytes = b"") -> bytes:
+    """An unmasked control frame (payload at most 125 bytes)."""
+    return bytes((0x80 | opcode, len(payload))) + payload
+
+
+def close_frame(code: int | None, reason: str = "") -> bytes:
+    """A close frame with `code` (none when None) and `reason`, cut to fit a control frame."""
+    if code is None:
+        return control_frame(OP_CLOSE)
+    return control_frame(OP_CLOSE, code.to_bytes(2, "big") + reason.encode()[:123])
+
+
+def close_code(payload: bytes) -> int | None:
+    """The status code of a client's close frame (None when it has none); RFC 6455 §7.4.
+
+    Raises ProtocolViolation for a malformed payload (1002) or a reason that is not
+    UTF-8 (1007).
+    """
+    if not payload:
+        return None
+    if len(payload) == 1:
+        raise ProtocolViolation(1002, "close payload of one byte")
+    code = int.from_bytes(payload[:2], "big")
+    if code not in _SENDABLE_CLOSE and not 3000 <= code <= 4999:
+        raise ProtocolViolation(1002, "invalid close code")
+    try:
+        payload[2:].decode()
+    except UnicodeDecodeError:
+        raise ProtocolViolation(1007, "close reason is not UTF-8") from None
+    return code
+
+
+def unmask(data: bytes, key: bytes) -> bytes:
+    """XOR `data` with the 4-byte masking `key` (RFC 6455 §5.3), in C via big ints."""
+    n = len(data)
+    if not n:
+        return b""
+    stream = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
+
+
+class FrameReader:
+    """Cuts a client's byte stream into messages and control frames (RFC 6455 §5).
+
+    It replaces wsproto's frame decoder on connections NoChat reads itself: no extension
+    (so no RSV bit may be set), client frames masked, control frames whole and at most
+    125 bytes, fragments continued in order, a message at most `max_message` bytes
+    (checked from the header, before any of it is buffered).
+    """
+
+    __slots__ = ("_buf", "_max", "_opcode", "_parts", "_size")
+
+    def __init__(self, max_message: int) -> None:
+        self._buf = b""
+        self._max = max_message
+        self._opcode = 0
+        self._parts: list[bytes] | None = None  # fragments of an unfinished message
+        self._size = 0
+
+    def feed(self, data: bytes) -> tuple[list[tuple[int, bytes]], ProtocolViolation | None]:
+        """The (opcode, payload) of every message and control frame `data` completes, in
+        order, and the violation that ends the stream (nothing after it is read)."""
+        buf = self._buf + data if self._buf else data
+        out: list[tuple[int, bytes]] = []
+        pos, end = 0, len(buf)
+        try:
+            while end - pos >= 2:
+                b0, b1 = buf[pos], buf[pos + 1]
+                opcode, fin = b0 & 0x0F, b0 & 0x80
+                length, head = b1 & 0x7F, 6
+                if length == 126:
+                    if end - pos < 4:
+                        break
+                    length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 8
+                elif length == 127:
+                    if end - pos < 10:
+                        break
+                    length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 14
+                self._check(b0, b1, length)
+                if end - pos < head + length:
+                    break
+                payload = unmask(
+                    buf[pos + head : pos + head + length], buf[pos + head - 4 : pos + head]
+                )
+                pos += head + length
+                if opcode >= OP_CLOSE:
+                    out.append((opcode, payload))
+                    if opcode == OP_CLOSE:
+                        pos = end  # nothing after a close frame counts
+                        break
+                elif fin and opcode:
+                    out.append((opcode, payload))  # a whole message in one frame
+                else:
+                    if opcode:
+                        self._opcode, self._parts, self._size = opcode, [], 0
+                    assert self._parts is not None
+                    self._parts.append(payload)
+                    self._size += length
+                    if fin:
+                        out.append((self._opcode, b"".join(self._parts)))
+                        self._parts, self._size = None, 0
+        except ProtocolViolation as exc:
+            self._buf = b""
+            return out, exc
+        self._buf = buf[pos:]
+        return out, None
+
+    def _check(self, b0: int, b1: int, length: int) -> None:
+        """Raise ProtocolViolation unless a frame with this header may come now."""
+        opcode, fin = b0 & 0x0F, b0 & 0x80
+        if b0 & 0x70:
+            raise ProtocolViolation(1002, "reserved bits set")
+        if not b1 & 0x80:
+            raise ProtocolViolation(1002, "client frames must be masked")
+        if opcode >= OP_CLOSE:
+            if opcode not in (OP_CLOSE, OP_PING, OP_PONG):
+                raise ProtocolViolation(1002, "unknown opcode")
+            if not fin or length > 125:
+                raise ProtocolViolation(1002, "control frames must be whole and short")
+            return
+        if opcode == OP_CONTINUATION:
+            if self._parts is None:
+                raise ProtocolViolation(1002, "continuation of no message")
+        elif opcode in (OP_TEXT, OP_BINARY):
+            if self._parts is not None:
+                raise ProtocolViolation(1002, "new message inside a fragmented one")
+        else:
+            raise ProtocolViolation(1002, "unknown opcode")
+        size = (self._size if opcode == OP_CONTINUATION else 0) + length
+        if size > self._max:
+            raise ProtocolViolation(1009, "message too big")

@@ -22,6 +22,8 @@ class Wire:
     """Hand-made WebSocket frames (masked, as a client must) written straight to the socket."""
 
     data: bytes
+    #: The text of the message these frames send, if they make a valid `send`.
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,11 @@ def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
 TEXT, BINARY, CONTINUATION = 0x1, 0x2, 0x0
 #: docs/PROTOCOL.md: frames over 64 KiB close the socket with 1009.
 MAX_FRAME_BYTES = 64 * 1024
-#: A text message that is not UTF-8 drops the connection without a close frame, so the
-#: client sees 1006 (docs/PROTOCOL.md). RFC 6455 §7.4.1 would have the server send 1007;
-#: Hypercorn 0.18 answers only client-started closes, and NoChat does not patch that.
-INVALID_PAYLOAD = 1006
+#: RFC 6455 §7.4.1 close codes NoChat's frame reader sends (docs/PROTOCOL.md).
+PROTOCOL_ERROR = 1002
+INVALID_PAYLOAD = 1007
 TOO_BIG = 1009
+PING, PONG, CLOSE = 0x9, 0xA, 0x8
 SQL = "'; DROP TABLE messages; --"
 DEPTH = 10_000
 
@@ -266,6 +268,39 @@ FRAMES = [
          {"type": "ack", "client_id": "edge"}),
 ]  # fmt: skip
 
+_SEND = b'{"type": "send", "room": "general", "text": "in pieces", "client_id": "frag"}'
+
+#: Frames that break RFC 6455 itself: the connection closes with the RFC's code.
+PROTOCOL = [
+    Case("unmasked frame", Wire(bytes([0x81, 2]) + b"{}"), close(PROTOCOL_ERROR)),
+    Case("reserved bit set", Wire(frame(0x40 | TEXT, b"{}")), close(PROTOCOL_ERROR)),
+    Case("unknown data opcode", Wire(frame(0x3, b"{}")), close(PROTOCOL_ERROR)),
+    Case("unknown control opcode", Wire(frame(0xB, b"")), close(PROTOCOL_ERROR)),
+    Case("continuation of nothing", Wire(frame(CONTINUATION, b"{}")), close(PROTOCOL_ERROR)),
+    Case("new text inside a fragmented one",
+         Wire(frame(TEXT, b'"a', fin=False) + frame(TEXT, b'"')), close(PROTOCOL_ERROR)),
+    Case("fragmented ping", Wire(frame(PING, b"x", fin=False)), close(PROTOCOL_ERROR)),
+    Case("ping over 125 bytes", Wire(frame(PING, b"x" * 126)), close(PROTOCOL_ERROR)),
+    Case("64-bit length with the top bit set",
+         Wire(bytes([0x81, 0xFF]) + (1 << 63).to_bytes(8, "big") + b"mask"), close(TOO_BIG)),
+    Case("close of one byte", Wire(frame(CLOSE, b"\x03")), close(PROTOCOL_ERROR)),
+    Case("close with code 1005", Wire(frame(CLOSE, (1005).to_bytes(2, "big"))),
+         close(PROTOCOL_ERROR)),
+    Case("close with code 999", Wire(frame(CLOSE, (999).to_bytes(2, "big"))),
+         close(PROTOCOL_ERROR)),
+    Case("close reason not UTF-8", Wire(frame(CLOSE, (1000).to_bytes(2, "big") + b"\xff")),
+         close(INVALID_PAYLOAD)),
+    Case("close 1000 is answered with 1000", Wire(frame(CLOSE, (1000).to_bytes(2, "big"))),
+         close(1000)),
+    Case("close 4321 is answered with 4321", Wire(frame(CLOSE, (4321).to_bytes(2, "big"))),
+         close(4321)),
+    Case("a ping between fragments: the message still arrives whole",
+         Wire(frame(TEXT, _SEND[:20], fin=False) + frame(PING, b"p")
+              + frame(CONTINUATION, _SEND[20:50], fin=False) + frame(CONTINUATION, _SEND[50:]),
+              text="in pieces"),
+         {"type": "ack", "client_id": "frag"}),
+]  # fmt: skip
+
 ALL_FRAME_CASES: list[Case] = [
     *INVALID_JSON,
     *NOT_AN_OBJECT,
@@ -274,6 +309,7 @@ ALL_FRAME_CASES: list[Case] = [
     *wrong_type_cases(),
     *UNKNOWN_TYPES,
     *FRAMES,
+    *PROTOCOL,
 ]
 
 # ---- strings --------------------------------------------------------------------------------

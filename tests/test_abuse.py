@@ -36,6 +36,7 @@ from wsproto.events import (
     CloseConnection,
     Event,
     Ping,
+    Pong,
     RejectConnection,
     RejectData,
     Request,
@@ -51,10 +52,12 @@ from .abuse_cases import (
     BAD_BODIES,
     BAD_ROOM_NAMES,
     HOSTILE_TEXTS,
+    PING,
     SQL,
     Case,
     Frame,
     Wire,
+    frame,
 )
 from .support import STEP_S, Api, HttpError, RunningServer, WsClient, ws_connect
 
@@ -87,6 +90,8 @@ class RawSocket:
         self.pending: deque[dict[str, Any]] = deque()
         self._text: list[str] = []
         self._send_lock = trio.Lock()
+        #: Payloads of the server's pongs, in order.
+        self.pongs: list[bytes] = []
 
     async def handshake(
         self, host: str, target: str, headers: list[tuple[str, str]], subprotocols: list[str]
@@ -162,6 +167,8 @@ class RawSocket:
                 await self._write(self.ws.send(event.response()))
         elif isinstance(event, Ping):
             await self._write(self.ws.send(event.response()))
+        elif isinstance(event, Pong):
+            self.pongs.append(bytes(event.payload))
         else:
             self.pending.append({"unexpected": repr(event)})
 
@@ -325,8 +332,12 @@ async def test_abuse_frame_gets_its_documented_answer(arena: Arena, case: Case) 
         await ann.send(case.frame)
         got = await ann.reply()
         if got.get("type") == "ack":
-            assert isinstance(case.frame, str)
-            arena.record("ann", got, json.loads(case.frame)["text"])
+            if isinstance(case.frame, Wire):
+                assert case.frame.text is not None
+                arena.record("ann", got, case.frame.text)
+            else:
+                assert isinstance(case.frame, str)
+                arena.record("ann", got, json.loads(case.frame)["text"])
         if "close" in got:
             # The server let go of ann's connection: bob sees her leave.
             await arena.watcher.expect("presence", user="ann", state="offline")
@@ -335,6 +346,16 @@ async def test_abuse_frame_gets_its_documented_answer(arena: Arena, case: Case) 
             await arena.send_ok(ann, "ann", "fine after a bad frame")
     await arena.verify()
     assert {key: got.get(key) for key in case.reply} == case.reply, got
+
+
+async def test_abuse_ping_is_answered_with_a_pong_carrying_its_payload(arena: Arena) -> None:
+    async with raw_socket(arena.server, arena.ann.token) as ann:
+        await ann.send_json(type="join", room="general", ref="j")
+        assert (await ann.reply())["type"] == "joined"
+        await ann.send(Wire(frame(PING, b"are you there")))
+        await arena.send_ok(ann, "ann", "after a ping")
+    await arena.verify()
+    assert ann.pongs == [b"are you there"]
 
 
 async def test_abuse_storm_of_every_error_stores_exactly_the_acked(arena: Arena) -> None:
