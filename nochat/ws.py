@@ -96,6 +96,9 @@ async def serve_websocket(
     direct = scope.get("extensions", {}).get(wire.SCOPE_KEY)
     if not isinstance(direct, wire.DirectSocket):
         direct = None
+    # The handshake headers would stay alive with the scope as long as the socket does
+    # (~1 KiB and a dozen tracked objects per connection); nothing reads them again.
+    scope["headers"] = []
     del headers, first
     conn = Connection(svc, user, session, socket, direct)
     await conn.serve(lambda: socket.accept(subprotocol))
