@@ -14,6 +14,15 @@ import trio
 from .errors import ConfigError
 from .settings import Settings
 
+#: The cyclic collector's thresholds while serving (CPython's default: 700, 10, 10). Each
+#: connection keeps ~180 collector-tracked objects, and while connections pile up, every
+#: growth of a quarter triggers a full collection over all of them: in a storm of 10,000
+#: connects that was 13 full collections and 3.3 s of the server's 10.4 CPU seconds. With
+#: a young generation of 50,000 allocations the same storm ran 3 middle and no full
+#: collections (0.9 s in all, 7.8 s to connect). Cycles still go within a generation's
+#: turn: the young one sees most of them (a closed connection's), every 50,000 allocations.
+GC_THRESHOLDS = (50_000, 10, 10)
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nochat", description="NoChat real-time chat server")
@@ -51,6 +60,7 @@ async def _main(settings: Settings) -> None:
         # Everything made so far lives as long as the process: keep the collector off it,
         # so full collections stay short (they showed as latency spikes).
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         logging.getLogger("nochat").info("NoChat listening on %s", ", ".join(binds))
 
 
