@@ -40,7 +40,8 @@ class Settings:
     outbox_size: int = 256
     #: Accept permessage-deflate when clients offer it (costs a zlib state per socket).
     websocket_compression: bool = False
-    #: Write prepared frames straight to sockets (nochat/wire.py); off = Hypercorn's path.
+    #: The direct wire paths (nochat/wire.py): prepared frames written straight to sockets,
+    #: client frames read by NoChat's RFC 6455 reader; off = Hypercorn and wsproto.
     direct_send: bool = True
     #: Most events the write pump coalesces into one frame.
     batch_max_events: int = 256
