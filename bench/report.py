@@ -12,7 +12,8 @@ Run = dict[str, Any]
 ANALYSIS = Path(__file__).resolve().parent / "ANALYSIS.md"
 
 
-# (scenario, description, figure key, comparison, target value, unit)
+# (scenario, description, figure key, comparison, target value, unit); the figure is the
+# scenario's headline run, or for "durable-sends (8 in flight)" its window-8 run.
 TARGETS: list[tuple[str, str, str, str, float, str]] = [
     ("fanout", "deliveries/s, 100 clients / 10 senders", "deliveries_per_s", ">=", 350_000, "/s"),
     ("latency", "p50 at 100 msg/s, 1,000 clients", "p50_ms", "<=", 10, "ms"),
@@ -21,7 +22,15 @@ TARGETS: list[tuple[str, str, str, str, float, str]] = [
     ("idle", "time to establish 10,000 connections", "connect_s", "<", 10, "s"),
     (
         "durable-sends",
-        "acked sends/s, 50 senders, synchronous=FULL",
+        "acked sends/s, 50 senders, 1 in flight each, synchronous=FULL",
+        "sends_per_s",
+        ">=",
+        20_000,
+        "/s",
+    ),
+    (
+        "durable-sends (8 in flight)",
+        "acked sends/s, 50 senders, 8 in flight each, synchronous=FULL",
         "sends_per_s",
         ">=",
         20_000,
@@ -36,6 +45,15 @@ def headline(runs: list[Run]) -> Run | None:
         if run.get("headline"):
             return run
     return runs[0] if runs else None
+
+
+def target_run(results: dict[str, list[Run]], name: str) -> Run | None:
+    """The run a TARGETS row is judged on."""
+    scenario, _, variant = name.partition(" (")
+    runs = results.get(scenario, [])
+    if variant == "8 in flight)":
+        return next((r for r in runs if r.get("window") == 8 and r.get("own_rooms")), None)
+    return headline(runs)
 
 
 def verdict(value: float | None, op: str, target: float) -> str:
@@ -275,7 +293,7 @@ def render(
         "|---|---|---|---|---|---|",
     ]
     for name, what, key, op, target, unit in TARGETS:
-        run = headline(results.get(name, []))
+        run = target_run(results, name)
         value = run.get(key) if run else None
         shown = f"{fmt(value)} {unit}" if value is not None else "-"
         ok = ("yes" if correct(run) else "**NO**") if run else "-"
