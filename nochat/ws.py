@@ -74,11 +74,7 @@ async def serve_websocket(
     svc: Services, scope: WebsocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
 ) -> None:
     socket = AsgiSocket(receive, send)
-    try:
-        first = await socket._receive()
-    except Exception:  # pragma: no cover - the server broke the ASGI contract
-        log.exception("no websocket.connect")
-        return
+    first = await receive()
     if first["type"] != "websocket.connect":
         return  # gone before the handshake was looked at
     headers = _headers(scope)

@@ -4,6 +4,8 @@ wsproto would have sent, and client frames wsproto makes are cut into the same m
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, Ping, TextMessage
 
@@ -95,3 +97,56 @@ def test_wire_close_code_follows_rfc_6455(payload: bytes, outcome: int | None) -
         with pytest.raises(ProtocolViolation) as caught:
             close_code(payload)
         assert caught.value.code == outcome
+
+
+@given(
+    chunks=st.lists(st.binary(max_size=300), max_size=20),
+    max_message=st.integers(min_value=0, max_value=1000),
+)
+@settings(max_examples=500, deadline=None)
+def test_wire_frame_reader_takes_any_bytes_without_raising(
+    chunks: list[bytes], max_message: int
+) -> None:
+    """Whatever a client writes, the reader returns frames and at most one violation (with
+    an RFC 6455 code); it never raises, never yields a message over the limit, and keeps
+    less than one frame's worth of bytes."""
+    reader = FrameReader(max_message=max_message)
+    for chunk in chunks:
+        frames, violation = reader.feed(chunk)
+        for opcode, payload in frames:
+            assert opcode in (0x1, 0x2, 0x8, 0x9, 0xA)
+            assert len(payload) <= (125 if opcode >= 0x8 else max_message)
+        if violation is not None:
+            assert violation.code in (1002, 1009)
+            return
+        assert len(reader._buf) < 14 + max(max_message, 125)
+
+
+def _masked(opcode: int, fin: bool, payload: bytes) -> bytes:
+    n = len(payload)
+    length = bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    key = b"\x01\x02\x03\x04"
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return bytes([(0x80 if fin else 0) | opcode]) + length + key + masked
+
+
+@given(
+    frames=st.lists(
+        st.tuples(st.integers(0, 15), st.booleans(), st.binary(max_size=200)), max_size=12
+    ),
+    cut=st.integers(min_value=1, max_value=64),
+)
+@settings(max_examples=500, deadline=None)
+def test_wire_frame_reader_survives_any_sequence_of_masked_frames(
+    frames: list[tuple[int, bool, bytes]], cut: int
+) -> None:
+    """Well-formed frames in any order (any opcode, fin or not): the reader either cuts them
+    into messages no bigger than the limit or names the violation; it never raises."""
+    wire = b"".join(_masked(*f) for f in frames)
+    reader = FrameReader(max_message=300)
+    for i in range(0, len(wire), cut):
+        got, violation = reader.feed(wire[i : i + cut])
+        assert all(len(p) <= (125 if op >= 0x8 else 300) for op, p in got)
+        if violation is not None:
+            assert violation.code in (1002, 1009)
+            return
