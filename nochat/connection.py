@@ -59,6 +59,32 @@ class Socket(Protocol):
 
 
 class Connection:
+    # Slots: one connection per socket, so its attribute dict was ~1 KiB of every idle
+    # connection. __weakref__: the app's Keepalive holds connections weakly.
+    __slots__ = (
+        "__weakref__",
+        "_acks",
+        "_direct",
+        "_ended",
+        "_frame_bucket",
+        "_inbox",
+        "_join_bucket",
+        "_next_ping",
+        "_outbox",
+        "_send_bucket",
+        "_strikes",
+        "_typing",
+        "expires_at",
+        "last_heard",
+        "rooms",
+        "services",
+        "session",
+        "settings",
+        "socket",
+        "sub",
+        "user",
+    )
+
     def __init__(
         self,
         services: Services,

@@ -89,7 +89,6 @@ class Subscriber:
     pending: list[str] = field(default_factory=list)
     pending_chars: int = 0
     close_code: CloseCode | None = None
-    closed: trio.Event = field(default_factory=trio.Event)
 
     def wants(self, room: str, seq: int | None) -> bool:
         """Whether this subscriber should get an event of `room` carrying `seq` now."""
@@ -157,7 +156,6 @@ class Subscriber:
         self.pending = []
         self.pending_chars = 0
         self.outbox.close()
-        self.closed.set()
         if self.inbox is not None:  # free what it will never send, now, not when it unblocks
             while True:
                 try:
