@@ -157,7 +157,7 @@ class Connection:
             except Exception:  # the peer may be gone already; nothing left to tell it
                 log.debug("closing the socket of %s failed", self.user.name, exc_info=True)
 
-    # ---- the three tasks ---------------------------------------------------------------
+    # ---- the reader, the writer, the heartbeat -----------------------------------------
 
     async def read_pump(self) -> None:
         """Receive and handle frames until the client goes (returns) or the server closes

@@ -19,6 +19,8 @@ from nochat.wire import (
     text_frame,
 )
 
+from .abuse_cases import frame
+
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200_000])
 def test_wire_text_frame_parses_as_one_text_message(size: int) -> None:
@@ -122,14 +124,6 @@ def test_wire_frame_reader_takes_any_bytes_without_raising(
         assert len(reader._buf) < 14 + max(max_message, 125)
 
 
-def _masked(opcode: int, fin: bool, payload: bytes) -> bytes:
-    n = len(payload)
-    length = bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
-    key = b"\x01\x02\x03\x04"
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return bytes([(0x80 if fin else 0) | opcode]) + length + key + masked
-
-
 @given(
     frames=st.lists(
         st.tuples(st.integers(0, 15), st.booleans(), st.binary(max_size=200)), max_size=12
@@ -142,7 +136,7 @@ def test_wire_frame_reader_survives_any_sequence_of_masked_frames(
 ) -> None:
     """Well-formed frames in any order (any opcode, fin or not): the reader either cuts them
     into messages no bigger than the limit or names the violation; it never raises."""
-    wire = b"".join(_masked(*f) for f in frames)
+    wire = b"".join(frame(opcode, payload, fin=fin) for opcode, fin, payload in frames)
     reader = FrameReader(max_message=300)
     for i in range(0, len(wire), cut):
         got, violation = reader.feed(wire[i : i + cut])
