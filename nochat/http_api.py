@@ -185,6 +185,10 @@ async def register() -> Response:
 async def login() -> Response:
     require_json_from_allowed_origin()
     body = await decode_body(Credentials)
+    if not USER_NAME_RE.fullmatch(body.name):
+        # No such account can exist (the rule is public): no hashing to spend, and no
+        # throttle key to keep for an arbitrarily long name.
+        raise AuthError("wrong name or password", code="bad_credentials")
     svc = services()
     # Reserved before the (slow) password check: concurrent guesses count while in flight.
     attempt = svc.login_throttle.begin(body.name, client_address(), trio.current_time())

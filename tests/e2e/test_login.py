@@ -68,6 +68,24 @@ async def test_login_other_names_failures_do_not_lock_out_an_address(
     assert await _status(api, "alice", PASSWORD) == 429
 
 
+async def test_login_impossible_names_are_refused_without_counting(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """A name no account can have (too long, bad characters) is a plain 401, and keeps
+    no throttle state: a flood of 100 KiB names neither fills memory nor locks others out."""
+    server = await _server(nursery, tmp_path, login_address_failures=3)
+    api = Api(server.http)
+    await api.post("/api/users", {"name": "ann", "password": PASSWORD})
+    for name in ("x" * 100_000, "a b", "ann!", ""):
+        with pytest.raises(HttpError) as caught:
+            await api.post("/api/sessions", {"name": name, "password": "wrong guess"})
+        assert (caught.value.status, caught.value.body["error"]["code"]) == (
+            401,
+            "bad_credentials",
+        )
+    assert await _status(api, "ann", PASSWORD) == 200
+
+
 async def test_login_failures_per_name_across_addresses(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
