@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from pathlib import Path
 
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
-from quart import Response, send_from_directory
+from quart import Response, request, send_from_directory
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from . import ws
-from .auth import Authenticator, load_or_create_secret
+from .auth import Authenticator, bearer_from_header, load_or_create_secret
 from .broker.local import LocalBroker
-from .errors import NoChatError
+from .errors import AuthError, NoChatError, NotFound
 from .http_api import RoomConverter, error_response, json_response
 from .http_api import blueprint as api_blueprint
 from .hub import Hub
@@ -125,6 +126,12 @@ def create_app(settings: Settings) -> NoChatApp:
 
     @app.get("/metrics")
     async def metrics() -> Response:
+        """Off (404) unless NOCHAT_METRICS_TOKEN is set; then only for that bearer token."""
+        if not settings.metrics_token:
+            raise NotFound("metrics are off (set NOCHAT_METRICS_TOKEN)")
+        given = bearer_from_header(request.headers.get("Authorization")) or ""
+        if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+            raise AuthError("metrics need the metrics bearer token")
         return Response(render(registry), content_type="text/plain; version=0.0.4")
 
     @app.get("/")

@@ -70,7 +70,12 @@ async def test_lifecycle_login_sets_httponly_cookie_and_logout_ends_the_token(
 ) -> None:
     await api.post("/api/users", {"name": "ann", "password": "long enough"})
     body = json.dumps({"name": "ann", "password": "long enough"}).encode()
-    req = urllib.request.Request(f"{server.http}/api/sessions", data=body, method="POST")
+    req = urllib.request.Request(
+        f"{server.http}/api/sessions",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
 
     def login() -> tuple[dict[str, object], str]:
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -88,18 +93,48 @@ async def test_lifecycle_login_sets_httponly_cookie_and_logout_ends_the_token(
 
 
 async def test_lifecycle_health_ready_metrics_and_security_headers(
-    server: RunningServer, api: Api
+    nursery: trio.Nursery, tmp_path: Path
 ) -> None:
+    server = await start_server(nursery, make_settings(tmp_path / "d", metrics_token="m-s3cret"))
+    api = Api(server.http)
     assert await api.get("/healthz") == {"status": "ok"}
     assert await api.get("/readyz") == {"status": "ready"}
 
     def fetch(path: str) -> tuple[str, dict[str, str]]:
-        with urllib.request.urlopen(server.http + path, timeout=10) as resp:
+        req = urllib.request.Request(
+            server.http + path, headers={"Authorization": "Bearer m-s3cret"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.read().decode(), {k.lower(): v for k, v in resp.headers.items()}
 
     text, headers = await trio.to_thread.run_sync(fetch, "/metrics")
     assert "nochat_connections 0.0" in text and "nochat_store_commits_total" in text
     assert headers["x-content-type-options"] == "nosniff"
+
+
+async def test_lifecycle_metrics_need_the_metrics_token(
+    nursery: trio.Nursery, tmp_path: Path, server: RunningServer
+) -> None:
+    # Unconfigured (the default): there are no metrics to see.
+    with pytest.raises(HttpError) as caught:
+        await Api(server.http).get("/metrics")
+    assert caught.value.status == 404
+    configured = await start_server(
+        nursery, make_settings(tmp_path / "m", metrics_token="m-s3cret")
+    )
+    user = await Api(configured.http).signup("ann")  # a user's token is not the metrics token
+    for api in (Api(configured.http), Api(configured.http, "m-s3cre"), user):
+        with pytest.raises(HttpError) as caught:
+            await api.get("/metrics")
+        assert (caught.value.status, caught.value.body["error"]["code"]) == (401, "unauthorized")
+
+
+async def test_lifecycle_stats_need_a_session(server: RunningServer, api: Api) -> None:
+    with pytest.raises(HttpError) as caught:
+        await api.get("/api/stats")
+    assert caught.value.status == 401
+    ann = await api.signup("ann")
+    assert (await ann.get("/api/stats"))["rooms"] == 1
 
 
 async def _handshake_headers(server: RunningServer, token: str) -> dict[bytes, bytes]:
