@@ -239,9 +239,7 @@ def _int_arg(name: str, low: int, high: int) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ValidationError(f"{name} must be an integer from {low} to {high}")
-    return int(raw)
+    return protocol.parse_count(raw, name, low, high)
 
 
 # Room names take the `room` converter (RoomConverter): Hypercorn hands over the path

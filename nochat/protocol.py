@@ -138,6 +138,23 @@ def _check(frame: ClientFrame) -> None:
         raise FrameError("invalid_frame", "seq must be between 0 and 2**53-1", frame.ref)
 
 
+def parse_count(text: str, name: str, low: int, high: int) -> int:
+    """A whole number a client wrote as text (query strings): the one strict parser.
+
+    ASCII digits only (`str.isdigit` also accepts "²" and U+0661, which `int` refuses or
+    reads), no sign, no spaces, at most as many digits as `high` has (so a 5,000-digit
+    string is refused before `int` spends time on it), and within [low, high].
+    """
+    if (
+        not 0 < len(text) <= len(str(high))
+        or not text.isascii()
+        or not text.isdigit()
+        or not low <= int(text) <= high
+    ):
+        raise ValidationError(f"{name} must be an integer from {low} to {high}")
+    return int(text)
+
+
 def valid_room(name: str) -> bool:
     return ROOM_RE.fullmatch(name) is not None
 

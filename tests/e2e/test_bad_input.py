@@ -127,6 +127,15 @@ async def test_bad_input_other_clients_unaffected_by_a_misbehaving_one(
         ("GET", "/api/rooms/general/messages?limit=0", None, 400, "invalid"),
         ("GET", "/api/rooms/general/messages?limit=abc", None, 400, "invalid"),
         ("GET", "/api/rooms/general/messages?before=1&after=1", None, 400, "invalid"),
+        # "²".isdigit() is true and int() refuses it; int() reads U+0661 (Arabic-Indic 1).
+        ("GET", "/api/rooms/general/messages?limit=%C2%B2", None, 400, "invalid"),
+        ("GET", "/api/rooms/general/messages?limit=%D9%A1", None, 400, "invalid"),
+        ("GET", "/api/rooms/general/messages?after=%EF%BC%95", None, 400, "invalid"),
+        ("GET", "/api/rooms/general/messages?before=" + "9" * 5000, None, 400, "invalid"),
+        ("GET", "/api/rooms/general/messages?before=0000000000000000001", None, 400, "invalid"),
+        ("GET", "/" + "a" * 10_000, None, 404, "not_found"),  # ENAMETOOLONG
+        ("GET", "/" + "ab/" * 2000 + "x.js", None, 404, "not_found"),
+        ("GET", "/%00.js", None, 404, "not_found"),
         ("GET", "/api/rooms/..%2Fsecret/messages", None, 404, "not_found"),
         ("GET", "/api/nothing-here", None, 404, "not_found"),
         ("PUT", "/api/rooms", b"{}", 405, "method_not_allowed"),
