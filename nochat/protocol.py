@@ -14,6 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from .errors import ProtocolError, ValidationError
+from .text import visible
 
 SUBPROTOCOL: Final = "nochat.v1"
 BEARER_SUBPROTOCOL_PREFIX: Final = "bearer."
@@ -167,8 +168,13 @@ def require_text(text: str, max_chars: int) -> None:
 
 
 def check_text(text: str, max_chars: int) -> str | None:
-    """The error code for message text, or None when it is acceptable."""
-    if not text.strip():
+    """The error code for message text, or None when it is acceptable.
+
+    Text that shows nothing (spaces, zero-width and other invisible characters only) is
+    `empty_text`; only the first `max_chars + 1` characters are looked at, which bounds
+    the work for any text that is too long anyway.
+    """
+    if not visible(text[: max_chars + 1]):
         return "empty_text"
     if len(text) > max_chars:
         return "text_too_long"

@@ -23,6 +23,14 @@ BAD_FRAMES: list[tuple[str | bytes, str]] = [
     ('{"type": "send", "room": "general", "text": 5, "client_id": "c"}', "invalid_frame"),
     ('{"type": "send", "room": "general", "text": "hi"}', "invalid_frame"),
     ('{"type": "send", "room": "general", "text": "   ", "client_id": "c"}', "empty_text"),
+    (
+        '{"type": "send", "room": "general", "text": "\\u200b\\ufeff", "client_id": "c"}',
+        "empty_text",
+    ),
+    (
+        '{"type": "send", "room": "general", "text": "\\u3164\\u2800", "client_id": "c"}',
+        "empty_text",
+    ),
     ('{"type": "send", "room": "general", "text": "hi", "client_id": "bad id!"}', "invalid_frame"),
     ('{"type": "send", "room": "nope", "text": "hi", "client_id": "c"}', "not_found"),
     ('{"type": "send", "room": "../etc", "text": "hi", "client_id": "c"}', "invalid_room"),
@@ -120,6 +128,13 @@ async def test_bad_input_other_clients_unaffected_by_a_misbehaving_one(
             "POST",
             "/api/rooms/general/messages",
             b'{"text": "", "client_id": "c"}',
+            400,
+            "empty_text",
+        ),
+        (
+            "POST",
+            "/api/rooms/general/messages",
+            b'{"text": "\\u200b\\u2060\\u0301", "client_id": "c"}',
             400,
             "empty_text",
         ),
