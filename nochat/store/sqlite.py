@@ -31,7 +31,7 @@ from . import (
     User,
     now_ms,
 )
-from .sqlite_directory import SCHEMA, SQLiteDirectory
+from .sqlite_directory import SCHEMA, SQLiteDirectory, migrate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -126,6 +126,7 @@ class SQLiteStore(SQLiteDirectory):
         writer.execute(f"PRAGMA synchronous={self.synchronous}")
         writer.executescript(SCHEMA)
         with writer:
+            migrate(writer)
             row = writer.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
             if row is None:
                 self.epoch = secrets.token_hex(8)

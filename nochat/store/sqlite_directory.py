@@ -6,14 +6,17 @@ function on the reader or writer connection in a worker thread.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ..errors import Conflict, NotFound, StorageError
+from ..text import name_skeleton
 from . import Room, RoomView, Session, User, now_ms
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SCHEMA = """
@@ -22,7 +25,8 @@ CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE COLLATE NOCASE,
     password_hash TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
+    created_ms INTEGER NOT NULL,
+    skeleton TEXT
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -63,6 +67,34 @@ CREATE TABLE IF NOT EXISTS dms (
     PRIMARY KEY (user_a, user_b)
 ) WITHOUT ROWID;
 """
+
+
+def migrate(c: sqlite3.Connection) -> None:
+    """Bring a database made by an older NoChat up to SCHEMA (idempotent: a rerun after a
+    crash part-way finishes the job).
+
+    users.skeleton (text.name_skeleton, unique) came later: an old database gets the
+    column, filled in; names that already looked alike before the rule keep working,
+    only the first of each look-alike group gets the skeleton (NULLs do not clash).
+    """
+    columns = {row[1] for row in c.execute("PRAGMA table_info(users)")}
+    if "skeleton" not in columns:
+        c.execute("ALTER TABLE users ADD COLUMN skeleton TEXT")
+    missing = c.execute("SELECT id, name FROM users WHERE skeleton IS NULL ORDER BY id").fetchall()
+    if missing:
+        taken = {
+            row[0] for row in c.execute("SELECT skeleton FROM users WHERE skeleton IS NOT NULL")
+        }
+        fill: list[tuple[str, int]] = []
+        for user_id, name in missing:
+            skeleton = name_skeleton(name)
+            if skeleton not in taken:
+                taken.add(skeleton)
+                fill.append((skeleton, user_id))
+        c.executemany("UPDATE users SET skeleton = ? WHERE id = ?", fill)
+        if len(fill) < len(missing):
+            log.warning("%d existing user names look like others", len(missing) - len(fill))
+    c.execute("CREATE UNIQUE INDEX IF NOT EXISTS users_skeleton ON users (skeleton)")
 
 
 class SQLiteDirectory:
@@ -166,14 +198,14 @@ class SQLiteDirectory:
     async def create_user(self, name: str, password_hash: str) -> User:
         def insert(c: sqlite3.Connection) -> User:
             cur = c.execute(
-                "INSERT INTO users (name, password_hash, created_ms) VALUES (?, ?, ?)",
-                (name, password_hash, now_ms()),
+                "INSERT INTO users (name, password_hash, created_ms, skeleton) VALUES (?, ?, ?, ?)",
+                (name, password_hash, now_ms(), name_skeleton(name)),
             )
             return User(_rowid(cur), name)
 
         try:
             return await self._write(insert)
-        except Conflict:
+        except Conflict:  # the name, or one that looks like it (the skeleton's index)
             raise Conflict("that name is taken", code="name_taken") from None
 
     async def create_session(self, user_id: int, expires_at_ms: int) -> Session:

@@ -190,3 +190,12 @@ async def test_bad_input_rest_without_credentials_is_401_json(api: Api) -> None:
             await api.get(path)
         assert caught.value.status == 401
         assert caught.value.body["error"]["code"] == "unauthorized"
+
+
+async def test_bad_input_look_alike_user_name_is_taken(api: Api) -> None:
+    await api.signup("alice")
+    for name in ("aIice", "a1ice", "ALlCE"):
+        with pytest.raises(HttpError) as caught:
+            await api.post("/api/users", {"name": name, "password": "long enough"})
+        assert caught.value.status == 409
+        assert caught.value.body["error"]["code"] == "name_taken"
