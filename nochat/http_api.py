@@ -264,6 +264,9 @@ async def history(name: str) -> Response:
 async def post_message(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
+    wait = svc.rest_sends.take(user.id, trio.current_time())
+    if wait > 0:
+        raise RateLimited("too many messages; slow down", retry_after_s=wait)
     body = await decode_body(NewMessage)
     room = await svc.visible_room(user, name)
     protocol.require_text(body.text, svc.settings.max_text_chars)

@@ -14,7 +14,7 @@ from .broker import Broker
 from .errors import CloseCode, NotFound, RateLimited, Unavailable
 from .hub import Hub, pack
 from .keepalive import Keepalive
-from .limits import FailureThrottle
+from .limits import FailureThrottle, UserBuckets
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
@@ -42,6 +42,8 @@ class Services:
     #: Open connections by the session that opened them (logout and refresh reach them).
     by_session: dict[str, set[Connection]] = field(default_factory=dict)
     login_throttle: FailureThrottle = field(init=False)
+    #: REST sends of each user share one bucket (a socket's sends have their own).
+    rest_sends: UserBuckets = field(init=False)
     _rooms: dict[str, Room] = field(default_factory=dict)
     _presence_pending: dict[str, dict[str, str]] = field(default_factory=dict)
     _presence_wake: trio.Event = field(default_factory=trio.Event)
@@ -53,6 +55,7 @@ class Services:
         self.login_throttle = FailureThrottle(
             self.settings.login_failures, self.settings.login_window_s
         )
+        self.rest_sends = UserBuckets(self.settings.send_rate_per_s, self.settings.send_burst)
 
     def on_commit(self, batch: Sequence[Message]) -> None:
         """Store writer → broker: each room's share of one commit goes out as one item.

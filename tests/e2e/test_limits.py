@@ -132,3 +132,24 @@ async def test_limits_silent_handshake_is_closed(nursery: trio.Nursery, tmp_path
         await a.join()  # a prompt first frame keeps the socket
         await a.say("still here")
         await a.expect("ack")
+
+
+async def test_limits_rest_sends_share_one_bucket_per_user(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    server = await _server(nursery, tmp_path, send_rate_per_s=0.1, send_burst=3)
+    api = Api(server.http)
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    second = await api.post("/api/sessions", {"name": "ann", "password": "correct horse"})
+    ann_too = Api(server.http, second["token"])  # another session of the same user
+    for i, client in enumerate((ann, ann_too, ann)):
+        await client.post("/api/rooms/general/messages", {"text": f"ok {i}", "client_id": f"k{i}"})
+    for client in (ann, ann_too):
+        with pytest.raises(HttpError) as caught:
+            await client.post("/api/rooms/general/messages", {"text": "no", "client_id": "x"})
+        assert caught.value.status == 429
+        assert caught.value.body["error"]["code"] == "rate_limited"
+        assert 1 <= int(caught.value.headers["Retry-After"]) <= 10
+    await bob.post("/api/rooms/general/messages", {"text": "bob fine", "client_id": "b"})
+    page = await bob.get("/api/rooms/general/messages")
+    assert [m["text"] for m in page["messages"]] == ["ok 0", "ok 1", "ok 2", "bob fine"]
