@@ -230,7 +230,16 @@ async def create_room() -> Response:
             code="invalid_room",
         )
     svc = services()
-    room = await svc.store.create_room(body.name, private=body.private, owner=user)
+    # Every attempt counts, a taken name too: that bounds how fast names can be probed.
+    wait = svc.room_creations.spend(f"user:{user.id}", trio.current_time())
+    if wait > 0:
+        raise RateLimited("too many rooms created this hour", retry_after_s=wait)
+    room = await svc.store.create_room(
+        body.name,
+        private=body.private,
+        owner=user,
+        max_owned=svc.settings.max_rooms_per_user,
+    )
     svc.room_made(room, user)
     return json_response(room_json(room), 201)
 

@@ -89,3 +89,14 @@ class FailureThrottle:
             return []
         cutoff = now - self.window_s
         return [t for t in times if t > cutoff]
+
+
+class EventWindow(FailureThrottle):
+    """At most `limit` events per key in `window_s`, whatever their outcome (room creations)."""
+
+    def spend(self, key: str, now: float) -> float:
+        """0.0 if `key` may act now (the event is counted), else the seconds to wait."""
+        wait = self.retry_after(key, now)
+        if wait <= 0:
+            self.failed(key, now)
+        return wait

@@ -14,7 +14,7 @@ from .broker import Broker
 from .errors import CloseCode, NotFound, RateLimited, Unavailable
 from .hub import Hub, pack
 from .keepalive import Keepalive
-from .limits import FailureThrottle, UserBuckets
+from .limits import EventWindow, FailureThrottle, UserBuckets
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
@@ -44,6 +44,7 @@ class Services:
     login_throttle: FailureThrottle = field(init=False)
     #: REST sends of each user share one bucket (a socket's sends have their own).
     rest_sends: UserBuckets = field(init=False)
+    room_creations: EventWindow = field(init=False)
     _rooms: dict[str, Room] = field(default_factory=dict)
     _presence_pending: dict[str, dict[str, str]] = field(default_factory=dict)
     _presence_wake: trio.Event = field(default_factory=trio.Event)
@@ -56,6 +57,7 @@ class Services:
             self.settings.login_failures, self.settings.login_window_s
         )
         self.rest_sends = UserBuckets(self.settings.send_rate_per_s, self.settings.send_burst)
+        self.room_creations = EventWindow(self.settings.room_creations_per_hour, 3600.0)
 
     def on_commit(self, batch: Sequence[Message]) -> None:
         """Store writer → broker: each room's share of one commit goes out as one item.

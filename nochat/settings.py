@@ -82,6 +82,10 @@ class Settings:
     max_connections_per_user: int = 20
     #: Open sockets in this process; more are refused with HTTP 503.
     max_connections: int = 10_000
+    #: Rooms one user may own (DMs are not counted); more are refused with HTTP 403.
+    max_rooms_per_user: int = 50
+    #: Room creations one user may attempt per hour (taken names count too); then 429.
+    room_creations_per_hour: int = 10
     #: Failed logins per name, and per address, within login_window_s before 429.
     login_failures: int = 5
     login_window_s: float = 300.0
@@ -165,6 +169,8 @@ class Settings:
             "rate_strikes",
             "max_connections_per_user",
             "max_connections",
+            "max_rooms_per_user",
+            "room_creations_per_hour",
             "login_failures",
             "listen_backlog",
         ):

@@ -115,8 +115,17 @@ class Store(Protocol):
     async def revoke_session(self, session_id: str) -> None: ...
 
     async def create_room(
-        self, name: str, *, private: bool, owner: User | None, dm: bool = False
-    ) -> Room: ...
+        self,
+        name: str,
+        *,
+        private: bool,
+        owner: User | None,
+        dm: bool = False,
+        max_owned: int | None = None,
+    ) -> Room:
+        """Make a room; Conflict if the name is taken, Forbidden (`room_limit`) if `owner`
+        owns `max_owned` rooms already (checked in the same transaction as the insert)."""
+        ...
 
     async def room(self, name: str) -> Room | None: ...
 

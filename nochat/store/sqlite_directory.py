@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from ..errors import Conflict, NotFound, StorageError
+from ..errors import Conflict, Forbidden, NotFound, StorageError
 from ..text import name_skeleton
 from . import Room, RoomView, Session, User, now_ms
 
@@ -240,9 +240,21 @@ class SQLiteDirectory:
         )
 
     async def create_room(
-        self, name: str, *, private: bool, owner: User | None, dm: bool = False
+        self,
+        name: str,
+        *,
+        private: bool,
+        owner: User | None,
+        dm: bool = False,
+        max_owned: int | None = None,
     ) -> Room:
         def insert(c: sqlite3.Connection) -> Room:
+            if owner is not None and max_owned is not None:
+                (owned,) = c.execute(
+                    "SELECT COUNT(*) FROM rooms WHERE owner_id = ?", (owner.id,)
+                ).fetchone()
+                if owned >= max_owned:
+                    raise Forbidden(f"you own {owned} rooms, the most allowed", code="room_limit")
             cur = c.execute(
                 "INSERT INTO rooms (name, private, dm, owner_id, created_ms) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -258,7 +270,8 @@ class SQLiteDirectory:
         try:
             return await self._write(insert)
         except Conflict:
-            raise Conflict("a room with that name exists", code="room_exists") from None
+            # The same answer whoever's room it is, public or private (docs/SECURITY.md).
+            raise Conflict("that room name is taken", code="room_exists") from None
 
     async def open_dm(self, a: User, b: User) -> Room:
         low, high = sorted((a, b), key=lambda u: u.id)

@@ -115,3 +115,21 @@ async def test_access_public_rooms_take_no_members(server: RunningServer, api: A
     with pytest.raises(HttpError) as caught:
         await ann.post("/api/rooms/open/members", {"user": "bob"})
     assert (caught.value.status, caught.value.body["error"]["code"]) == (400, "not_private")
+
+
+async def test_access_taken_room_name_answers_the_same_public_or_private(
+    server: RunningServer, api: Api
+) -> None:
+    """A taken name is a 409 whoever's room it is: the answer never says the room is private,
+    and probing names spends the hourly creation budget (test_limits.py)."""
+    ann, eve = await api.signup("ann"), await api.signup("eve")
+    await ann.post("/api/rooms", {"name": "hidden", "private": True})
+    await ann.post("/api/rooms", {"name": "shown"})
+    answers = []
+    for name in ("hidden", "shown", "general"):
+        with pytest.raises(HttpError) as caught:
+            await eve.post("/api/rooms", {"name": name})
+        answers.append((caught.value.status, caught.value.body))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0] == 409 and answers[0][1]["error"]["code"] == "room_exists"
+    await _not_found(eve.get("/api/rooms/hidden/messages"))
