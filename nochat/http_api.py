@@ -32,6 +32,9 @@ T = TypeVar("T")
 USER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 PASSWORD_CHARS = (8, 1024)
 DEFAULT_PAGE = 50
+#: Public rooms one is not in, per page of GET /api/rooms: by default, and at most.
+ROOMS_PAGE_DEFAULT = 100
+ROOMS_PAGE_MAX = 500
 
 
 class Credentials(msgspec.Struct):
@@ -215,9 +218,19 @@ async def me() -> Response:
 
 @blueprint.get("/rooms")
 async def list_rooms() -> Response:
+    """Every room the caller is a member of (first page), then public rooms by name.
+
+    A chat user expects their sidebar to hold every room they are in, however many
+    public rooms others made: those are all on the first page, never cut by `limit`.
+    Public rooms they have not joined come `limit` at a time (`next` is the cursor).
+    """
     user, _ = await authenticated()
-    rooms = await services().store.rooms_for(user)
-    return json_response({"rooms": rooms})
+    after = request.args.get("after") or None
+    if after is not None and not protocol.valid_room(after):
+        raise ValidationError("after must be a room name")
+    limit = _int_arg("limit", 1, ROOMS_PAGE_MAX) or ROOMS_PAGE_DEFAULT
+    rooms, cursor = await services().store.rooms_for(user, after=after, limit=limit)
+    return json_response({"rooms": rooms, "next": cursor})
 
 
 @blueprint.post("/rooms")

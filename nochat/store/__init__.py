@@ -129,7 +129,16 @@ class Store(Protocol):
 
     async def room(self, name: str) -> Room | None: ...
 
-    async def rooms_for(self, user: User) -> list[RoomView]: ...
+    async def rooms_for(
+        self, user: User, *, after: str | None, limit: int
+    ) -> tuple[list[RoomView], str | None]:
+        """One page of `user`'s room list and the cursor of the next (None: no more).
+
+        The first page (`after` None) holds every room `user` is a member of, however
+        many, then the first `limit` public rooms they have not joined, by name; later
+        pages hold only the next `limit` of those public rooms with names after `after`.
+        """
+        ...
 
     async def room_count(self) -> int: ...
 

@@ -144,27 +144,32 @@ class SQLiteDirectory:
 
         return await self._read(query)
 
-    async def rooms_for(self, user: User) -> list[RoomView]:
-        def query(c: sqlite3.Connection) -> list[RoomView]:
-            rows = c.execute(
-                "SELECT r.name, r.private, r.dm, m.user_id IS NOT NULL, r.last_seq, "
-                "COALESCE(m.last_read, 0) FROM rooms r "
-                "LEFT JOIN members m ON m.room_id = r.id AND m.user_id = ? "
-                "WHERE r.private = 0 OR m.user_id IS NOT NULL ORDER BY r.name",
-                (user.id,),
+    async def rooms_for(
+        self, user: User, *, after: str | None, limit: int
+    ) -> tuple[list[RoomView], str | None]:
+        def query(c: sqlite3.Connection) -> tuple[list[RoomView], str | None]:
+            views: list[RoomView] = []
+            if after is None:
+                rows = c.execute(
+                    "SELECT r.name, r.private, r.dm, r.last_seq, m.last_read FROM rooms r "
+                    "JOIN members m ON m.room_id = r.id AND m.user_id = ? ORDER BY r.name",
+                    (user.id,),
+                ).fetchall()
+                views = [
+                    RoomView(name, bool(private), bool(dm), True, head, read, max(0, head - read))
+                    for name, private, dm, head, read in rows
+                ]
+            # Walks the unique index on rooms.name from the cursor; members' PK skips joined.
+            public = c.execute(
+                "SELECT r.name, r.last_seq FROM rooms r WHERE r.private = 0 AND r.name > ? "
+                "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.room_id = r.id "
+                "AND m.user_id = ?) ORDER BY r.name LIMIT ?",
+                (after or "", user.id, limit + 1),
             ).fetchall()
-            return [
-                RoomView(
-                    name,
-                    bool(private),
-                    bool(dm),
-                    bool(member),
-                    head,
-                    read,
-                    max(0, head - read) if member else 0,
-                )
-                for name, private, dm, member, head, read in rows
-            ]
+            page = public[:limit]
+            views.extend(RoomView(name, False, False, False, head, 0, 0) for name, head in page)
+            more = len(public) > limit
+            return views, (page[-1][0] if more else None)
 
         return await self._read(query)
 
