@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Largest REST request body.
 MAX_BODY_BYTES = 256 * 1024
+#: Longest path under the web client's directory worth looking up (its own are < 40).
+MAX_WEB_PATH_CHARS = 255
 BUNDLED_WEB = Path(__file__).resolve().parent.parent / "web"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -171,6 +173,16 @@ def create_app(settings: Settings) -> NoChatApp:
 
 
 async def _web_file(web_dir: Path, filename: str) -> Response:
-    response = await send_from_directory(web_dir, filename)
+    """A file of the web client; 404 for anything else, however odd the path.
+
+    The client's paths are short; a path longer than MAX_WEB_PATH_CHARS, or one the
+    file system refuses to look up (ENAMETOOLONG, a NUL byte, ...), is simply not there.
+    """
+    if len(filename) > MAX_WEB_PATH_CHARS:
+        raise NotFound("no such file")
+    try:
+        response = await send_from_directory(web_dir, filename)
+    except (OSError, ValueError):
+        raise NotFound("no such file") from None
     response.headers["Cache-Control"] = "no-cache"
     return response

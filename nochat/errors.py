@@ -137,8 +137,9 @@ class UnsupportedMediaType(NoChatError):
     http_status = 415
 
 
-class StorageError(NoChatError):
-    """The store failed; nothing was acknowledged."""
+class StorageError(Unavailable):
+    """The store failed; nothing was acknowledged.
 
-    code = "storage"
-    http_status = 503
+    On the wire it is `unavailable`, like any other "retry later": a client cannot act on
+    the difference, and one code is what docs/PROTOCOL.md promises and web/socket.js retries.
+    """

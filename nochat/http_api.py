@@ -35,6 +35,9 @@ T = TypeVar("T")
 USER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 PASSWORD_CHARS = (8, 1024)
 DEFAULT_PAGE = 50
+#: Public rooms one is not in, per page of GET /api/rooms: by default, and at most.
+ROOMS_PAGE_DEFAULT = 100
+ROOMS_PAGE_MAX = 500
 
 
 class Credentials(msgspec.Struct):
@@ -259,9 +262,19 @@ async def me() -> Response:
 
 @blueprint.get("/rooms")
 async def list_rooms() -> Response:
+    """Every room the caller is a member of (first page), then public rooms by name.
+
+    A chat user expects their sidebar to hold every room they are in, however many
+    public rooms others made: those are all on the first page, never cut by `limit`.
+    Public rooms they have not joined come `limit` at a time (`next` is the cursor).
+    """
     user, _ = await authenticated()
-    rooms = await services().store.rooms_for(user)
-    return json_response({"rooms": rooms})
+    after = request.args.get("after") or None
+    if after is not None and not protocol.valid_room(after):
+        raise ValidationError("after must be a room name")
+    limit = _int_arg("limit", 1, ROOMS_PAGE_MAX) or ROOMS_PAGE_DEFAULT
+    rooms, cursor = await services().store.rooms_for(user, after=after, limit=limit)
+    return json_response({"rooms": rooms, "next": cursor})
 
 
 @blueprint.post("/rooms")
@@ -274,7 +287,16 @@ async def create_room() -> Response:
             code="invalid_room",
         )
     svc = services()
-    room = await svc.store.create_room(body.name, private=body.private, owner=user)
+    # Every attempt counts, a taken name too: that bounds how fast names can be probed.
+    wait = svc.room_creations.spend(f"user:{user.id}", trio.current_time())
+    if wait > 0:
+        raise RateLimited("too many rooms created this hour", retry_after_s=wait)
+    room = await svc.store.create_room(
+        body.name,
+        private=body.private,
+        owner=user,
+        max_owned=svc.settings.max_rooms_per_user,
+    )
     svc.room_made(room, user)
     return json_response(room_json(room), 201)
 
@@ -283,9 +305,7 @@ def _int_arg(name: str, low: int, high: int) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ValidationError(f"{name} must be an integer from {low} to {high}")
-    return int(raw)
+    return protocol.parse_count(raw, name, low, high)
 
 
 # Room names take the `room` converter (RoomConverter): Hypercorn hands over the path
@@ -310,6 +330,9 @@ async def history(name: str) -> Response:
 async def post_message(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
+    wait = svc.rest_sends.take(user.id, trio.current_time())
+    if wait > 0:
+        raise RateLimited("too many messages; slow down", retry_after_s=wait)
     body = await decode_body(NewMessage)
     room = await svc.visible_room(user, name)
     protocol.require_text(body.text, svc.settings.max_text_chars)

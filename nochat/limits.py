@@ -1,5 +1,6 @@
-"""Rate limits: token buckets per connection, failure throttles for logins and sign-ups,
-and bounded pools for CPU-heavy work (password hashing)."""
+"""Rate limits: token buckets (per connection, and per user across REST requests),
+windowed counters (failed logins, sign-ups, room creations), and bounded pools for
+CPU-heavy work (password hashing)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,32 @@ class TokenBucket:
             self.tokens -= 1.0
             return 0.0
         return (1.0 - self.tokens) / self.rate
+
+
+class UserBuckets:
+    """One TokenBucket per key (a user id), shared by every request of that key.
+
+    Memory is bounded: at most `max_keys` buckets are kept, the least recently used
+    dropped first; a key seen again after that starts with a full burst, which is what
+    a key idle that long would have saved up anyway (the oldest of 100,000).
+    """
+
+    def __init__(self, rate: float, burst: int, max_keys: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[int, TokenBucket] = OrderedDict()
+
+    def take(self, key: int, now: float) -> float:
+        """0.0 if `key` may go on now (a token spent), else the seconds until it may."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
+            while len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+        return bucket.take(now)
 
 
 class FailureThrottle:
@@ -174,3 +201,14 @@ class HashingPool:
 
     def statistics(self) -> trio.CapacityLimiterStatistics:
         return self._limiter.statistics()
+
+
+class EventWindow(FailureThrottle):
+    """At most `limit` events per key in `window_s`, whatever their outcome (room creations)."""
+
+    def spend(self, key: str, now: float) -> float:
+        """0.0 if `key` may act now (the event is counted), else the seconds to wait."""
+        wait = self.retry_after(key, now)
+        if wait <= 0:
+            self.failed(key, now)
+        return wait

@@ -15,7 +15,7 @@ from .broker import Broker
 from .errors import CloseCode, NotFound, RateLimited, Unavailable
 from .hub import Hub, pack
 from .keepalive import Keepalive
-from .limits import FailureThrottle, LoginThrottle
+from .limits import EventWindow, FailureThrottle, LoginThrottle, UserBuckets
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
@@ -48,6 +48,9 @@ class Services:
     #: Sign-ups per client address per hour (every attempt counts, in flight ones too).
     signup_throttle: FailureThrottle = field(init=False)
     addresses: ClientAddresses = field(init=False)
+    #: REST sends of each user share one bucket (a socket's sends have their own).
+    rest_sends: UserBuckets = field(init=False)
+    room_creations: EventWindow = field(init=False)
     _rooms: dict[str, Room] = field(default_factory=dict)
     _presence_pending: dict[str, dict[str, str]] = field(default_factory=dict)
     _presence_wake: trio.Event = field(default_factory=trio.Event)
@@ -65,6 +68,8 @@ class Services:
         )
         self.signup_throttle = FailureThrottle(settings.signup_rate_per_h, SIGNUP_WINDOW_S)
         self.addresses = ClientAddresses(settings.trusted_proxies)
+        self.rest_sends = UserBuckets(settings.send_rate_per_s, settings.send_burst)
+        self.room_creations = EventWindow(settings.room_creations_per_hour, 3600.0)
 
     def on_commit(self, batch: Sequence[Message]) -> None:
         """Store writer → broker: each room's share of one commit goes out as one item.

@@ -83,6 +83,10 @@ class Settings:
     max_connections_per_user: int = 20
     #: Open sockets in this process; more are refused with HTTP 503.
     max_connections: int = 10_000
+    #: Rooms one user may own (DMs are not counted); more are refused with HTTP 403.
+    max_rooms_per_user: int = 50
+    #: Room creations one user may attempt per hour (taken names count too); then 429.
+    room_creations_per_hour: int = 10
     #: Failed logins per (name, address) within login_window_s before 429; per name from
     #: any address; per address for any names (high: a proxy or NAT shares one address).
     login_failures: int = 5
@@ -176,6 +180,8 @@ class Settings:
             "rate_strikes",
             "max_connections_per_user",
             "max_connections",
+            "max_rooms_per_user",
+            "room_creations_per_hour",
             "login_failures",
             "login_name_failures",
             "login_address_failures",

@@ -52,7 +52,13 @@ export const api = {
   logout: () => request("DELETE", "/api/sessions"),
   /** A fresh token and cookie for the same session, valid for the full lifetime again. */
   refresh: () => request("POST", "/api/sessions/refresh", {}), // a JSON body: login CSRF rule
-  rooms: () => request("GET", "/api/rooms"),
+  /**
+   * A page of the room list: {rooms, next}. The first page (no `after`) holds every room
+   * I am in, then public rooms by name; pass `next` as `after` for more public rooms.
+   */
+  rooms({ after } = {}) {
+    return request("GET", after ? `/api/rooms?after=${seg(after)}` : "/api/rooms");
+  },
   createRoom: (name, isPrivate) => request("POST", "/api/rooms", { name, private: isPrivate }),
   /** A page of history, oldest first: {messages, head_seq, epoch}. */
   history(room, { before, after, limit } = {}) {

@@ -31,7 +31,7 @@ from . import (
     User,
     now_ms,
 )
-from .sqlite_directory import SCHEMA, SQLiteDirectory
+from .sqlite_directory import SCHEMA, SQLiteDirectory, migrate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -126,6 +126,7 @@ class SQLiteStore(SQLiteDirectory):
         writer.execute(f"PRAGMA synchronous={self.synchronous}")
         writer.executescript(SCHEMA)
         with writer:
+            migrate(writer)
             row = writer.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
             if row is None:
                 self.epoch = secrets.token_hex(8)
@@ -356,9 +357,17 @@ class SQLiteStore(SQLiteDirectory):
         return await self._read(query)
 
     async def create_room(
-        self, name: str, *, private: bool, owner: User | None, dm: bool = False
+        self,
+        name: str,
+        *,
+        private: bool,
+        owner: User | None,
+        dm: bool = False,
+        max_owned: int | None = None,
     ) -> Room:
-        room = await super().create_room(name, private=private, owner=owner, dm=dm)
+        room = await super().create_room(
+            name, private=private, owner=owner, dm=dm, max_owned=max_owned
+        )
         self._last_seq.setdefault(room.id, 0)
         return room
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -205,3 +206,40 @@ async def test_lifecycle_plain_hypercorn_cli_serves_the_app_from_env(tmp_path: P
         proc.terminate()
         with trio.fail_after(10):
             await proc.wait()
+
+
+def _break_message_inserts(db_path: Path, broken: bool) -> None:
+    """Make every message insert fail inside SQLite (a trigger), or mend it again."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        if broken:
+            conn.execute(
+                "CREATE TRIGGER broken_disk BEFORE INSERT ON messages "
+                "BEGIN SELECT RAISE(ABORT, 'the disk is on fire'); END"
+            )
+        else:
+            conn.execute("DROP TRIGGER broken_disk")
+    finally:
+        conn.close()
+
+
+async def test_lifecycle_store_failure_is_unavailable_and_a_retry_lands_once(
+    server: RunningServer, api: Api
+) -> None:
+    """A failing store answers the documented, retryable `unavailable` on both paths."""
+    ann = await api.signup("ann")
+    _break_message_inserts(server.settings.db_path, broken=True)
+    async with ws_connect(server, ann.token) as a:
+        await a.join()
+        await a.say("lost?", client_id="c1")
+        error = await a.expect("error")
+        assert error["code"] == "unavailable", error
+        with pytest.raises(HttpError) as caught:
+            await ann.post("/api/rooms/general/messages", {"text": "rest", "client_id": "c2"})
+        assert caught.value.status == 503
+        assert caught.value.body["error"]["code"] == "unavailable"
+        _break_message_inserts(server.settings.db_path, broken=False)
+        await a.say("lost?", client_id="c1")  # what the client does: the same client_id again
+        assert (await a.expect("ack"))["seq"] == 1
+    page = await ann.get("/api/rooms/general/messages")
+    assert [m["text"] for m in page["messages"]] == ["lost?"]
