@@ -120,6 +120,12 @@ class Unavailable(NoChatError):
     http_status = 503
 
 
+class StartupError(NoChatError):
+    """The server cannot start: its data directory is in use or its database is damaged."""
+
+    code = "startup"
+
+
 class StorageError(NoChatError):
     """The store failed; nothing was acknowledged."""
 

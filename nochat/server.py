@@ -21,6 +21,7 @@ from quart_trio import QuartTrio
 
 from . import wire
 from .app import create_app
+from .datadir import DataDirLock, check_database
 from .services import Services
 from .settings import Settings
 
@@ -229,7 +230,9 @@ async def serve(
 ) -> None:
     """Serve NoChat until SIGINT/SIGTERM (or `shutdown_trigger` returns).
 
-    Shutdown order: refuse new sockets, close every connection with 1012 and wait for
+    Start-up takes the data directory's lock (held until this returns) and refuses a
+    damaged database (nochat/datadir.py), both before anything listens. Shutdown order:
+    refuse new sockets, close every connection with 1012 and wait for
     them (at most shutdown_grace_s), stop Hypercorn, then commit what the store still
     holds. `task_status.started` receives the bound URLs (port 0 becomes a real port).
     `app` defaults to `create_app(settings)`.
@@ -245,12 +248,14 @@ async def serve(
         with trio.move_on_after(settings.shutdown_grace_s):
             await svc.drained.wait()
 
-    await hypercorn_serve(
-        app,
-        hypercorn_config(settings),
-        shutdown_trigger=shutdown,
-        task_status=task_status,
-    )
+    with DataDirLock(settings.data_dir):
+        await trio.to_thread.run_sync(check_database, settings.db_path)
+        await hypercorn_serve(
+            app,
+            hypercorn_config(settings),
+            shutdown_trigger=shutdown,
+            task_status=task_status,
+        )
 
 
 async def _wait_for_signal() -> None:

@@ -91,7 +91,7 @@ async def test_lifecycle_health_ready_metrics_and_security_headers(
     server: RunningServer, api: Api
 ) -> None:
     assert await api.get("/healthz") == {"status": "ok"}
-    assert await api.get("/readyz") == {"status": "ready"}
+    assert await api.get("/readyz") == {"status": "ready", "store": "ok"}
 
     def fetch(path: str) -> tuple[str, dict[str, str]]:
         with urllib.request.urlopen(server.http + path, timeout=10) as resp:
