@@ -1,4 +1,4 @@
-"""The five scenarios of issue 5. Each run starts a fresh server and fresh workers and returns
+"""The five benchmark scenarios (their targets are in docs/BENCHMARKS.md). Each run starts a fresh server and fresh workers and returns
 one flat dict of results (see `finish`); `SCENARIOS` maps names to their runners."""
 
 from __future__ import annotations
