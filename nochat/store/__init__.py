@@ -83,6 +83,8 @@ class Store(Protocol):
     """What NoChat needs from a database. Every method may raise StorageError."""
 
     epoch: str
+    #: "ok", "failed" (writes are failing now) or "damaged" (a read found corruption).
+    health: str
 
     async def append(self, request: AppendRequest) -> Ack:
         """Store a message durably (idempotent on (user, client_id)) and return its ack."""
