@@ -39,6 +39,8 @@ _ACKS = Chunk("acks")
 ONLINE_LIST_MAX = 100
 #: Rooms one connection may have joined at once.
 MAX_ROOMS_PER_CONNECTION = 200
+#: What a message event weighs beyond its text, in characters (a replay page's estimate).
+EVENT_OVERHEAD_CHARS = 256
 #: How long closing the socket may take at the end before we give up on the peer.
 CLOSE_TIMEOUT_S = 2.0
 
@@ -100,7 +102,9 @@ class Connection:
         self.socket = socket
         self._direct = direct
         self._outbox, self._inbox = trio.open_memory_channel[str | bytes](self.settings.outbox_size)
-        self.sub = Subscriber(user.name, self._outbox, inbox=self._inbox)
+        self.sub = Subscriber(
+            user.name, self._outbox, inbox=self._inbox, budget=self.settings.outbox_bytes
+        )
         self.rooms: dict[str, Room] = {}
         #: Acks completed since the write pump last looked; one outbox slot stands for all.
         self._acks: list[str] = []
@@ -238,6 +242,9 @@ class Connection:
                 async for first in inbox:
                     if sub.close_code is not None:
                         return
+                    # What was taken from the outbox stays on the subscriber's byte
+                    # account until it has been written (`sub.sent`).
+                    taken = len(first)
                     if isinstance(first, bytes):
                         await self._send_frame(first)
                     else:
@@ -248,6 +255,7 @@ class Connection:
                                 item = inbox.receive_nowait()
                             except (trio.WouldBlock, trio.EndOfChannel):
                                 break
+                            taken += len(item)
                             if isinstance(item, bytes):  # cannot happen while busy; be safe
                                 await self._send_text(items)
                                 items = []
@@ -261,6 +269,7 @@ class Connection:
                         counters.events_out += len(items)
                         del items  # do not keep the last frame alive while idle
                     del first
+                    sub.sent(taken)
                     if inbox.statistics().current_buffer_used == 0:
                         sub.busy = False
         finally:
@@ -339,8 +348,11 @@ class Connection:
             await self.on_send(frame)
         elif isinstance(frame, Typing):
             self._joined(frame.room)
-            event = {"type": "typing", "room": frame.room, "user": self.user.name}
-            self.services.broker.publish(frame.room, protocol.encode(event))
+            services, name = self.services, self.user.name
+            subscribers = services.hub.subscribers(frame.room)
+            if services.typing_gate.allow(frame.room, name, subscribers, trio.current_time()):
+                event = {"type": "typing", "room": frame.room, "user": name}
+                services.broker.publish(frame.room, protocol.encode(event))
         elif isinstance(frame, Join):
             await self.on_join(frame)
         elif isinstance(frame, Leave):
@@ -416,37 +428,67 @@ class Connection:
 
         Live messages seen meanwhile only raise `cursor.seen`; the switch to live happens
         with no await between the last check and the flag, so nothing falls in between.
+        A user runs at most `replays_per_user` replays at once; further joins wait here.
         """
         head = self.services.store.published_head(room)
         if head is not None and cursor.seq >= head and cursor.seen <= cursor.seq:
             cursor.live = True  # nothing was missed: no store read at all
             return
-        page = self.settings.resume_page
+        async with self.services.replays.slot(self.user.name):
+            if self.sub.rooms.get(room.name) is cursor:
+                await self._replay(room, cursor)
+
+    async def _replay(self, room: Room, cursor: RoomCursor) -> None:
+        """Catch-up under the byte budget: a page is read only when the outbox has room for
+        it (sized by what the last page's events weighed), and each item waits for room.
+        A client that makes no room for `outbox_stall_s` is evicted."""
+        sub, page = self.sub, self.settings.resume_page
+        # Until a page has been seen, assume the longest messages.
+        weight = self.settings.max_text_chars + EVENT_OVERHEAD_CHARS
         replayed = 0
         while True:
+            if not await self._room_to_replay(sub.budget // 2):
+                return
+            limit = max(1, min(page, (sub.budget - sub.used()) // weight))
             missed = await self.services.store.history(
-                room, before=None, after=cursor.seq, limit=page
+                room, before=None, after=cursor.seq, limit=limit
             )
-            if self.sub.rooms.get(room.name) is not cursor:
+            if sub.rooms.get(room.name) is not cursor:
                 return  # left (or re-joined) meanwhile
+            full = len(missed) == limit
             if missed:
                 replayed += len(missed)
-                try:
-                    for item, _ in _packed(missed):
-                        # Through the outbox, behind `joined`; nothing may overtake it.
-                        self.sub.hold()
-                        await self._outbox.send(item)
-                except trio.WouldBlock:
-                    self.services.hub.evict(self.sub)
-                    return
-                except (trio.ClosedResourceError, trio.BrokenResourceError):
-                    return  # evicted or closing meanwhile
+                chars = 0
+                for item, _ in _packed(missed):
+                    chars += len(item)
+                    if not await self._room_to_replay(len(item)):
+                        return
+                    if sub.rooms.get(room.name) is not cursor:
+                        return
+                    try:
+                        sub.enqueue(item)  # through the outbox, behind `joined`
+                    except trio.WouldBlock:
+                        self.services.hub.evict(sub)
+                        return
+                    except (trio.ClosedResourceError, trio.BrokenResourceError):
+                        return  # evicted or closing meanwhile
+                weight = max(EVENT_OVERHEAD_CHARS, chars // len(missed))
                 cursor.seq = missed[-1].seq
-            if len(missed) < page and cursor.seen <= cursor.seq:
+            del missed
+            if not full and cursor.seen <= cursor.seq:
                 cursor.live = True
                 break
         if replayed:
             self.services.counters.resumes += 1
+
+    async def _room_to_replay(self, chars: int) -> bool:
+        """Wait until `chars` more fit the byte budget; False (evicted or closing) if the
+        client does not make that room within outbox_stall_s."""
+        with trio.move_on_after(self.settings.outbox_stall_s):
+            await self.sub.wait_room(chars)
+            return self.sub.close_code is None
+        self.services.hub.evict(self.sub)
+        return False
 
     def _leave(self, name: str) -> None:
         self.rooms.pop(name, None)

@@ -52,6 +52,16 @@ class NoChatCollector(Collector):
         yield GaugeMetricFamily(
             "nochat_outbox_queued_max", "Most events queued in one outbox", value=stats.max_queued
         )
+        yield GaugeMetricFamily(
+            "nochat_outbox_queued_chars_max",
+            "Most characters one connection holds queued or being written",
+            value=stats.max_queued_chars,
+        )
+        yield GaugeMetricFamily(
+            "nochat_outbox_queued_chars",
+            "Characters all connections hold queued or being written",
+            value=stats.total_queued_chars,
+        )
         for name, doc, value in (
             ("nochat_frames_in", "WebSocket frames received", c.frames_in),
             ("nochat_frames_out", "WebSocket frames sent", c.frames_out),

@@ -14,7 +14,7 @@ from .broker import Broker
 from .errors import CloseCode, NotFound, RateLimited, Unavailable
 from .hub import Hub, pack
 from .keepalive import Keepalive
-from .limits import FailureThrottle
+from .limits import FailureThrottle, KeyedSlots, TypingGate
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
@@ -23,6 +23,9 @@ from .store.sqlite import SQLiteStore
 
 #: How often a big room's presence changes go out together.
 PRESENCE_BATCH_S = 0.25
+#: In a room of more than `presence_batch_above` subscribers, most `typing` events that go
+#: out per typing interval (each costs one delivery per socket in the room).
+ROOM_TYPING_MAX = 10
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -42,6 +45,9 @@ class Services:
     #: Open connections by the session that opened them (logout and refresh reach them).
     by_session: dict[str, set[Connection]] = field(default_factory=dict)
     login_throttle: FailureThrottle = field(init=False)
+    #: Per user: how many joins may replay missed messages at once.
+    replays: KeyedSlots = field(init=False)
+    typing_gate: TypingGate = field(init=False)
     _rooms: dict[str, Room] = field(default_factory=dict)
     _presence_pending: dict[str, dict[str, str]] = field(default_factory=dict)
     _presence_wake: trio.Event = field(default_factory=trio.Event)
@@ -52,6 +58,11 @@ class Services:
     def __post_init__(self) -> None:
         self.login_throttle = FailureThrottle(
             self.settings.login_failures, self.settings.login_window_s
+        )
+        st = self.settings
+        self.replays = KeyedSlots(st.replays_per_user)
+        self.typing_gate = TypingGate(
+            st.typing_interval_s, ROOM_TYPING_MAX, st.presence_batch_above
         )
 
     def on_commit(self, batch: Sequence[Message]) -> None:

@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import secrets
-import socket
 from pathlib import Path
 
 import pytest
 import trio
-import trio_websocket
 
 from nochat.errors import CloseCode
 
-from ..support import STEP_S, Api, RunningServer, WsClient, make_settings, start_server, ws_connect
+from ..support import STEP_S, Api, make_settings, stalled_client, start_server, ws_connect
 
 OUTBOX = 64
-
-
-async def _stalled_client(
-    server: RunningServer, token: str, nursery: trio.Nursery
-) -> tuple[WsClient, trio.SocketStream]:
-    """A client with a tiny receive window whose application never reads."""
-    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    await sock.connect(("127.0.0.1", server.port))
-    stream = trio.SocketStream(sock)
-    conn = await trio_websocket.wrap_client_stream(
-        nursery,
-        stream,
-        "127.0.0.1",
-        "/ws",
-        subprotocols=["nochat.v1"],
-        extra_headers=[(b"Authorization", f"Bearer {token}".encode())],
-        message_queue_size=1,
-        max_message_size=16 * 1024 * 1024,
-    )
-    return WsClient(conn), stream
 
 
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "write-pump-only"])
@@ -53,7 +30,7 @@ async def test_backpressure_stalled_reader_is_evicted_and_others_get_everything(
     hub = server.services.hub
     total = 1500
     async with trio.open_nursery() as client_nursery:
-        slow, stream = await _stalled_client(server, cat.token, client_nursery)
+        slow, stream = await stalled_client(server, cat.token, client_nursery)
         await slow.join()
         async with ws_connect(server, ann.token) as a, ws_connect(server, bob.token) as b:
             await b.join()
