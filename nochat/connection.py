@@ -11,24 +11,24 @@ pump returns and the body cancels the nursery.
 
 Outgoing events (replies included) leave through the hub's flusher while the socket is
 idle (`Hub.send_to`); the write pump carries only what had to queue: a slow socket's
-backlog, a join's replay, the tail of a partial write.
+backlog, a join's replay (replay.py), the tail of a partial write.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import trio
 
-from . import protocol
+from . import protocol, replay
 from .errors import CLOSE_REASONS, CloseCode, NoChatError, NotFound, ValidationError
-from .hub import CHUNK_MAX_CHARS, RoomCursor, Subscriber, pack
+from .hub import CHUNK_MAX_CHARS, RoomCursor, Subscriber
 from .limits import TokenBucket
 from .protocol import Chunk, ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
 from .services import Services
-from .store import Ack, AppendRequest, Message, Room, Session, User, now_ms
+from .store import Ack, AppendRequest, Room, Session, User, now_ms
 from .wire import DirectSocket, text_frame
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,6 @@ _ACKS = Chunk("acks")
 ONLINE_LIST_MAX = 100
 #: Rooms one connection may have joined at once.
 MAX_ROOMS_PER_CONNECTION = 200
-#: What a message event weighs beyond its text, in characters (a replay page's estimate).
-EVENT_OVERHEAD_CHARS = 256
 #: How long closing the socket may take at the end before we give up on the peer.
 CLOSE_TIMEOUT_S = 2.0
 
@@ -421,74 +419,7 @@ class Connection:
             **services.presence.online_summary(room.name, ONLINE_LIST_MAX),
         }
         self.push(protocol.encode(protocol.with_ref(joined, frame.ref)))
-        await self._catch_up(room, cursor)
-
-    async def _catch_up(self, room: Room, cursor: RoomCursor) -> None:
-        """Replay from the store until caught up with what the hub has published, then go live.
-
-        Live messages seen meanwhile only raise `cursor.seen`; the switch to live happens
-        with no await between the last check and the flag, so nothing falls in between.
-        A user runs at most `replays_per_user` replays at once; further joins wait here.
-        """
-        head = self.services.store.published_head(room)
-        if head is not None and cursor.seq >= head and cursor.seen <= cursor.seq:
-            cursor.live = True  # nothing was missed: no store read at all
-            return
-        async with self.services.replays.slot(self.user.name):
-            if self.sub.rooms.get(room.name) is cursor:
-                await self._replay(room, cursor)
-
-    async def _replay(self, room: Room, cursor: RoomCursor) -> None:
-        """Catch-up under the byte budget: a page is read only when the outbox has room for
-        it (sized by what the last page's events weighed), and each item waits for room.
-        A client that makes no room for `outbox_stall_s` is evicted."""
-        sub, page = self.sub, self.settings.resume_page
-        # Until a page has been seen, assume the longest messages.
-        weight = self.settings.max_text_chars + EVENT_OVERHEAD_CHARS
-        replayed = 0
-        while True:
-            if not await self._room_to_replay(sub.budget // 2):
-                return
-            limit = max(1, min(page, (sub.budget - sub.used()) // weight))
-            missed = await self.services.store.history(
-                room, before=None, after=cursor.seq, limit=limit
-            )
-            if sub.rooms.get(room.name) is not cursor:
-                return  # left (or re-joined) meanwhile
-            full = len(missed) == limit
-            if missed:
-                replayed += len(missed)
-                chars = 0
-                for item, _ in _packed(missed):
-                    chars += len(item)
-                    if not await self._room_to_replay(len(item)):
-                        return
-                    if sub.rooms.get(room.name) is not cursor:
-                        return
-                    try:
-                        sub.enqueue(item)  # through the outbox, behind `joined`
-                    except trio.WouldBlock:
-                        self.services.hub.evict(sub)
-                        return
-                    except (trio.ClosedResourceError, trio.BrokenResourceError):
-                        return  # evicted or closing meanwhile
-                weight = max(EVENT_OVERHEAD_CHARS, chars // len(missed))
-                cursor.seq = missed[-1].seq
-            del missed
-            if not full and cursor.seen <= cursor.seq:
-                cursor.live = True
-                break
-        if replayed:
-            self.services.counters.resumes += 1
-
-    async def _room_to_replay(self, chars: int) -> bool:
-        """Wait until `chars` more fit the byte budget; False (evicted or closing) if the
-        client does not make that room within outbox_stall_s."""
-        with trio.move_on_after(self.settings.outbox_stall_s):
-            await self.sub.wait_room(chars)
-            return self.sub.close_code is None
-        self.services.hub.evict(self.sub)
-        return False
+        await replay.catch_up(services, self.sub, self.user.name, room, cursor)
 
     def _leave(self, name: str) -> None:
         self.rooms.pop(name, None)
@@ -508,17 +439,3 @@ def ack_event(ack: Ack, ref: protocol.Ref) -> dict[str, Any]:
         "ts": ack.ts,
     }
     return protocol.with_ref(event, ref)
-
-
-def _packed(messages: list[Message]) -> Iterator[tuple[str, int]]:
-    return pack(
-        [
-            (
-                protocol.encode(
-                    protocol.message_event(m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id)
-                ),
-                m.seq,
-            )
-            for m in messages
-        ]
-    )
