@@ -39,6 +39,14 @@ _ACKS = Chunk("acks")
 ONLINE_LIST_MAX = 100
 #: Rooms one connection may have joined at once.
 MAX_ROOMS_PER_CONNECTION = 200
+#: What a write raises when the peer has gone (reset, closed, aborted by TCP_USER_TIMEOUT
+#: after it stopped reading): the client disconnected, the server did nothing wrong.
+PEER_GONE = (
+    BrokenPipeError,
+    ConnectionResetError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+)
 #: How long closing the socket may take at the end before we give up on the peer.
 CLOSE_TIMEOUT_S = 2.0
 
@@ -67,6 +75,7 @@ class Connection:
         "_direct",
         "_ended",
         "_frame_bucket",
+        "_gone",
         "_inbox",
         "_join_bucket",
         "_next_ping",
@@ -118,6 +127,7 @@ class Connection:
         self._strikes = 0
         self._next_ping = now
         self._ended = False
+        self._gone = False
 
     def extend(self, expires_at_ms: int) -> None:
         """Move this connection's credential deadline (a refreshed session)."""
@@ -176,7 +186,7 @@ class Connection:
                 data = await self.socket.receive()
                 await self._on_frame(data)
         except Disconnected:
-            return
+            self._peer_left(None)
 
     async def _on_frame(self, data: str | bytes) -> None:
         now = self.last_heard = trio.current_time()
@@ -270,8 +280,21 @@ class Connection:
                     sub.sent(taken)
                     if inbox.statistics().current_buffer_used == 0:
                         sub.busy = False
+        except PEER_GONE as exc:
+            self._peer_left(exc)
         finally:
             done.cancel()
+
+    def _peer_left(self, exc: BaseException | None) -> None:
+        """The client went away (a read saw it go, or a write found it gone): count a
+        disconnect, once; nothing more is written to its socket."""
+        if self._gone:
+            return
+        self._gone = True
+        self.sub.direct = None
+        self.services.counters.disconnects += 1
+        if exc is not None:
+            log.debug("the peer of %s went away mid-write (%s)", self.user.name, type(exc).__name__)
 
     async def _send_text(self, items: list[str]) -> None:
         payload = protocol.batch(items)

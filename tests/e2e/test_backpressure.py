@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+import socket
+import struct
 from pathlib import Path
 
 import pytest
@@ -85,3 +88,38 @@ async def test_backpressure_client_answering_pings_stays_connected(
             await a.send(type="pong")
         await a.join()
     assert server.services.counters.closed_no_pong == 0
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "write-pump-only"])
+async def test_backpressure_peer_reset_mid_write_is_a_disconnect_not_an_error(
+    nursery: trio.Nursery, tmp_path: Path, direct: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path / "d", tcp_user_timeout_s=120, direct_send=direct)
+    server = await start_server(nursery, settings)
+    api = Api(server.http)
+    ann, cat = await api.signup("ann"), await api.signup("cat")
+    counters = server.services.counters
+    async with trio.open_nursery() as client_nursery:
+        async with ws_connect(server, ann.token) as a:
+            await a.join()
+            _, stream = await stalled_client(
+                server, cat.token, client_nursery, type="join", room="general"
+            )
+            await a.expect("presence", user="cat", state="online")
+            slow = next(s for s in server.services.hub._all if s.user == "cat")
+            for i in range(100):  # until cat's write pump waits on its full socket
+                await a.say(f"{i} " + secrets.token_hex(1900))
+                await a.expect("ack")
+                if slow.queued_chars > 64 * 1024:
+                    break
+            assert slow.queued_chars > 64 * 1024 and slow.close_code is None
+            caplog.clear()
+            # Reset: SO_LINGER 0 makes close send RST, while the server is writing.
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            stream.socket.close()
+            await a.expect("presence", user="cat", state="offline")  # its connection ended
+            assert counters.closed_internal == 0
+            assert counters.disconnects == 1  # cat's (ann is still here)
+        client_nursery.cancel_scope.cancel()
+    bad = [r for r in caplog.records if r.levelno > logging.INFO or r.exc_info]
+    assert bad == []
