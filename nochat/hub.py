@@ -102,6 +102,7 @@ class Subscriber:
     #: Set when `_room_need` more characters fit the budget (or the subscriber closed).
     _room: trio.Event | None = None
     _room_need: int = 0
+    _room_limit: int | None = None
 
     def used(self) -> int:
         """Characters this subscriber holds now: queued, being written, pending."""
@@ -137,20 +138,22 @@ class Subscriber:
         """The write pump has written (or dropped) `chars` of what was queued."""
         self.queued_chars = max(0, self.queued_chars - chars)
         room = self._room
-        if room is not None and self.has_room(self._room_need):
+        if room is not None and self.has_room(self._room_need, self._room_limit):
             self._room = None
             room.set()
 
-    def has_room(self, chars: int) -> bool:
-        """Whether `chars` more fit the budget now (anything fits an empty queue)."""
-        return not self.queued_chars or self.used() + chars <= self.budget
+    def has_room(self, chars: int, limit: int | None = None) -> bool:
+        """Whether `chars` more fit under `limit` (default: the budget) now; anything fits
+        an empty queue."""
+        return not self.queued_chars or self.used() + chars <= (limit or self.budget)
 
-    async def wait_room(self, chars: int) -> None:
-        """Return once `chars` more fit the budget (at once if they do), or the subscriber
-        closed. One waiter at a time (the connection's replay); callers bound the wait."""
-        if self.has_room(chars) or self.close_code is not None:
+    async def wait_room(self, chars: int, limit: int | None = None) -> None:
+        """Return once `chars` more fit under `limit` (at once if they do), or the
+        subscriber closed. One waiter at a time (the connection's replay); callers bound
+        the wait."""
+        if self.has_room(chars, limit) or self.close_code is not None:
             return
-        self._room_need = chars
+        self._room_need, self._room_limit = chars, limit
         self._room = trio.Event()
         await self._room.wait()
 

@@ -4,9 +4,11 @@ A joining client that is behind gets the messages it missed through its outbox, 
 `joined`, before it goes live. Memory is what this has to watch: a room of large messages
 and many slow readers once cost gigabytes (a 500-message page per socket, and an outbox
 of 256 chunks of up to 128 KiB each). So a replay
-- reads a page only when half the subscriber's byte budget is free, and sizes the page
-  by what the last page's events weighed (the first assumes the longest messages);
-- waits for room before each outbox item instead of queueing past the budget;
+- keeps what it queues under half the subscriber's byte budget (REPLAY_SHARE), so live
+  events, replies and pings always find room and never evict a client that reads;
+- reads a page only when its share is half free, and sizes the page by what the last
+  page's events weighed (the first assumes the longest messages);
+- waits for room before each outbox item instead of queueing past its share;
 - evicts (4008) a client that makes no room for `outbox_stall_s`;
 - runs at most `replays_per_user` at once per user: further joins wait their turn.
 """
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 #: What a message event weighs beyond its text, in characters (a page's first estimate).
 EVENT_OVERHEAD_CHARS = 256
+#: The part of a subscriber's byte budget a replay may fill.
+REPLAY_SHARE = 0.5
 
 
 async def catch_up(
@@ -50,11 +54,12 @@ async def _replay(services: Services, sub: Subscriber, room: Room, cursor: RoomC
     settings = services.settings
     page = settings.resume_page
     weight = settings.max_text_chars + EVENT_OVERHEAD_CHARS
+    share = int(sub.budget * REPLAY_SHARE)
     replayed = 0
     while True:
-        if not await _wait_room(services, sub, sub.budget // 2):
+        if not await _wait_room(services, sub, share // 2, share):
             return
-        limit = max(1, min(page, (sub.budget - sub.used()) // weight))
+        limit = max(1, min(page, (share - sub.used()) // weight))
         missed = await services.store.history(room, before=None, after=cursor.seq, limit=limit)
         if sub.rooms.get(room.name) is not cursor:
             return  # left (or re-joined) meanwhile
@@ -64,7 +69,7 @@ async def _replay(services: Services, sub: Subscriber, room: Room, cursor: RoomC
             chars = 0
             for item, _ in _packed(missed):
                 chars += len(item)
-                if not await _wait_room(services, sub, len(item)):
+                if not await _wait_room(services, sub, len(item), share):
                     return
                 if sub.rooms.get(room.name) is not cursor:
                     return
@@ -85,11 +90,11 @@ async def _replay(services: Services, sub: Subscriber, room: Room, cursor: RoomC
         services.counters.resumes += 1
 
 
-async def _wait_room(services: Services, sub: Subscriber, chars: int) -> bool:
-    """Wait until `chars` more fit the byte budget; False (evicted or closing) if the
-    client does not make that room within outbox_stall_s."""
+async def _wait_room(services: Services, sub: Subscriber, chars: int, limit: int) -> bool:
+    """Wait until `chars` more fit under `limit`; False (evicted or closing) if the client
+    does not make that room within outbox_stall_s."""
     with trio.move_on_after(services.settings.outbox_stall_s):
-        await sub.wait_room(chars)
+        await sub.wait_room(chars, limit)
         return sub.close_code is None
     services.hub.evict(sub)
     return False

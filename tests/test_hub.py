@@ -154,3 +154,12 @@ async def test_hub_wait_room_returns_when_the_subscriber_closes() -> None:
         await trio.testing.wait_all_tasks_blocked()
         sub.close(CloseCode.SLOW_CONSUMER)  # the waiter must not hang on a closed outbox
     assert sub.used() == 0
+
+
+def test_hub_a_limit_below_the_budget_leaves_live_events_room() -> None:
+    sub, _ = _budgeted(1000)
+    sub.enqueue("r" * 500)  # a replay that filled its share (half the budget)
+    assert not sub.has_room(1, limit=500)  # the replay waits
+    assert sub.has_room(500)  # a live event, a reply or a ping still fits
+    sub.enqueue("p" * 500)
+    assert sub.close_code is None and sub.used() == 1000
