@@ -29,7 +29,8 @@ from .limits import TokenBucket
 from .protocol import Chunk, ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
 from .services import Services
 from .store import Ack, AppendRequest, Room, Session, User, now_ms
-from .wire import DirectSocket, text_frame
+from .transport import FrameSink
+from .wire import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class Connection:
         user: User,
         session: Session,
         socket: Socket,
-        direct: DirectSocket | None = None,
+        direct: FrameSink | None = None,
     ) -> None:
         self.services = services
         self.settings = services.settings

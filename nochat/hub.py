@@ -10,11 +10,11 @@ write pump, once an item has left) takes away, `wait_room` lets a replay wait fo
 client to make room. Eviction loses nothing: history is durable and the client resumes with
 `join since`.
 
-The fast path (wire.py): a subscriber with nothing queued gets the event appended to
-its `pending` list, and the hub's flusher task writes each such subscriber's events
-as one frame with one `os.write` per round; subscribers that got the same events share
-the frame, built once. Only what the kernel
-will not take goes through the outbox and the connection's write pump.
+The fast path (frames from wire.py, written through a transport `FrameSink`): a
+subscriber with nothing queued gets the event appended to its `pending` list, and the
+hub's flusher task writes each such subscriber's events as one frame with one `os.write`
+per round; subscribers that got the same events share the frame, built once. Only what
+the kernel will not take goes through the outbox and the connection's write pump.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ import trio.lowlevel
 
 from .errors import CloseCode
 from .protocol import Chunk, batch
-from .wire import DirectSocket, text_frame
+from .transport import FrameSink
+from .wire import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Subscriber:
     outbox: trio.MemorySendChannel[str | bytes]
     rooms: dict[str, RoomCursor] = field(default_factory=dict)
     #: The fast path to this connection's socket, once accepted (None: write pump only).
-    direct: DirectSocket | None = None
+    direct: FrameSink | None = None
     busy: bool = False
     #: The receive end of the outbox, so closing can drop what is still queued.
     inbox: trio.MemoryReceiveChannel[str | bytes] | None = None
