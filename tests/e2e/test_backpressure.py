@@ -123,3 +123,36 @@ async def test_backpressure_peer_reset_mid_write_is_a_disconnect_not_an_error(
         client_nursery.cancel_scope.cancel()
     bad = [r for r in caplog.records if r.levelno > logging.INFO or r.exc_info]
     assert bad == []
+
+
+async def test_backpressure_a_users_extra_replays_wait_for_a_slot(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        tmp_path / "d", replays_per_user=1, outbox_stall_s=60, tcp_user_timeout_s=120
+    )
+    server = await start_server(nursery, settings)
+    api = Api(server.http)
+    ann, cat = await api.signup("ann"), await api.signup("cat")
+    total = 200  # ~800 KB: more than a replay may queue, so a stalled one keeps its slot
+    async with ws_connect(server, ann.token) as a, trio.open_nursery() as client_nursery:
+        await a.join()
+        for i in range(total):
+            await a.say(f"{i} " + secrets.token_hex(1900))
+            await a.expect("ack")
+        _, stream = await stalled_client(
+            server, cat.token, client_nursery, type="join", room="general", since=0
+        )
+        await a.expect("presence", user="cat", state="online")  # its replay has the slot
+        async with ws_connect(server, cat.token) as c:
+            await c.join(since=0)  # `joined` at once; its replay waits for cat's slot
+            slots = server.services.replays
+            assert slots.holders("cat") == 1
+            assert slots._slots["cat"].statistics().tasks_waiting == 1
+            await a.join(since=0)  # another user's replay is not held up
+            assert [m["seq"] for m in await a.messages(total)] == list(range(1, total + 1))
+            # The stalled socket goes (reset): its slot passes to the waiting join.
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            stream.socket.close()
+            assert [m["seq"] for m in await c.messages(total)] == list(range(1, total + 1))
+        client_nursery.cancel_scope.cancel()
