@@ -69,8 +69,10 @@ class Services:
             rooms.setdefault(m.room, []).append((protocol.encode(event), m.seq))
         publish = self.broker.publish
         for room, events in rooms.items():
+            first = events[0][1]  # a commit's events of one room have consecutive seqs
             for item, last_seq in pack(events):
-                publish(room, item, last_seq)
+                publish(room, item, last_seq, first)
+                first = last_seq + 1
 
     async def visible_room(self, user: User, name: str) -> Room:
         """The room if `user` may read and write it; NotFound otherwise (names never leak).

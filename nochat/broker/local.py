@@ -9,5 +9,7 @@ class LocalBroker:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
-    def publish(self, room: str, encoded: str, seq: int | None = None) -> None:
-        self.hub.publish(room, encoded, seq)
+    def publish(
+        self, room: str, encoded: str, seq: int | None = None, first: int | None = None
+    ) -> None:
+        self.hub.publish(room, encoded, seq, first)
