@@ -13,7 +13,8 @@ from werkzeug.exceptions import HTTPException
 
 from . import ws
 from .auth import Authenticator, load_or_create_secret
-from .broker.local import LocalBroker
+from .broker import open_broker
+from .broker.feed import StoreFeed
 from .errors import NoChatError
 from .http_api import RoomConverter, error_response, json_response
 from .http_api import blueprint as api_blueprint
@@ -50,7 +51,10 @@ def build_services(settings: Settings) -> Services:
         ttl_s=settings.token_ttl_s,
         hashing=settings.password_hashing,
     )
-    svc = Services(settings, store, hub, LocalBroker(hub), Presence(), auth)
+    feed = StoreFeed(store)
+    broker = open_broker(settings, hub, fetch_range=feed.fetch_range, fetch_head=feed.fetch_head)
+    hub.room_opened, hub.room_closed = broker.subscribe, broker.unsubscribe
+    svc = Services(settings, store, hub, broker, Presence(), auth)
     store.on_commit = svc.on_commit
     return svc
 
@@ -98,6 +102,7 @@ def create_app(settings: Settings) -> NoChatApp:
 
         await app.nursery.start(run_store)
         await app.nursery.start(svc.hub.run)
+        await app.nursery.start(svc.broker.run)
         await app.nursery.start(svc.keepalive.run)
         await app.nursery.start(svc.run_presence)
         log.info("store open at %s (epoch %s)", settings.db_path, svc.store.epoch)

@@ -10,7 +10,7 @@ import trio
 
 from . import protocol
 from .auth import Authenticator
-from .broker import Broker
+from .broker import Broker, SignalKind, SignalPayload
 from .errors import CloseCode, NotFound, RateLimited, Unavailable
 from .hub import Hub, pack
 from .keepalive import Keepalive
@@ -53,6 +53,7 @@ class Services:
         self.login_throttle = FailureThrottle(
             self.settings.login_failures, self.settings.login_window_s
         )
+        self.broker.on_signal(SignalKind.SESSION_ENDED, self._session_ended)
 
     def on_commit(self, batch: Sequence[Message]) -> None:
         """Store writer → broker: each room's share of one commit goes out as one item.
@@ -173,8 +174,11 @@ class Services:
         self.connection_closed()
 
     def end_session(self, session_id: str) -> None:
-        """Logout: every socket opened with this session closes with 4001 now."""
-        for conn in self.by_session.get(session_id, ()):
+        """Logout: every socket opened with this session, on every node, closes with 4001."""
+        self.broker.signal(SignalKind.SESSION_ENDED, {"session": session_id})
+
+    def _session_ended(self, payload: SignalPayload) -> None:
+        for conn in self.by_session.get(payload["session"], ()):
             conn.sub.close(CloseCode.TOKEN_EXPIRED)
 
     def session_extended(self, session: Session) -> None:

@@ -89,6 +89,9 @@ class Settings:
     first_frame_timeout_s: float = 10.0
     #: Serve the browser client from this directory ("" = the bundled web/).
     web_dir: str = ""
+    #: How long an event that arrives ahead of its room's next seq is held before the
+    #: gap is read from the store.
+    broker_hold_s: float = 0.2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -146,6 +149,7 @@ class Settings:
             "typing_interval_s",
             "login_window_s",
             "first_frame_timeout_s",
+            "broker_hold_s",
         ):
             if getattr(self, name) <= 0:
                 p.append(f"{name} must be > 0")

@@ -1,8 +1,50 @@
-"""The Broker protocol: how an encoded room event reaches every process's hub."""
+"""The Broker protocol: how room events and node-wide signals reach every node's hub.
+
+A broker carries two things. Room events (`publish`): encoded once by the publisher,
+delivered to the hub of every node that has subscribers in the room, each room strictly
+in `seq` order (the Sequencer, sequencer.py). And signals (`signal`): small typed notes
+every node must see (a session ended, so its sockets close 4001, wherever they are).
+`LocalBroker` does both in-process; `RedisBroker` (redis.py) over Redis pub/sub. The
+services make the same calls with either: they never know which one they hold.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+import trio
+
+from .sequencer import FetchHead as FetchHead
+from .sequencer import FetchRange as FetchRange
+
+if TYPE_CHECKING:
+    from ..hub import Hub
+    from ..settings import Settings
+
+
+class BrokerStatus(StrEnum):
+    """`degraded`: the node serves (local delivery, durable sends) but other nodes'
+    events do not reach it, and its own do not reach them, until the broker reconnects."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+
+
+class SignalKind(StrEnum):
+    """Node-wide signals. Payload keys, all strings: session_ended {session};
+    membership_changed {room, user}; room_created {room}; presence {room, user, state}."""
+
+    SESSION_ENDED = "session_ended"
+    MEMBERSHIP_CHANGED = "membership_changed"
+    ROOM_CREATED = "room_created"
+    PRESENCE = "presence"
+
+
+SignalPayload = Mapping[str, str]
+#: Runs on every node (the sender's included, at once) for each signal of its kind.
+SignalHandler = Callable[[SignalPayload], None]
 
 
 class Broker(Protocol):
@@ -12,6 +54,41 @@ class Broker(Protocol):
         """Deliver an encoded event to the room's subscribers on every node. Never awaits.
 
         `seq` is the (last) seq the item carries and `first` the first, when the item is
-        a Chunk of several events (None: just `seq`).
+        a Chunk of several events (None: just `seq`); events without seq (presence,
+        typing) pass straight through, unordered.
         """
         ...
+
+    def subscribe(self, room: str) -> None:
+        """This node now has local subscribers in `room`: deliver its events here."""
+        ...
+
+    def unsubscribe(self, room: str) -> None:
+        """The last local subscriber of `room` has gone: stop delivering its events here."""
+        ...
+
+    def signal(self, kind: SignalKind, payload: SignalPayload) -> None:
+        """Tell every node (this one at once). Never awaits; best effort across nodes."""
+        ...
+
+    def on_signal(self, kind: SignalKind, handler: SignalHandler) -> None:
+        """Call `handler` for every signal of `kind`, from any node."""
+        ...
+
+    @property
+    def status(self) -> BrokerStatus: ...
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The broker's tasks (ordering timers, gap fills, Redis I/O), until cancelled."""
+        ...
+
+
+def open_broker(
+    settings: Settings, hub: Hub, *, fetch_range: FetchRange, fetch_head: FetchHead
+) -> Broker:
+    """The broker the settings ask for (one process: LocalBroker)."""
+    from .local import LocalBroker
+
+    return LocalBroker(
+        hub, fetch_range=fetch_range, fetch_head=fetch_head, hold_s=settings.broker_hold_s
+    )

@@ -13,8 +13,9 @@ open room's delivered `head` and only ever hands the hub the item that starts at
   store) and is dropped.
 
 Events without seq (presence, typing) pass straight through. A room's head is unknown
-until `advance` says where the store is (the broker asks after subscribing), or, with
-`trust_first` (one process: nothing can arrive out of order), until its first item.
+until `advance` says where the store is (the broker reads it, `read_heads`, once the
+room is open, after SUBSCRIBE with Redis); items meanwhile are held, and delivered from
+the earliest on, so a subscriber that joined just before the room opened misses none.
 An item straddling the head (impossible while commits are atomic) is dropped and its
 range read from the store, so nothing is ever skipped or sent twice.
 """
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 #: Reads a room's committed events with after < seq <= upto from the store, in seq order,
 #: as (encoded event, seq) pairs: how a gap the broker left is filled.
 FetchRange = Callable[[str, int, int], Awaitable[list[tuple[str, int]]]]
+#: A room's committed head seq in the store (where a newly open room starts).
+FetchHead = Callable[[str], Awaitable[int]]
 
 #: Hand one item to the hub: (room, encoded, last seq, first seq); seqs None: unordered.
 Deliver = Callable[[str, str, int | None, int | None], None]
@@ -60,12 +63,10 @@ class Sequencer:
         fetch_range: FetchRange,
         *,
         hold_s: float,
-        trust_first: bool = False,
     ) -> None:
         self._deliver = deliver
         self._fetch_range = fetch_range
         self._hold_s = hold_s
-        self._trust_first = trust_first
         self._rooms: dict[str, _Room] = {}
         self._wake = trio.Event()
         self.held = 0
@@ -97,10 +98,8 @@ class Sequencer:
         first = seq if first is None else first
         head = state.head
         if head is None:
-            if not self._trust_first:
-                self._hold(state, first, seq, encoded)
-                return
-            head = state.head = first - 1
+            self._hold(state, first, seq, encoded)
+            return
         if seq <= head:
             self.duplicates += 1
         elif first == head + 1:
@@ -119,10 +118,25 @@ class Sequencer:
         if state is None:
             return
         if state.head is None:
-            state.head = head
+            # Held items came after the room opened: whoever joined then has the seqs
+            # before the earliest of them, maybe not those up to the store's head.
+            state.head = min(head, min(state.held) - 1) if state.held else head
             self._drain(room, state)
+            if head > state.head:
+                self._need(state, head)
         elif head > state.head:
             self._need(state, head)
+
+    async def read_heads(self, rooms: set[str], fetch_head: FetchHead) -> None:
+        """Read the store's head of each room in `rooms` (emptying it) and `advance`."""
+        while rooms:
+            room = rooms.pop()
+            try:
+                head = await fetch_head(room)
+            except NoChatError:
+                log.warning("could not read room %s's head; its first item starts it", room)
+                continue
+            self.advance(room, head)
 
     def _hold(self, state: _Room, first: int, seq: int, encoded: str) -> None:
         self.held += 1

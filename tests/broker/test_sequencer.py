@@ -38,9 +38,9 @@ class Harness:
         return [seq for _, seq, _ in self.delivered]
 
 
-async def _harness(nursery: trio.Nursery, *, trust_first: bool) -> Harness:
+async def _harness(nursery: trio.Nursery) -> Harness:
     h = Harness()
-    h.seq = Sequencer(h.deliver, h.fetch_range, hold_s=HOLD_S, trust_first=trust_first)
+    h.seq = Sequencer(h.deliver, h.fetch_range, hold_s=HOLD_S)
     await nursery.start(h.seq.run)
     h.seq.open("r")
     return h
@@ -48,7 +48,7 @@ async def _harness(nursery: trio.Nursery, *, trust_first: bool) -> Harness:
 
 @pytest.fixture
 async def h(nursery: trio.Nursery) -> AsyncIterator[Harness]:
-    yield await _harness(nursery, trust_first=False)
+    yield await _harness(nursery)
 
 
 async def test_sequencer_in_order_items_go_at_once(h: Harness) -> None:
@@ -122,8 +122,32 @@ async def test_sequencer_holds_until_the_head_is_known(
     h.seq.offer("r", "m4", 4)
     h.seq.offer("r", "m5", 5)
     assert h.seqs() == []
-    h.seq.advance("r", 4)  # the store's head came: 4 was read by subscribers already
-    assert h.seqs() == [5] and h.fetches == []
+    h.seq.advance("r", 5)  # the store's head came; who joined before 4 still needs 4
+    assert h.seqs() == [4, 5] and h.fetches == []
+    h.seq.offer("r", "m4", 4)
+    assert h.seqs() == [4, 5]
+
+
+async def test_sequencer_open_room_fills_up_to_the_store_head(
+    h: Harness, mock_clock: trio.testing.MockClock
+) -> None:
+    h.seq.offer("r", "m9", 9)
+    h.seq.advance("r", 6)  # 7 and 8 are late (or went by before the room was open)
+    await trio.testing.wait_all_tasks_blocked()
+    assert h.seqs() == []
+    mock_clock.jump(HOLD_S)
+    await trio.testing.wait_all_tasks_blocked()
+    assert h.fetches == [("r", 6, 8)] and h.seqs() == [7, 8, 9]
+
+
+async def test_sequencer_read_heads_starts_open_rooms(h: Harness) -> None:
+    async def fetch_head(room: str) -> int:
+        return {"r": 3}[room]
+
+    rooms = {"r"}
+    await h.seq.read_heads(rooms, fetch_head)
+    h.seq.offer("r", "m4", 4)
+    assert not rooms and h.seqs() == [4]
 
 
 async def test_sequencer_without_a_head_trusts_the_earliest_after_hold(
@@ -136,12 +160,9 @@ async def test_sequencer_without_a_head_trusts_the_earliest_after_hold(
     assert h.seqs() == [7, 8] and h.fetches == []
 
 
-async def test_sequencer_trust_first_starts_at_the_first_item(nursery: trio.Nursery) -> None:
-    h = await _harness(nursery, trust_first=True)
-    h.seq.offer("r", "m9", 9)
-    h.seq.offer("r", "m10", 10)
-    h.seq.offer("elsewhere", "x", 1)  # a room not open here: nobody to deliver to
-    assert h.seqs() == [9, 10]
+async def test_sequencer_drops_items_of_rooms_not_open(h: Harness) -> None:
+    h.seq.offer("elsewhere", "x", 1)
+    assert h.seqs() == []
 
 
 async def test_sequencer_retries_a_failed_fill(
