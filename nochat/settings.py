@@ -92,6 +92,10 @@ class Settings:
     #: How long an event that arrives ahead of its room's next seq is held before the
     #: gap is read from the store.
     broker_hold_s: float = 0.2
+    #: redis://… selects the Redis broker (scale-out); "" = one process, LocalBroker.
+    redis_url: str = field(default="", repr=False)
+    #: Events waiting to be PUBLISHed to Redis; more are dropped (other nodes backfill).
+    broker_buffer: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -171,9 +175,12 @@ class Settings:
             "max_connections",
             "login_failures",
             "listen_backlog",
+            "broker_buffer",
         ):
             if getattr(self, name) < 1:
                 p.append(f"{name} must be >= 1")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            p.append("redis_url must start with redis://, rediss:// or unix://")
         if self.max_frame_bytes < 1024:
             p.append("max_frame_bytes must be >= 1024")
         if p:

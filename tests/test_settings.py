@@ -36,3 +36,16 @@ def test_settings_validate_ranges() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"NOCHAT_PORT": "70000", "NOCHAT_PONG_TIMEOUT_S": "1"})
     assert len(caught.value.problems) == 2
+
+
+def test_settings_broker_values_are_checked_together() -> None:
+    env = {
+        "NOCHAT_REDIS_URL": "http://redis",
+        "NOCHAT_BROKER_HOLD_S": "0",
+        "NOCHAT_BROKER_BUFFER": "0",
+    }
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert len(caught.value.problems) == 3
+    ok = Settings.from_env({"NOCHAT_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert ok.redis_url == "redis://127.0.0.1:6379/0" and "redis" not in repr(ok)

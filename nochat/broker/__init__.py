@@ -86,7 +86,21 @@ class Broker(Protocol):
 def open_broker(
     settings: Settings, hub: Hub, *, fetch_range: FetchRange, fetch_head: FetchHead
 ) -> Broker:
-    """The broker the settings ask for (one process: LocalBroker)."""
+    """The broker the settings ask for: Redis when `redis_url` is set, else local.
+
+    The Redis broker is imported only then, so a single node needs no coredis.
+    """
+    if settings.redis_url:
+        from .redis import RedisBroker
+
+        return RedisBroker(
+            settings.redis_url,
+            hub,
+            fetch_range=fetch_range,
+            fetch_head=fetch_head,
+            hold_s=settings.broker_hold_s,
+            buffer=settings.broker_buffer,
+        )
     from .local import LocalBroker
 
     return LocalBroker(

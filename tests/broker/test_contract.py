@@ -19,12 +19,20 @@ import trio.testing
 
 from nochat.broker import Broker, BrokerStatus, SignalKind, SignalPayload
 from nochat.broker.local import LocalBroker
+from nochat.broker.redis import RedisBroker
 from nochat.hub import Hub, RoomCursor, Subscriber
 from nochat.protocol import Chunk
 
+from ..services_redis import RedisServer, running_redis
 from ..support import STEP_S
 
-BACKENDS = ["local"]
+#: coredis 6.9 leaves a connection's anyio streams unclosed when the connect itself is
+#: refused (BaseConnection.run enters them only after _connect succeeds); reconnecting
+#: to a stopped Redis does exactly that. Upstream's leak, not ours: ignore just it.
+COREDIS_REFUSED_LEAK = "ignore:Unclosed <MemoryObject:ResourceWarning:anyio.streams.memory"
+pytestmark = pytest.mark.filterwarnings(COREDIS_REFUSED_LEAK)
+
+BACKENDS = ["local", "redis"]
 #: Long enough that reordering is never mistaken for a gap on a busy machine.
 PATIENT_HOLD_S = 5.0
 #: Short, for the tests that wait for a gap to be filled.
@@ -116,7 +124,7 @@ class Cluster:
     tmp_path: Path
     log: SharedLog = field(default_factory=SharedLog)
     made: list[Node] = field(default_factory=list)
-    redis: Any = None
+    redis: RedisServer | None = None
 
     @property
     def multi_node(self) -> bool:
@@ -139,6 +147,15 @@ class Cluster:
         return node
 
     def _broker(self, hub: Hub, hold_s: float) -> Broker:
+        if self.redis is not None:
+            return RedisBroker(
+                self.redis.url,
+                hub,
+                fetch_range=self.log.fetch_range,
+                fetch_head=self.log.fetch_head,
+                hold_s=hold_s,
+                buffer=1000,
+            )
         return LocalBroker(
             hub, fetch_range=self.log.fetch_range, fetch_head=self.log.fetch_head, hold_s=hold_s
         )
@@ -147,6 +164,11 @@ class Cluster:
         """Until every node's subscriptions are in effect (Redis: SUBSCRIBE acknowledged)
         and each open room's head is read from the store."""
         await trio.testing.wait_all_tasks_blocked()
+        with trio.fail_after(STEP_S):
+            for node in self.made:
+                if isinstance(node.broker, RedisBroker):
+                    await node.broker.wait_status(BrokerStatus.HEALTHY)
+                    await node.broker.wait_synced()
 
     async def wait_held(self, node: Node, n: int) -> None:
         """Until `node`'s sequencer holds n early items (they crossed Redis to get there)."""
@@ -160,12 +182,11 @@ class Cluster:
 async def cluster(
     request: pytest.FixtureRequest, nursery: trio.Nursery, tmp_path: Path
 ) -> AsyncIterator[Cluster]:
-    yield Cluster(request.param, nursery, tmp_path)
-
-
-def _multi_node_only(cluster: Cluster) -> None:
-    if not cluster.multi_node:
-        pytest.skip("one process is one node")
+    if request.param == "redis":
+        async with running_redis(tmp_path / "redis") as redis:
+            yield Cluster(request.param, nursery, tmp_path, redis=redis)
+    else:
+        yield Cluster(request.param, nursery, tmp_path)
 
 
 async def test_broker_publish_reaches_a_subscriber_in_order(cluster: Cluster) -> None:
@@ -285,3 +306,47 @@ async def test_broker_is_healthy_when_running(cluster: Cluster) -> None:
     (node,) = await cluster.nodes(1)
     await cluster.settle()
     assert node.broker.status is BrokerStatus.HEALTHY
+
+
+def _redis(cluster: Cluster) -> RedisServer:
+    if cluster.redis is None:
+        pytest.skip("about Redis itself")
+    return cluster.redis
+
+
+async def test_broker_reconnect_backfills_and_reports_degraded_meanwhile(
+    cluster: Cluster,
+) -> None:
+    redis = _redis(cluster)
+    sender, receiver = await cluster.nodes(2, hold_s=QUICK_HOLD_S)
+    sender.join("r")
+    receiver.join("r")
+    await cluster.settle()
+    sender.commit("r")
+    assert await receiver.take(1) == [("r", 1)]
+    await redis.stop()
+    with trio.fail_after(STEP_S):
+        await receiver.broker.wait_status(BrokerStatus.DEGRADED)  # type: ignore[attr-defined]
+        await sender.broker.wait_status(BrokerStatus.DEGRADED)  # type: ignore[attr-defined]
+    sender.commit("r", 3)  # committed while Redis is down: local delivery goes on
+    assert await sender.take(4) == [("r", seq) for seq in range(1, 5)]
+    await redis.start()
+    await cluster.settle()
+    # What went by while down came back from the store (or the sender's buffer), in order.
+    assert await receiver.take(3) == [("r", 2), ("r", 3), ("r", 4)]
+    sender.commit("r")
+    assert await receiver.take(1) == [("r", 5)]
+    assert receiver.nothing_more()
+
+
+async def test_broker_killed_subscription_reconnects_and_backfills(cluster: Cluster) -> None:
+    redis = _redis(cluster)
+    sender, receiver = await cluster.nodes(2, hold_s=QUICK_HOLD_S)
+    receiver.join("r")
+    await cluster.settle()
+    assert await redis.kill_pubsub_clients() == 2
+    cluster.log.commit("r", 2)  # committed while the subscription was cut: never published
+    await cluster.settle()  # (possibly before the broker noticed; then the gap fills it)
+    sender.commit("r")
+    assert await receiver.take(3) == [("r", 1), ("r", 2), ("r", 3)]
+    assert receiver.broker.connects >= 2  # type: ignore[attr-defined]
