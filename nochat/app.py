@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import ws
 from .auth import Authenticator, load_or_create_secret
-from .broker import open_broker
+from .broker import BrokerStatus, open_broker
 from .broker.feed import StoreFeed
 from .errors import NoChatError
 from .http_api import RoomConverter, error_response, json_response
@@ -126,6 +126,9 @@ def create_app(settings: Settings) -> NoChatApp:
     async def readyz() -> Response:
         if svc.shutting_down or not svc.store.epoch:
             return json_response({"status": "unavailable"}, 503)
+        if svc.broker.status is BrokerStatus.DEGRADED:
+            # Still serving: local delivery and durable sends go on; other nodes' do not.
+            return json_response({"status": "degraded", "broker": "down"})
         return json_response({"status": "ready"})
 
     @app.get("/metrics")

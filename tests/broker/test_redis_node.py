@@ -8,10 +8,11 @@ import coredis
 import pytest
 import trio
 
+from nochat.broker import BrokerStatus
 from nochat.broker.redis import RedisBroker
 
-from ..services_redis import running_redis
-from ..support import STEP_S, Api, make_settings, start_server, ws_connect
+from ..services_redis import RedisServer, free_port, running_redis
+from ..support import STEP_S, Api, make_settings, require_program, start_server, ws_connect
 from .test_contract import COREDIS_REFUSED_LEAK
 
 pytestmark = pytest.mark.filterwarnings(COREDIS_REFUSED_LEAK)
@@ -45,3 +46,28 @@ async def test_redis_node_serves_chat_and_logout(nursery: trio.Nursery, tmp_path
             assert await b.closed() == 4001
         assert broker.sent > 0
         await server.stop()
+
+
+async def test_redis_down_node_serves_and_readyz_says_degraded(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    redis = RedisServer(require_program("redis-server"), tmp_path / "redis", free_port())
+    server = await start_server(nursery, make_settings(tmp_path / "d", redis_url=redis.url))
+    api = Api(server.http)
+    assert await api.get("/readyz") == {"status": "degraded", "broker": "down"}  # 200
+    ann = await api.signup("ann")
+    async with ws_connect(server, ann.token) as a:
+        await a.join()
+        client_id = await a.say("while Redis is down")
+        assert (await a.expect("ack", client_id=client_id))["seq"] == 1  # committed, acked
+        assert [m["seq"] for m in await a.messages(1)] == [1]  # delivered locally
+        await redis.start()
+        try:
+            with trio.fail_after(STEP_S):
+                await server.services.broker.wait_status(BrokerStatus.HEALTHY)  # type: ignore[attr-defined]
+            assert await api.get("/readyz") == {"status": "ready"}
+            await a.say("after")
+            assert [m["seq"] for m in await a.messages(1)] == [2]
+        finally:
+            await server.stop()
+            await redis.stop()
