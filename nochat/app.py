@@ -15,6 +15,7 @@ from . import ws
 from .auth import Authenticator, load_or_create_secret
 from .broker import BrokerStatus, open_broker
 from .broker.feed import StoreFeed
+from .broker.metrics import BrokerCollector
 from .errors import NoChatError
 from .http_api import RoomConverter, error_response, json_response
 from .http_api import blueprint as api_blueprint
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> NoChatApp:
             lambda: (svc.store.commits, svc.store.committed_messages),
         )
     )
+    registry.register(BrokerCollector(svc.broker, svc.hub))
     store_done = trio.Event()
     web_dir = Path(settings.web_dir) if settings.web_dir else BUNDLED_WEB
 

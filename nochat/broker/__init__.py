@@ -11,6 +11,7 @@ services make the same calls with either: they never know which one they hold.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -40,6 +41,24 @@ class SignalKind(StrEnum):
     MEMBERSHIP_CHANGED = "membership_changed"
     ROOM_CREATED = "room_created"
     PRESENCE = "presence"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatistics:
+    """Counters since start (Prometheus reads them: nochat/broker/metrics.py)."""
+
+    status: BrokerStatus
+    #: Items that arrived ahead of their room's next seq and waited.
+    held: int
+    #: Gaps read from the store (each one store read).
+    gap_fills: int
+    #: Items already delivered (or read from the store) when they came.
+    duplicates: int
+    #: Items and signals the Redis buffer had no room for, or lost with a connection.
+    dropped: int = 0
+    sent: int = 0
+    received: int = 0
+    connects: int = 0
 
 
 SignalPayload = Mapping[str, str]
@@ -77,6 +96,8 @@ class Broker(Protocol):
 
     @property
     def status(self) -> BrokerStatus: ...
+
+    def statistics(self) -> BrokerStatistics: ...
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The broker's tasks (ordering timers, gap fills, Redis I/O), until cancelled."""

@@ -5,7 +5,15 @@ from __future__ import annotations
 import trio
 
 from ..hub import Hub
-from . import BrokerStatus, FetchHead, FetchRange, SignalHandler, SignalKind, SignalPayload
+from . import (
+    BrokerStatistics,
+    BrokerStatus,
+    FetchHead,
+    FetchRange,
+    SignalHandler,
+    SignalKind,
+    SignalPayload,
+)
 from .sequencer import Sequencer
 from .signals import Signals
 
@@ -28,6 +36,10 @@ class LocalBroker:
     @property
     def status(self) -> BrokerStatus:
         return BrokerStatus.HEALTHY
+
+    def statistics(self) -> BrokerStatistics:
+        s = self.sequencer
+        return BrokerStatistics(self.status, s.held, s.filled, s.duplicates)
 
     def publish(
         self, room: str, encoded: str, seq: int | None = None, first: int | None = None

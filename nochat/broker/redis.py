@@ -35,6 +35,7 @@ from coredis.retry import NoRetryPolicy
 from ..hub import Hub
 from ..protocol import Chunk
 from . import (
+    BrokerStatistics,
     BrokerStatus,
     FetchHead,
     FetchRange,
@@ -90,6 +91,19 @@ class RedisBroker:
     @property
     def status(self) -> BrokerStatus:
         return self._status
+
+    def statistics(self) -> BrokerStatistics:
+        s = self.sequencer
+        return BrokerStatistics(
+            self._status,
+            s.held,
+            s.filled,
+            s.duplicates,
+            dropped=self.dropped,
+            sent=self.sent,
+            received=self.received,
+            connects=self.connects,
+        )
 
     def publish(
         self, room: str, encoded: str, seq: int | None = None, first: int | None = None

@@ -257,6 +257,8 @@ async def test_broker_restores_order_from_out_of_order_arrival(cluster: Cluster)
     a.broker.publish("r", first[0], first[1])
     assert await receiver.take(2) == [("r", 1), ("r", 2)]
     assert cluster.log.fetches == []  # reordered, not read from the store
+    stats = receiver.broker.statistics()
+    assert (stats.held, stats.gap_fills) == (1, 0)
 
 
 async def test_broker_fills_a_gap_from_the_store(cluster: Cluster) -> None:
@@ -268,6 +270,7 @@ async def test_broker_fills_a_gap_from_the_store(cluster: Cluster) -> None:
     sender.commit("r", 2, chunk=True)
     assert await receiver.take(4) == [("r", 1), ("r", 2), ("r", 3), ("r", 4)]
     assert cluster.log.fetches == [("r", 1, 2)]
+    assert receiver.broker.statistics().gap_fills == 1
 
 
 async def test_broker_signals_reach_every_node_once(cluster: Cluster) -> None:

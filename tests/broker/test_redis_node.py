@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 import coredis
@@ -55,6 +56,7 @@ async def test_redis_down_node_serves_and_readyz_says_degraded(
     server = await start_server(nursery, make_settings(tmp_path / "d", redis_url=redis.url))
     api = Api(server.http)
     assert await api.get("/readyz") == {"status": "degraded", "broker": "down"}  # 200
+    assert "nochat_broker_up 0.0" in await _metrics(server.http)
     ann = await api.signup("ann")
     async with ws_connect(server, ann.token) as a:
         await a.join()
@@ -66,8 +68,18 @@ async def test_redis_down_node_serves_and_readyz_says_degraded(
             with trio.fail_after(STEP_S):
                 await server.services.broker.wait_status(BrokerStatus.HEALTHY)  # type: ignore[attr-defined]
             assert await api.get("/readyz") == {"status": "ready"}
+            text = await _metrics(server.http)
+            assert "nochat_broker_up 1.0" in text and "nochat_broker_connects_total 1.0" in text
             await a.say("after")
             assert [m["seq"] for m in await a.messages(1)] == [2]
         finally:
             await server.stop()
             await redis.stop()
+
+
+async def _metrics(base: str) -> str:
+    def fetch() -> str:
+        with urllib.request.urlopen(base + "/metrics", timeout=STEP_S) as resp:
+            return str(resp.read().decode())
+
+    return await trio.to_thread.run_sync(fetch)
