@@ -86,6 +86,12 @@ class Broker(Protocol):
         """The last local subscriber of `room` has gone: stop delivering its events here."""
         ...
 
+    def head(self, room: str) -> int | None:
+        """The last seq of `room` this node's hub has been given (None: the room is not
+        open here, or where it starts is not known yet). A joining subscriber is caught
+        up once it has read the store up to here."""
+        ...
+
     def signal(self, kind: SignalKind, payload: SignalPayload) -> None:
         """Tell every node (this one at once). Never awaits; best effort across nodes."""
         ...

@@ -55,6 +55,9 @@ class LocalBroker:
         self.sequencer.close(room)
         self._needs_head.discard(room)
 
+    def head(self, room: str) -> int | None:
+        return self.sequencer.head(room)
+
     def signal(self, kind: SignalKind, payload: SignalPayload) -> None:
         self._signals.dispatch(kind, payload)
 

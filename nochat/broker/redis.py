@@ -114,6 +114,9 @@ class RedisBroker:
         form = "c" if isinstance(encoded, Chunk) else "s"
         self._queue(ROOM_CHANNEL_PREFIX + room, f"{self.node_id} {start} {last} {form}\n{encoded}")
 
+    def head(self, room: str) -> int | None:
+        return self.sequencer.head(room)
+
     def signal(self, kind: SignalKind, payload: SignalPayload) -> None:
         self._signals.dispatch(kind, payload)
         self._queue(SIGNALS_CHANNEL, f"{self.node_id} {kind.value}\n{json.dumps(dict(payload))}")

@@ -199,6 +199,7 @@ async def test_broker_publish_reaches_a_subscriber_in_order(cluster: Cluster) ->
     got = await receiver.take(6)
     assert got == [("r", seq) for seq in range(1, 7)]
     assert cluster.log.fetches == []
+    assert receiver.broker.head("r") == 6 and receiver.broker.head("elsewhere") is None
 
 
 async def test_broker_unordered_events_pass_straight_through(cluster: Cluster) -> None:
