@@ -14,7 +14,9 @@ from werkzeug.exceptions import HTTPException
 
 from . import ws
 from .auth import Authenticator, bearer_from_header, load_or_create_secret
-from .broker.local import LocalBroker
+from .broker import BrokerStatus, open_broker
+from .broker.feed import StoreFeed
+from .broker.metrics import BrokerCollector
 from .errors import AuthError, NoChatError, NotFound
 from .http_api import RoomConverter, error_response, json_response
 from .http_api import blueprint as api_blueprint
@@ -53,7 +55,10 @@ def build_services(settings: Settings) -> Services:
         ttl_s=settings.token_ttl_s,
         hashing=settings.password_hashing,
     )
-    svc = Services(settings, store, hub, LocalBroker(hub), Presence(), auth)
+    feed = StoreFeed(store)
+    broker = open_broker(settings, hub, fetch_range=feed.fetch_range, fetch_head=feed.fetch_head)
+    hub.room_opened, hub.room_closed = broker.subscribe, broker.unsubscribe
+    svc = Services(settings, store, hub, broker, Presence(), auth)
     store.on_commit = svc.on_commit
     return svc
 
@@ -88,6 +93,7 @@ def create_app(settings: Settings) -> NoChatApp:
             lambda: (svc.store.commits, svc.store.committed_messages),
         )
     )
+    registry.register(BrokerCollector(svc.broker, svc.hub))
     store_done = trio.Event()
     web_dir = Path(settings.web_dir) if settings.web_dir else BUNDLED_WEB
 
@@ -101,6 +107,7 @@ def create_app(settings: Settings) -> NoChatApp:
 
         await app.nursery.start(run_store)
         await app.nursery.start(svc.hub.run)
+        await app.nursery.start(svc.broker.run)
         await app.nursery.start(svc.keepalive.run)
         await app.nursery.start(svc.run_presence)
         log.info("store open at %s (epoch %s)", settings.db_path, svc.store.epoch)
@@ -123,10 +130,14 @@ def create_app(settings: Settings) -> NoChatApp:
     @app.get("/readyz")
     async def readyz() -> Response:
         """Ready when serving and the store is sound: "store" is ok, failed (its writer's
-        last commit failed), damaged (a read found corruption) or closed (not running)."""
+        last commit failed), damaged (a read found corruption) or closed (not running).
+        A disconnected Redis broker is "degraded", still 200: local delivery and durable
+        sends go on; other nodes' events do not arrive until it reconnects."""
         store = "closed" if store_done.is_set() or not svc.store.epoch else svc.store.health
         if svc.shutting_down or store != "ok":
             return json_response({"status": "unavailable", "store": store}, 503)
+        if svc.broker.status is BrokerStatus.DEGRADED:
+            return json_response({"status": "degraded", "store": store, "broker": "down"})
         return json_response({"status": "ready", "store": store})
 
     @app.get("/metrics")

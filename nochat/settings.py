@@ -112,6 +112,13 @@ class Settings:
     first_frame_timeout_s: float = 10.0
     #: Serve the browser client from this directory ("" = the bundled web/).
     web_dir: str = ""
+    #: How long an event that arrives ahead of its room's next seq is held before the
+    #: gap is read from the store.
+    broker_hold_s: float = 0.2
+    #: redis://… selects the Redis broker (scale-out); "" = one process, LocalBroker.
+    redis_url: str = field(default="", repr=False)
+    #: Events waiting to be PUBLISHed to Redis; more are dropped (other nodes backfill).
+    broker_buffer: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -183,6 +190,7 @@ class Settings:
             "login_window_s",
             "first_frame_timeout_s",
             "outbox_stall_s",
+            "broker_hold_s",
         ):
             if getattr(self, name) <= 0:
                 p.append(f"{name} must be > 0")
@@ -210,9 +218,12 @@ class Settings:
             "login_address_failures",
             "signup_rate_per_h",
             "listen_backlog",
+            "broker_buffer",
         ):
             if getattr(self, name) < 1:
                 p.append(f"{name} must be >= 1")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            p.append("redis_url must start with redis://, rediss:// or unix://")
         if self.max_frame_bytes < 1024:
             p.append("max_frame_bytes must be >= 1024")
         for proxy in self.trusted_proxies:

@@ -64,3 +64,16 @@ def test_settings_unknown_variables_are_named_with_the_closest_setting() -> None
         "unknown variable NOCHAT_PROT is ignored; did you mean NOCHAT_PORT?",
         "unknown variable NOCHAT_ZZZ is ignored",
     ]
+
+
+def test_settings_broker_values_are_checked_together() -> None:
+    env = {
+        "NOCHAT_REDIS_URL": "http://redis",
+        "NOCHAT_BROKER_HOLD_S": "0",
+        "NOCHAT_BROKER_BUFFER": "0",
+    }
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert len(caught.value.problems) == 3
+    ok = Settings.from_env({"NOCHAT_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert ok.redis_url == "redis://127.0.0.1:6379/0" and "redis" not in repr(ok)
