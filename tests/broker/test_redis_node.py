@@ -55,7 +55,11 @@ async def test_redis_down_node_serves_and_readyz_says_degraded(
     redis = RedisServer(require_program("redis-server"), tmp_path / "redis", free_port())
     server = await start_server(nursery, make_settings(tmp_path / "d", redis_url=redis.url))
     api = Api(server.http)
-    assert await api.get("/readyz") == {"status": "degraded", "broker": "down"}  # 200
+    assert await api.get("/readyz") == {
+        "status": "degraded",
+        "store": "ok",
+        "broker": "down",
+    }  # 200
     assert "nochat_broker_up 0.0" in await _metrics(server.http)
     ann = await api.signup("ann")
     async with ws_connect(server, ann.token) as a:
