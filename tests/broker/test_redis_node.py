@@ -18,6 +18,8 @@ from .test_contract import COREDIS_REFUSED_LEAK
 
 pytestmark = pytest.mark.filterwarnings(COREDIS_REFUSED_LEAK)
 
+METRICS_TOKEN = "redis-node-metrics"
+
 
 async def test_coredis_pubsub_runs_natively_on_trio(tmp_path: Path) -> None:
     async with running_redis(tmp_path / "redis") as redis:
@@ -32,7 +34,9 @@ async def test_coredis_pubsub_runs_natively_on_trio(tmp_path: Path) -> None:
 
 async def test_redis_node_serves_chat_and_logout(nursery: trio.Nursery, tmp_path: Path) -> None:
     async with running_redis(tmp_path / "redis") as redis:
-        server = await start_server(nursery, make_settings(tmp_path / "d", redis_url=redis.url))
+        server = await start_server(
+            nursery, make_settings(tmp_path / "d", redis_url=redis.url, metrics_token=METRICS_TOKEN)
+        )
         broker = server.services.broker
         assert isinstance(broker, RedisBroker)
         api = Api(server.http)
@@ -53,7 +57,9 @@ async def test_redis_down_node_serves_and_readyz_says_degraded(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
     redis = RedisServer(require_program("redis-server"), tmp_path / "redis", free_port())
-    server = await start_server(nursery, make_settings(tmp_path / "d", redis_url=redis.url))
+    server = await start_server(
+        nursery, make_settings(tmp_path / "d", redis_url=redis.url, metrics_token=METRICS_TOKEN)
+    )
     api = Api(server.http)
     assert await api.get("/readyz") == {
         "status": "degraded",
@@ -71,7 +77,7 @@ async def test_redis_down_node_serves_and_readyz_says_degraded(
         try:
             with trio.fail_after(STEP_S):
                 await server.services.broker.wait_status(BrokerStatus.HEALTHY)  # type: ignore[attr-defined]
-            assert await api.get("/readyz") == {"status": "ready"}
+            assert await api.get("/readyz") == {"status": "ready", "store": "ok"}
             text = await _metrics(server.http)
             assert "nochat_broker_up 1.0" in text and "nochat_broker_connects_total 1.0" in text
             await a.say("after")
@@ -83,7 +89,10 @@ async def test_redis_down_node_serves_and_readyz_says_degraded(
 
 async def _metrics(base: str) -> str:
     def fetch() -> str:
-        with urllib.request.urlopen(base + "/metrics", timeout=STEP_S) as resp:
+        request = urllib.request.Request(
+            base + "/metrics", headers={"Authorization": "Bearer " + METRICS_TOKEN}
+        )
+        with urllib.request.urlopen(request, timeout=STEP_S) as resp:
             return str(resp.read().decode())
 
     return await trio.to_thread.run_sync(fetch)
