@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import ws
 from .auth import Authenticator, load_or_create_secret
+from .backends import open_store
 from .broker.local import LocalBroker
 from .errors import NoChatError
 from .http_api import RoomConverter, error_response, json_response
@@ -22,7 +23,6 @@ from .metrics import NoChatCollector, make_registry, render
 from .presence import Presence
 from .services import Services
 from .settings import Settings
-from .store.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,7 @@ CSP = (
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     hub = Hub()
-    store = SQLiteStore(
-        settings.db_path,
-        synchronous=settings.sqlite_synchronous,
-        group_commit_max=settings.group_commit_max,
-    )
+    store = open_store(settings)
     auth = Authenticator(
         store,
         load_or_create_secret(settings.secret, settings.data_dir),
@@ -82,7 +78,7 @@ def create_app(settings: Settings) -> NoChatApp:
             svc.counters,
             svc.hub,
             svc.presence,
-            lambda: (svc.store.commits, svc.store.committed_messages),
+            lambda: _store_counts(svc),
         )
     )
     store_done = trio.Event()
@@ -161,6 +157,11 @@ def create_app(settings: Settings) -> NoChatApp:
         return response
 
     return app
+
+
+def _store_counts(svc: Services) -> tuple[int, int]:
+    stats = svc.store.statistics()
+    return stats.commits, stats.committed_messages
 
 
 async def _web_file(web_dir: Path, filename: str) -> Response:

@@ -1,4 +1,8 @@
-"""The Store protocol and its records; `sqlite.py` is the embedded default backend."""
+"""The Store protocol and its records; `sqlite.py` is the embedded default backend.
+
+Callers hold a `Store`, never a concrete class: `nochat.backends.open_store` picks the
+backend from the settings, and everything a caller touches is declared here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
+import trio
 
 
 def now_ms() -> int:
@@ -79,10 +84,34 @@ CommitListener = Callable[[Sequence[Message]], None]
 AppendCallback = Callable[[Ack | BaseException], None]
 
 
+class StoreStatistics(msgspec.Struct, frozen=True):
+    """Counters since the store started (the Prometheus collector reads them)."""
+
+    commits: int
+    committed_messages: int
+
+
 class Store(Protocol):
     """What NoChat needs from a database. Every method may raise StorageError."""
 
+    #: A random id made once per database; a client seeing another one drops its cache.
     epoch: str
+    #: Called by the writer, in seq order, with each batch of newly committed messages.
+    on_commit: CommitListener
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the database (started() once usable), then write until `close()` drains it."""
+        ...
+
+    def close(self) -> None:
+        """Stop taking appends; what is queued still commits, then `run` returns."""
+        ...
+
+    def statistics(self) -> StoreStatistics: ...
+
+    def published_head(self, room: Room) -> int | None:
+        """The room's highest seq this process has committed and published (None: unknown)."""
+        ...
 
     async def append(self, request: AppendRequest) -> Ack:
         """Store a message durably (idempotent on (user, client_id)) and return its ack."""

@@ -28,6 +28,7 @@ from . import (
     CommitListener,
     Message,
     Room,
+    StoreStatistics,
     User,
     now_ms,
 )
@@ -119,6 +120,9 @@ class SQLiteStore(SQLiteDirectory):
         """Stop taking appends; the writer commits what is queued, then `run` returns."""
         self._closing = True
         self._appends_in.close()
+
+    def statistics(self) -> StoreStatistics:
+        return StoreStatistics(self.commits, self.committed_messages)
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
