@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 import msgspec
 import trio
@@ -43,6 +43,26 @@ class Message(msgspec.Struct, frozen=True):
     text: str
     ts: int
     client_id: str
+
+
+#: What a room-log row records. Only "message" is written today; "edit", "delete" and
+#: "reaction" are reserved for the chat-model work (each takes a seq; `target` names the
+#: message it changes). docs/STORAGE.md describes the log.
+EventKind = Literal["message", "edit", "delete", "reaction"]
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One row of a room's log, as replay returns it."""
+
+    room: str
+    id: str
+    seq: int
+    kind: EventKind
+    user: str
+    client_id: str
+    ts: int
+    target: str | None
+    payload: str
 
 
 class Ack(msgspec.Struct, frozen=True):
@@ -123,7 +143,13 @@ class Store(Protocol):
 
     async def history(
         self, room: Room, *, before: int | None, after: int | None, limit: int
-    ) -> list[Message]: ...
+    ) -> list[Message]:
+        """A page of the room's messages in their current state, by seq (oldest first)."""
+        ...
+
+    async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
+        """The room's log events with seq > `after`, in seq order, every kind."""
+        ...
 
     async def head_seq(self, room: Room) -> int: ...
 

@@ -26,13 +26,15 @@ from . import (
     AppendCallback,
     AppendRequest,
     CommitListener,
+    Event,
     Message,
     Room,
     StoreStatistics,
     User,
     now_ms,
 )
-from .sqlite_directory import SCHEMA, SQLiteDirectory
+from .sqlite_directory import SQLiteDirectory
+from .sqlite_schema import migrate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,8 +43,9 @@ T = TypeVar("T")
 APPEND_QUEUE_SIZE = 4096
 
 
-_MESSAGE_COLUMNS = "r.name, m.id, m.seq, u.name, m.text, m.ts, m.client_id"
-_MESSAGE_FROM = "messages m JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
+_EVENT_FROM = "events e JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.user_id"
+_MESSAGE_COLUMNS = "r.name, e.id, e.seq, u.name, e.payload, e.ts, e.client_id"
+_EVENT_COLUMNS = "r.name, e.id, e.seq, e.kind, u.name, e.client_id, e.ts, e.target_id, e.payload"
 
 
 def new_id() -> str:
@@ -128,7 +131,11 @@ class SQLiteStore(SQLiteDirectory):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         writer = _connect(self.path)
         writer.execute(f"PRAGMA synchronous={self.synchronous}")
-        writer.executescript(SCHEMA)
+        try:
+            migrate(writer)
+        except BaseException:
+            writer.close()
+            raise
         with writer:
             row = writer.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
             if row is None:
@@ -260,9 +267,10 @@ class SQLiteStore(SQLiteDirectory):
                 # One statement for the common case; the unique (user, client_id) index
                 # makes a retry a no-op, and only then is the original looked up.
                 inserted = conn.execute(
-                    "INSERT INTO messages (room_id, seq, id, user_id, text, client_id, ts) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, client_id) DO NOTHING",
-                    (room.id, seq, msg_id, user.id, req.text, req.client_id, ts),
+                    "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, "
+                    "target_id, payload) VALUES (?, ?, ?, 'message', ?, ?, ?, NULL, ?) "
+                    "ON CONFLICT (user_id, client_id) DO NOTHING",
+                    (room.id, seq, msg_id, user.id, req.client_id, ts, req.text),
                 ).rowcount
                 if not inserted:
                     results.append(self._original(conn, req))
@@ -293,8 +301,8 @@ class SQLiteStore(SQLiteDirectory):
     def _original(conn: sqlite3.Connection, req: AppendRequest) -> Ack | BaseException:
         """The ack of the message a retried (user, client_id) already stored."""
         row = conn.execute(
-            "SELECT m.room_id, r.name, m.id, m.seq, m.ts FROM messages m "
-            "JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? AND m.client_id = ?",
+            "SELECT e.room_id, r.name, e.id, e.seq, e.ts FROM events e "
+            "JOIN rooms r ON r.id = e.room_id WHERE e.user_id = ? AND e.client_id = ?",
             (req.user.id, req.client_id),
         ).fetchone()
         if row[0] != req.room.id:
@@ -344,18 +352,33 @@ class SQLiteStore(SQLiteDirectory):
         self, room: Room, *, before: int | None, after: int | None, limit: int
     ) -> list[Message]:
         def query(c: sqlite3.Connection) -> list[Message]:
-            base = f"SELECT {_MESSAGE_COLUMNS} FROM {_MESSAGE_FROM} WHERE m.room_id = ?"
+            # Only messages exist yet, so the fold to current state is the message rows.
+            base = (
+                f"SELECT {_MESSAGE_COLUMNS} FROM {_EVENT_FROM} "
+                "WHERE e.room_id = ? AND e.kind = 'message'"
+            )
             if after is not None:
                 rows = c.execute(
-                    base + " AND m.seq > ? ORDER BY m.seq LIMIT ?", (room.id, after, limit)
+                    base + " AND e.seq > ? ORDER BY e.seq LIMIT ?", (room.id, after, limit)
                 ).fetchall()
             else:
                 upper = before if before is not None else 2**62
                 rows = c.execute(
-                    base + " AND m.seq < ? ORDER BY m.seq DESC LIMIT ?", (room.id, upper, limit)
+                    base + " AND e.seq < ? ORDER BY e.seq DESC LIMIT ?", (room.id, upper, limit)
                 ).fetchall()
                 rows.reverse()
             return [Message(*row) for row in rows]
+
+        return await self._read(query)
+
+    async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
+        def query(c: sqlite3.Connection) -> list[Event]:
+            rows = c.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM {_EVENT_FROM} "
+                "WHERE e.room_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?",
+                (room.id, after, limit),
+            ).fetchall()
+            return [Event(*row) for row in rows]
 
         return await self._read(query)
 

@@ -16,54 +16,6 @@ from . import Room, RoomView, Session, User, now_ms
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    password_hash TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    expires_ms INTEGER NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS rooms (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    private INTEGER NOT NULL DEFAULT 0,
-    dm INTEGER NOT NULL DEFAULT 0,
-    owner_id INTEGER REFERENCES users(id),
-    last_seq INTEGER NOT NULL DEFAULT 0,
-    created_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS members (
-    room_id INTEGER NOT NULL REFERENCES rooms(id),
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    last_read INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (room_id, user_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS messages (
-    room_id INTEGER NOT NULL REFERENCES rooms(id),
-    seq INTEGER NOT NULL,
-    id TEXT NOT NULL UNIQUE,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    text TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    PRIMARY KEY (room_id, seq),
-    UNIQUE (user_id, client_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dms (
-    user_a INTEGER NOT NULL REFERENCES users(id),
-    user_b INTEGER NOT NULL REFERENCES users(id),
-    room_id INTEGER NOT NULL REFERENCES rooms(id),
-    PRIMARY KEY (user_a, user_b)
-) WITHOUT ROWID;
-"""
-
 
 class SQLiteDirectory:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
