@@ -6,6 +6,7 @@ backend from the settings, and everything a caller touches is declared here.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
@@ -17,6 +18,11 @@ import trio
 def now_ms() -> int:
     """Wall-clock milliseconds since the Unix epoch: the unit of every `ts` and expiry."""
     return time.time_ns() // 1_000_000
+
+
+def new_id() -> str:
+    """An event or session id: time-ordered prefix, random suffix (sortable, unguessable)."""
+    return f"{now_ms():012x}{secrets.token_hex(6)}"
 
 
 class User(msgspec.Struct, frozen=True):
@@ -118,6 +124,9 @@ class Store(Protocol):
     epoch: str
     #: Called by the writer, in seq order, with each batch of newly committed messages.
     on_commit: CommitListener
+    #: The token signing secret every node sharing this database uses, once `run` has
+    #: started; "" when the backend keeps none (SQLite: the data directory holds it).
+    shared_secret: str
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Open the database (started() once usable), then write until `close()` drains it."""

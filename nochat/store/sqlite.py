@@ -31,6 +31,7 @@ from . import (
     Room,
     StoreStatistics,
     User,
+    new_id,
     now_ms,
 )
 from .sqlite_directory import SQLiteDirectory
@@ -46,11 +47,6 @@ APPEND_QUEUE_SIZE = 4096
 _EVENT_FROM = "events e JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.user_id"
 _MESSAGE_COLUMNS = "r.name, e.id, e.seq, u.name, e.payload, e.ts, e.client_id"
 _EVENT_COLUMNS = "r.name, e.id, e.seq, e.kind, u.name, e.client_id, e.ts, e.target_id, e.payload"
-
-
-def new_id() -> str:
-    """A message or session id: time-ordered prefix, random suffix (sortable, unguessable)."""
-    return f"{now_ms():012x}{secrets.token_hex(6)}"
 
 
 class Chore(NamedTuple):
@@ -85,6 +81,7 @@ class SQLiteStore(SQLiteDirectory):
         self.group_commit_max = group_commit_max
         self.on_commit: CommitListener = on_commit or (lambda batch: None)
         self.epoch = ""
+        self.shared_secret = ""  # one process per file: the secret lives in the data dir
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._write_limiter = trio.CapacityLimiter(1)

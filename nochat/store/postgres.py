@@ -1,0 +1,385 @@
+"""PostgreSQL store: the scale-out backend. Nodes share one database; each group-commits.
+
+psycopg 3's sync API runs in worker threads (its async API is asyncio-only), on
+connections from a `psycopg_pool.ConnectionPool`. Like the SQLite store, one writer task
+per node takes every pending append and commits them in one transaction, then completes
+their acks and hands the batch to the commit listener in seq order.
+
+Seq assignment and the write are one atomic step: inside the transaction that inserts a
+room's new events, `UPDATE rooms SET head_seq = head_seq + n … RETURNING head_seq`
+reserves their seqs, and the row lock it takes makes any other node's append to that
+room wait until this one commits (or rolls back). Seqs stay gapless with many nodes.
+Rooms are locked in id order, so two nodes' batches never deadlock.
+
+Idempotency holds across nodes: (user_id, client_id) is unique. Retries already stored
+are found before seqs are reserved; a retry racing on another node (its insert not yet
+committed when we looked) makes our INSERT … ON CONFLICT DO NOTHING skip a row, and
+then the whole batch is rolled back and run again, which finds the original: a skipped
+row would leave a hole in the seqs.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from typing import TypeVar
+
+import psycopg
+import trio
+from psycopg_pool import ConnectionPool
+
+from ..errors import Conflict, NotFound, StorageError, Unavailable
+from . import (
+    Ack,
+    AppendCallback,
+    AppendRequest,
+    CommitListener,
+    Event,
+    Message,
+    Room,
+    StoreStatistics,
+    new_id,
+    now_ms,
+)
+from .postgres_directory import Conn, PostgresDirectory
+from .postgres_schema import migrate
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Appends that may wait for the writer; a full queue makes senders wait (back-pressure).
+APPEND_QUEUE_SIZE = 4096
+#: A batch that lost a race with another node's retry is run again at most this often.
+BATCH_ATTEMPTS = 3
+#: How long a caller waits for a pooled connection before StorageError (server down).
+POOL_TIMEOUT_S = 5.0
+
+_EVENT_FROM = "events e JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.user_id"
+_MESSAGE_COLUMNS = "r.name, e.id, e.seq, u.name, e.payload, e.ts, e.client_id"
+_EVENT_COLUMNS = "r.name, e.id, e.seq, e.kind, u.name, e.client_id, e.ts, e.target_id, e.payload"
+
+
+class _Raced(Exception):
+    """Another node stored one of this batch's (user, client_id) meanwhile: run it again."""
+
+
+class PostgresStore(PostgresDirectory):
+    """The shared store. Start with `await nursery.start(store.run)`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        group_commit_max: int = 512,
+        on_commit: CommitListener | None = None,
+    ) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self.group_commit_max = group_commit_max
+        self.on_commit: CommitListener = on_commit or (lambda batch: None)
+        self.epoch = ""
+        self.shared_secret = ""
+        self._pool: ConnectionPool[Conn] | None = None
+        # One thread for the writer, the rest of the pool for reads and directory writes.
+        self._write_limiter = trio.CapacityLimiter(1)
+        self._read_limiter = trio.CapacityLimiter(max(1, pool_size - 1))
+        self._appends_in, self._appends_out = trio.open_memory_channel[
+            tuple[AppendRequest, AppendCallback]
+        ](APPEND_QUEUE_SIZE)
+        self._closing = False
+        self._commits = 0
+        self._committed_messages = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the pool, migrate, then run the group-commit writer until `close()` drains it."""
+        try:
+            await trio.to_thread.run_sync(self._open)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot open the database: {exc.__class__.__name__}") from exc
+        try:
+            task_status.started()
+            async with self._appends_out:
+                async for first in self._appends_out:
+                    batch = [first]
+                    while len(batch) < self.group_commit_max:
+                        try:
+                            batch.append(self._appends_out.receive_nowait())
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                    await self._commit(batch)
+        finally:
+            self._closing = True
+            with trio.CancelScope(shield=True):
+                async with self._write_limiter:
+                    await trio.to_thread.run_sync(self._close_pool)
+
+    def close(self) -> None:
+        """Stop taking appends; the writer commits what is queued, then `run` returns."""
+        self._closing = True
+        self._appends_in.close()
+
+    def statistics(self) -> StoreStatistics:
+        return StoreStatistics(self._commits, self._committed_messages)
+
+    def published_head(self, room: Room) -> int | None:
+        """Unknown: other nodes append to the same rooms, so a join always reads the store."""
+        return None
+
+    def _open(self) -> None:
+        pool: ConnectionPool[Conn] = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self.pool_size,
+            timeout=POOL_TIMEOUT_S,
+            check=ConnectionPool.check_connection,  # a connection the server dropped is replaced
+            open=False,
+        )
+        try:
+            pool.open(wait=True, timeout=POOL_TIMEOUT_S)
+            with pool.connection() as conn:
+                migrate(conn)
+                with conn.transaction():
+                    # The first node to start makes them; every node reads the same values.
+                    conn.execute(
+                        "INSERT INTO meta VALUES ('epoch', %s), ('secret', %s) "
+                        "ON CONFLICT (key) DO NOTHING",
+                        (secrets.token_hex(8), secrets.token_hex(32)),
+                    )
+                    meta = dict(
+                        conn.execute(
+                            "SELECT key, value FROM meta WHERE key IN ('epoch', 'secret')"
+                        ).fetchall()
+                    )
+        except BaseException:
+            pool.close()
+            raise
+        self.epoch, self.shared_secret = meta["epoch"], meta["secret"]
+        self._pool = pool
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    # ---- appends (group commit) --------------------------------------------------------
+
+    async def submit(self, request: AppendRequest, done: AppendCallback) -> None:
+        if self._closing:
+            raise Unavailable("the server is shutting down")
+        try:
+            await self._appends_in.send((request, done))
+        except trio.ClosedResourceError:
+            raise Unavailable("the server is shutting down") from None
+
+    async def append(self, request: AppendRequest) -> Ack:
+        finished = trio.Event()
+        outcome: list[Ack | BaseException] = []
+
+        def done(result: Ack | BaseException) -> None:
+            outcome.append(result)
+            finished.set()
+
+        await self.submit(request, done)
+        await finished.wait()
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
+    async def _commit(self, batch: list[tuple[AppendRequest, AppendCallback]]) -> None:
+        requests = [request for request, _ in batch]
+        results: list[Ack | BaseException]
+        try:
+            with trio.CancelScope(shield=True):  # a half-finished commit must still report
+                results, fresh = await trio.to_thread.run_sync(
+                    self._commit_sync, requests, limiter=self._write_limiter
+                )
+        except (psycopg.Error, StorageError) as exc:
+            log.warning("group commit of %d appends failed: %s", len(batch), type(exc).__name__)
+            results = [StorageError(f"storage failed: {exc.__class__.__name__}")] * len(batch)
+            fresh = []
+        self._commits += 1
+        self._committed_messages += len(fresh)
+        for (_, done), result in zip(batch, results, strict=True):
+            done(result)
+        if fresh:
+            self.on_commit(fresh)
+
+    def _commit_sync(
+        self, requests: list[AppendRequest]
+    ) -> tuple[list[Ack | BaseException], list[Message]]:
+        pool = self._need_pool()
+        for _ in range(BATCH_ATTEMPTS):
+            with pool.connection() as conn:
+                try:
+                    with conn.transaction():
+                        return _append_batch(conn, requests)
+                except _Raced:
+                    log.info("a batch raced another node's retry; running it again")
+                    continue
+        raise StorageError("appends kept racing with another node's retries")
+
+    # ---- plumbing ----------------------------------------------------------------------
+
+    def _need_pool(self) -> ConnectionPool[Conn]:
+        if self._pool is None:
+            raise Unavailable("the store is not open")
+        return self._pool
+
+    async def _read(self, fn: Callable[[Conn], T]) -> T:
+        return await self._run(fn, transaction=False)
+
+    async def _write(self, fn: Callable[[Conn], T]) -> T:
+        return await self._run(fn, transaction=True)
+
+    async def _run(self, fn: Callable[[Conn], T], *, transaction: bool) -> T:
+        pool = self._need_pool()
+
+        def call() -> T:
+            with pool.connection() as conn:
+                if not transaction:
+                    return fn(conn)
+                with conn.transaction():
+                    return fn(conn)
+
+        try:
+            return await trio.to_thread.run_sync(call, limiter=self._read_limiter)
+        except psycopg.IntegrityError as exc:
+            raise Conflict("already exists") from exc
+        except psycopg.Error as exc:
+            log.warning("store call failed: %s", exc.__class__.__name__)
+            raise StorageError(f"storage failed: {exc.__class__.__name__}") from exc
+
+    # ---- reads -------------------------------------------------------------------------
+
+    async def history(
+        self, room: Room, *, before: int | None, after: int | None, limit: int
+    ) -> list[Message]:
+        def query(c: Conn) -> list[Message]:
+            # Only messages exist yet, so the fold to current state is the message rows.
+            base = (
+                f"SELECT {_MESSAGE_COLUMNS} FROM {_EVENT_FROM} "
+                "WHERE e.room_id = %s AND e.kind = 'message'"
+            )
+            if after is not None:
+                rows = c.execute(
+                    base + " AND e.seq > %s ORDER BY e.seq LIMIT %s", (room.id, after, limit)
+                ).fetchall()
+            else:
+                upper = before if before is not None else 2**62
+                rows = c.execute(
+                    base + " AND e.seq < %s ORDER BY e.seq DESC LIMIT %s", (room.id, upper, limit)
+                ).fetchall()
+                rows.reverse()
+            return [Message(*row) for row in rows]
+
+        return await self._read(query)
+
+    async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
+        def query(c: Conn) -> list[Event]:
+            rows = c.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM {_EVENT_FROM} "
+                "WHERE e.room_id = %s AND e.seq > %s ORDER BY e.seq LIMIT %s",
+                (room.id, after, limit),
+            ).fetchall()
+            return [Event(*row) for row in rows]
+
+        return await self._read(query)
+
+    async def head_seq(self, room: Room) -> int:
+        def query(c: Conn) -> int:
+            row = c.execute("SELECT head_seq FROM rooms WHERE id = %s", (room.id,)).fetchone()
+            if row is None:
+                raise NotFound("no such room")
+            return int(row[0])
+
+        return await self._read(query)
+
+
+def _append_batch(
+    conn: Conn, requests: list[AppendRequest]
+) -> tuple[list[Ack | BaseException], list[Message]]:
+    """One batch in the caller's transaction: each request's result, and the new messages."""
+    keys = [(r.user.id, r.client_id) for r in requests]
+    originals: dict[tuple[int, str], tuple[int, Ack]] = {}
+    for user_id, client_id, room_id, room, event_id, seq, ts in conn.execute(
+        "SELECT e.user_id, e.client_id, e.room_id, r.name, e.id, e.seq, e.ts FROM events e "
+        "JOIN rooms r ON r.id = e.room_id "
+        "WHERE (e.user_id, e.client_id) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
+        ([k[0] for k in keys], [k[1] for k in keys]),
+    ):
+        originals[user_id, client_id] = (room_id, Ack(room, client_id, event_id, seq, ts))
+    results: list[Ack | BaseException | None] = [None] * len(requests)
+    writer: dict[tuple[int, str], int] = {}  # key → the request in this batch that writes it
+    by_room: dict[int, list[int]] = {}
+    repeats: list[int] = []
+    for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
+        if key in originals:
+            results[i] = _retried(req, *originals[key])
+        elif key in writer:
+            repeats.append(i)
+        else:
+            writer[key] = i
+            by_room.setdefault(req.room.id, []).append(i)
+    ts = now_ms()
+    rows: list[tuple[int, int, str, int, str, str]] = []
+    fresh: list[Message] = []
+    for room_id in sorted(by_room):
+        indices = by_room[room_id]
+        head = conn.execute(
+            "UPDATE rooms SET head_seq = head_seq + %s WHERE id = %s RETURNING head_seq",
+            (len(indices), room_id),
+        ).fetchone()
+        if head is None:
+            for i in indices:
+                results[i] = NotFound("no such room")
+            continue
+        for seq, i in enumerate(indices, start=int(head[0]) - len(indices) + 1):
+            req, event_id = requests[i], new_id()
+            rows.append((room_id, seq, event_id, req.user.id, req.client_id, req.text))
+            results[i] = Ack(req.room.name, req.client_id, event_id, seq, ts)
+            fresh.append(
+                Message(req.room.name, event_id, seq, req.user.name, req.text, ts, req.client_id)
+            )
+    if rows:
+        columns = (list(col) for col in zip(*rows, strict=True))
+        room_ids, seqs, ids, user_ids, client_ids, texts = columns
+        inserted = conn.execute(
+            "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, target_id, "
+            "payload) SELECT v.room_id, v.seq, v.id, 'message', v.user_id, v.client_id, %s, "
+            "NULL, v.payload FROM unnest(%s::bigint[], %s::bigint[], %s::text[], "
+            "%s::bigint[], %s::text[], %s::text[]) "
+            "AS v(room_id, seq, id, user_id, client_id, payload) "
+            "ON CONFLICT (user_id, client_id) DO NOTHING RETURNING 1",
+            (ts, room_ids, seqs, ids, user_ids, client_ids, texts),
+        ).fetchall()
+        if len(inserted) != len(rows):
+            raise _Raced
+        # Whoever writes in a room has read it: their own messages are never unread.
+        conn.execute(
+            "UPDATE members m SET last_read = GREATEST(m.last_read, v.seq) "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(room_id, user_id, seq) "
+            "WHERE m.room_id = v.room_id AND m.user_id = v.user_id",
+            (room_ids, user_ids, seqs),
+        )
+    for i in repeats:  # the same (user, client_id) twice in one batch: the first's ack
+        req, first = requests[i], results[writer[keys[i]]]
+        results[i] = (
+            first
+            if not isinstance(first, Ack) or first.room == req.room.name
+            else _duplicate_elsewhere()
+        )
+    return [r if r is not None else StorageError("append lost") for r in results], fresh
+
+
+def _retried(req: AppendRequest, room_id: int, original: Ack) -> Ack | BaseException:
+    if room_id != req.room.id:
+        return _duplicate_elsewhere()
+    return original
+
+
+def _duplicate_elsewhere() -> Conflict:
+    return Conflict("client_id already used for another room", code="duplicate_client_id")
