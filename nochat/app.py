@@ -12,8 +12,8 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from . import ws
-from .auth import Authenticator, load_or_create_secret
-from .backends import open_store
+from .auth import Authenticator
+from .backends import open_store, signing_secret
 from .broker.local import LocalBroker
 from .errors import NoChatError
 from .http_api import RoomConverter, error_response, json_response
@@ -40,9 +40,11 @@ def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     hub = Hub()
     store = open_store(settings)
+    # The secret is set when the store has started (backends.signing_secret): with
+    # PostgreSQL it comes from the database.
     auth = Authenticator(
         store,
-        load_or_create_secret(settings.secret, settings.data_dir),
+        b"",
         ttl_s=settings.token_ttl_s,
         hashing=settings.password_hashing,
     )
@@ -93,10 +95,11 @@ def create_app(settings: Settings) -> NoChatApp:
                 store_done.set()
 
         await app.nursery.start(run_store)
+        svc.auth.use_secret(signing_secret(settings, svc.store))
         await app.nursery.start(svc.hub.run)
         await app.nursery.start(svc.keepalive.run)
         await app.nursery.start(svc.run_presence)
-        log.info("store open at %s (epoch %s)", settings.db_path, svc.store.epoch)
+        log.info("%s open (epoch %s)", type(svc.store).__name__, svc.store.epoch)
 
     @app.after_serving
     async def close_store() -> None:

@@ -21,7 +21,7 @@ import trio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .errors import AuthError
+from .errors import AuthError, Unavailable
 from .store import Session, Store, User, now_ms
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,11 @@ class Authenticator:
         self._dummy_hash = self._hasher.hash(secrets.token_hex(8))
         self._live: OrderedDict[str, tuple[User, Session]] = OrderedDict()
 
+    def use_secret(self, secret: bytes) -> None:
+        """Sign and check tokens with `secret` from now on (set at start-up, once the store
+        is open: with PostgreSQL every node reads the same secret from the database)."""
+        self._secret = secret
+
     async def register(self, name: str, password: str) -> User:
         digest = await trio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
         return await self.store.create_user(name, digest)
@@ -104,6 +109,8 @@ class Authenticator:
         return body + "." + _b64(self._mac(body))
 
     def _mac(self, body: str) -> bytes:
+        if not self._secret:
+            raise Unavailable("the server is starting")
         return hmac.new(self._secret, body.encode(), hashlib.sha256).digest()
 
     async def authenticate(self, token: str) -> tuple[User, Session]:

@@ -36,3 +36,14 @@ def test_settings_validate_ranges() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"NOCHAT_PORT": "70000", "NOCHAT_PONG_TIMEOUT_S": "1"})
     assert len(caught.value.problems) == 2
+
+
+def test_settings_database_url_selects_postgres_and_bad_values_are_all_reported() -> None:
+    s = Settings.from_env(
+        {"NOCHAT_DATABASE_URL": "postgresql://u@db/nochat", "NOCHAT_DATABASE_POOL_SIZE": "4"}
+    )
+    assert (s.database_url, s.database_pool_size) == ("postgresql://u@db/nochat", 4)
+    assert "postgresql://" not in repr(s)  # the URL may carry a password
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"NOCHAT_DATABASE_URL": "mysql://x", "NOCHAT_DATABASE_POOL_SIZE": "1"})
+    assert len(caught.value.problems) == 2
