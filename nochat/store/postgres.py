@@ -5,17 +5,8 @@ connections from a `psycopg_pool.ConnectionPool`. Like the SQLite store, one wri
 per node takes every pending append and commits them in one transaction, then completes
 their acks and hands the batch to the commit listener in seq order.
 
-Seq assignment and the write are one atomic step: inside the transaction that inserts a
-room's new events, `UPDATE rooms SET head_seq = head_seq + n … RETURNING head_seq`
-reserves their seqs, and the row lock it takes makes any other node's append to that
-room wait until this one commits (or rolls back). Seqs stay gapless with many nodes.
-Rooms are locked in id order, so two nodes' batches never deadlock.
-
-Idempotency holds across nodes: (user_id, client_id) is unique. Retries already stored
-are found before seqs are reserved; a retry racing on another node (its insert not yet
-committed when we looked) makes our INSERT … ON CONFLICT DO NOTHING skip a row, and
-then the whole batch is rolled back and run again, which finds the original: a skipped
-row would leave a hole in the seqs.
+Seq assignment and the write are one atomic step, and retries never duplicate across
+nodes: postgres_append.py says how. Reads and directory writes use the rest of the pool.
 """
 
 from __future__ import annotations
@@ -39,9 +30,9 @@ from . import (
     Message,
     Room,
     StoreStatistics,
-    new_id,
-    now_ms,
+    log_queries,
 )
+from .postgres_append import Raced, append_batch
 from .postgres_directory import Conn, PostgresDirectory
 from .postgres_schema import migrate
 
@@ -54,14 +45,6 @@ APPEND_QUEUE_SIZE = 4096
 BATCH_ATTEMPTS = 3
 #: How long a caller waits for a pooled connection before StorageError (server down).
 POOL_TIMEOUT_S = 5.0
-
-_EVENT_FROM = "events e JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.user_id"
-_MESSAGE_COLUMNS = "r.name, e.id, e.seq, u.name, e.payload, e.ts, e.client_id"
-_EVENT_COLUMNS = "r.name, e.id, e.seq, e.kind, u.name, e.client_id, e.ts, e.target_id, e.payload"
-
-
-class _Raced(Exception):
-    """Another node stored one of this batch's (user, client_id) meanwhile: run it again."""
 
 
 class PostgresStore(PostgresDirectory):
@@ -216,8 +199,8 @@ class PostgresStore(PostgresDirectory):
             with pool.connection() as conn:
                 try:
                     with conn.transaction():
-                        return _append_batch(conn, requests)
-                except _Raced:
+                        return append_batch(conn, requests)
+                except Raced:
                     log.info("a batch raced another node's retry; running it again")
                     continue
         raise StorageError("appends kept racing with another node's retries")
@@ -258,36 +241,12 @@ class PostgresStore(PostgresDirectory):
     async def history(
         self, room: Room, *, before: int | None, after: int | None, limit: int
     ) -> list[Message]:
-        def query(c: Conn) -> list[Message]:
-            # Only messages exist yet, so the fold to current state is the message rows.
-            base = (
-                f"SELECT {_MESSAGE_COLUMNS} FROM {_EVENT_FROM} "
-                "WHERE e.room_id = %s AND e.kind = 'message'"
-            )
-            if after is not None:
-                rows = c.execute(
-                    base + " AND e.seq > %s ORDER BY e.seq LIMIT %s", (room.id, after, limit)
-                ).fetchall()
-            else:
-                upper = before if before is not None else 2**62
-                rows = c.execute(
-                    base + " AND e.seq < %s ORDER BY e.seq DESC LIMIT %s", (room.id, upper, limit)
-                ).fetchall()
-                rows.reverse()
-            return [Message(*row) for row in rows]
-
-        return await self._read(query)
+        sql, params = log_queries.history(room.id, before, after, limit, "%s")
+        return await self._read(lambda c: log_queries.messages(c.execute(sql, params).fetchall()))
 
     async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
-        def query(c: Conn) -> list[Event]:
-            rows = c.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM {_EVENT_FROM} "
-                "WHERE e.room_id = %s AND e.seq > %s ORDER BY e.seq LIMIT %s",
-                (room.id, after, limit),
-            ).fetchall()
-            return [Event(*row) for row in rows]
-
-        return await self._read(query)
+        sql, params = log_queries.replay(room.id, after, limit, "%s")
+        return await self._read(lambda c: log_queries.events(c.execute(sql, params).fetchall()))
 
     async def head_seq(self, room: Room) -> int:
         def query(c: Conn) -> int:
@@ -297,89 +256,3 @@ class PostgresStore(PostgresDirectory):
             return int(row[0])
 
         return await self._read(query)
-
-
-def _append_batch(
-    conn: Conn, requests: list[AppendRequest]
-) -> tuple[list[Ack | BaseException], list[Message]]:
-    """One batch in the caller's transaction: each request's result, and the new messages."""
-    keys = [(r.user.id, r.client_id) for r in requests]
-    originals: dict[tuple[int, str], tuple[int, Ack]] = {}
-    for user_id, client_id, room_id, room, event_id, seq, ts in conn.execute(
-        "SELECT e.user_id, e.client_id, e.room_id, r.name, e.id, e.seq, e.ts FROM events e "
-        "JOIN rooms r ON r.id = e.room_id "
-        "WHERE (e.user_id, e.client_id) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
-        ([k[0] for k in keys], [k[1] for k in keys]),
-    ):
-        originals[user_id, client_id] = (room_id, Ack(room, client_id, event_id, seq, ts))
-    results: list[Ack | BaseException | None] = [None] * len(requests)
-    writer: dict[tuple[int, str], int] = {}  # key → the request in this batch that writes it
-    by_room: dict[int, list[int]] = {}
-    repeats: list[int] = []
-    for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
-        if key in originals:
-            results[i] = _retried(req, *originals[key])
-        elif key in writer:
-            repeats.append(i)
-        else:
-            writer[key] = i
-            by_room.setdefault(req.room.id, []).append(i)
-    ts = now_ms()
-    rows: list[tuple[int, int, str, int, str, str]] = []
-    fresh: list[Message] = []
-    for room_id in sorted(by_room):
-        indices = by_room[room_id]
-        head = conn.execute(
-            "UPDATE rooms SET head_seq = head_seq + %s WHERE id = %s RETURNING head_seq",
-            (len(indices), room_id),
-        ).fetchone()
-        if head is None:
-            for i in indices:
-                results[i] = NotFound("no such room")
-            continue
-        for seq, i in enumerate(indices, start=int(head[0]) - len(indices) + 1):
-            req, event_id = requests[i], new_id()
-            rows.append((room_id, seq, event_id, req.user.id, req.client_id, req.text))
-            results[i] = Ack(req.room.name, req.client_id, event_id, seq, ts)
-            fresh.append(
-                Message(req.room.name, event_id, seq, req.user.name, req.text, ts, req.client_id)
-            )
-    if rows:
-        columns = (list(col) for col in zip(*rows, strict=True))
-        room_ids, seqs, ids, user_ids, client_ids, texts = columns
-        inserted = conn.execute(
-            "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, target_id, "
-            "payload) SELECT v.room_id, v.seq, v.id, 'message', v.user_id, v.client_id, %s, "
-            "NULL, v.payload FROM unnest(%s::bigint[], %s::bigint[], %s::text[], "
-            "%s::bigint[], %s::text[], %s::text[]) "
-            "AS v(room_id, seq, id, user_id, client_id, payload) "
-            "ON CONFLICT (user_id, client_id) DO NOTHING RETURNING 1",
-            (ts, room_ids, seqs, ids, user_ids, client_ids, texts),
-        ).fetchall()
-        if len(inserted) != len(rows):
-            raise _Raced
-        # Whoever writes in a room has read it: their own messages are never unread.
-        conn.execute(
-            "UPDATE members m SET last_read = GREATEST(m.last_read, v.seq) "
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(room_id, user_id, seq) "
-            "WHERE m.room_id = v.room_id AND m.user_id = v.user_id",
-            (room_ids, user_ids, seqs),
-        )
-    for i in repeats:  # the same (user, client_id) twice in one batch: the first's ack
-        req, first = requests[i], results[writer[keys[i]]]
-        results[i] = (
-            first
-            if not isinstance(first, Ack) or first.room == req.room.name
-            else _duplicate_elsewhere()
-        )
-    return [r if r is not None else StorageError("append lost") for r in results], fresh
-
-
-def _retried(req: AppendRequest, room_id: int, original: Ack) -> Ack | BaseException:
-    if room_id != req.room.id:
-        return _duplicate_elsewhere()
-    return original
-
-
-def _duplicate_elsewhere() -> Conflict:
-    return Conflict("client_id already used for another room", code="duplicate_client_id")

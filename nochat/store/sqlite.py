@@ -31,6 +31,7 @@ from . import (
     Room,
     StoreStatistics,
     User,
+    log_queries,
     new_id,
     now_ms,
 )
@@ -42,11 +43,6 @@ T = TypeVar("T")
 
 #: Appends that may wait for the writer; a full queue makes senders wait (back-pressure).
 APPEND_QUEUE_SIZE = 4096
-
-
-_EVENT_FROM = "events e JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.user_id"
-_MESSAGE_COLUMNS = "r.name, e.id, e.seq, u.name, e.payload, e.ts, e.client_id"
-_EVENT_COLUMNS = "r.name, e.id, e.seq, e.kind, u.name, e.client_id, e.ts, e.target_id, e.payload"
 
 
 class Chore(NamedTuple):
@@ -348,36 +344,12 @@ class SQLiteStore(SQLiteDirectory):
     async def history(
         self, room: Room, *, before: int | None, after: int | None, limit: int
     ) -> list[Message]:
-        def query(c: sqlite3.Connection) -> list[Message]:
-            # Only messages exist yet, so the fold to current state is the message rows.
-            base = (
-                f"SELECT {_MESSAGE_COLUMNS} FROM {_EVENT_FROM} "
-                "WHERE e.room_id = ? AND e.kind = 'message'"
-            )
-            if after is not None:
-                rows = c.execute(
-                    base + " AND e.seq > ? ORDER BY e.seq LIMIT ?", (room.id, after, limit)
-                ).fetchall()
-            else:
-                upper = before if before is not None else 2**62
-                rows = c.execute(
-                    base + " AND e.seq < ? ORDER BY e.seq DESC LIMIT ?", (room.id, upper, limit)
-                ).fetchall()
-                rows.reverse()
-            return [Message(*row) for row in rows]
-
-        return await self._read(query)
+        sql, params = log_queries.history(room.id, before, after, limit, "?")
+        return await self._read(lambda c: log_queries.messages(c.execute(sql, params).fetchall()))
 
     async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
-        def query(c: sqlite3.Connection) -> list[Event]:
-            rows = c.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM {_EVENT_FROM} "
-                "WHERE e.room_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?",
-                (room.id, after, limit),
-            ).fetchall()
-            return [Event(*row) for row in rows]
-
-        return await self._read(query)
+        sql, params = log_queries.replay(room.id, after, limit, "?")
+        return await self._read(lambda c: log_queries.events(c.execute(sql, params).fetchall()))
 
     async def create_room(
         self, name: str, *, private: bool, owner: User | None, dm: bool = False
