@@ -20,17 +20,24 @@ class Backend:
 
     name: str
     make: Callable[[], Store]
-    #: Several instances may write the database at once (SQLite: one process per file).
-    shared: bool
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "sqlite":
         path = tmp_path / "db.sqlite3"
-        return Backend("sqlite", lambda: SQLiteStore(path), shared=False)
-    url: str = request.getfixturevalue("pg_url")
-    return Backend("postgres", lambda: PostgresStore(url, pool_size=4), shared=True)
+        return Backend("sqlite", lambda: SQLiteStore(path))
+    return _postgres(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def shared_backend(pg_url: str) -> Backend:
+    """The backends where several instances (nodes) write one database at once."""
+    return _postgres(pg_url)
+
+
+def _postgres(url: str) -> Backend:
+    return Backend("postgres", lambda: PostgresStore(url, pool_size=4))
 
 
 @pytest.fixture

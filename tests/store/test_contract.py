@@ -2,8 +2,8 @@
 
 Gapless seqs, idempotent appends, history and replay, heads, the directory (users,
 sessions, rooms, members, DMs, read markers, unread), a durable epoch, and refusing a
-database newer than this NoChat. Tests of two instances at once run where the backend
-allows several writers (PostgreSQL: two nodes).
+database newer than this NoChat. Tests of two instances at once (`shared_backend`) run
+where several nodes may write one database: PostgreSQL.
 """
 
 from __future__ import annotations
@@ -251,11 +251,9 @@ async def test_contract_dm_is_found_again_and_has_two_members(store: Store) -> N
 
 
 async def test_contract_two_nodes_append_gapless_and_share_epoch_and_secret(
-    backend: Backend,
+    shared_backend: Backend,
 ) -> None:
-    if not backend.shared:
-        pytest.skip(f"{backend.name} has one writer per database")
-    async with _running(backend) as one, _running(backend) as two:
+    async with _running(shared_backend) as one, _running(shared_backend) as two:
         assert one.epoch == two.epoch and one.shared_secret == two.shared_secret
         assert len(one.shared_secret) >= 32
         ann = await one.create_user("ann", "h")
@@ -279,10 +277,8 @@ async def test_contract_two_nodes_append_gapless_and_share_epoch_and_secret(
         assert _seqs(history) == list(range(1, 301))
 
 
-async def test_contract_two_nodes_race_the_same_retry(backend: Backend) -> None:
-    if not backend.shared:
-        pytest.skip(f"{backend.name} has one writer per database")
-    async with _running(backend) as one, _running(backend) as two:
+async def test_contract_two_nodes_race_the_same_retry(shared_backend: Backend) -> None:
+    async with _running(shared_backend) as one, _running(shared_backend) as two:
         ann = await one.create_user("ann", "h")
         room = await _general(one)
         acks: list[Ack] = []
