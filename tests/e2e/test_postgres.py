@@ -11,8 +11,12 @@ from typing import Any
 import pytest
 import trio
 
-from ..support import Api, RunningServer, make_settings, start_server, ws_connect
+from ..services_pg import PgServer
+from ..support import Api, HttpError, RunningServer, make_settings, start_server, ws_connect
 from . import test_access, test_chat, test_history, test_resume
+
+#: PostgreSQL restarts and the pool reconnects within this bound.
+RECOVERY_S = 30.0
 
 #: e2e tests that run again here unchanged, on a server whose store is PostgreSQL.
 SUBSET: list[Callable[..., Awaitable[None]]] = [
@@ -67,3 +71,31 @@ async def test_postgres_two_nodes_share_secret_epoch_and_seqs(
     page = await ann_on_two.get("/api/rooms/general/messages")
     assert [(m["seq"], m["text"]) for m in page["messages"]] == [(1, "from one"), (2, "from two")]
     assert not (tmp_path / "one" / "secret.key").exists()
+
+
+@pytest.mark.slow
+async def test_postgres_outage_answers_503_and_sends_resume_when_it_returns(
+    nursery: trio.Nursery, tmp_path: Path, own_postgres: PgServer
+) -> None:
+    server = await start_server(
+        nursery, make_settings(tmp_path / "data", database_url=own_postgres.url())
+    )
+    ann = await Api(server.http).signup("ann")
+    first = await ann.post("/api/rooms/general/messages", {"text": "one", "client_id": "a"})
+    await trio.to_thread.run_sync(own_postgres.stop, "fast")
+    with pytest.raises(HttpError) as caught:
+        await ann.post("/api/rooms/general/messages", {"text": "two", "client_id": "b"})
+    assert (caught.value.status, caught.value.body["error"]["code"]) == (503, "storage")
+    await trio.to_thread.run_sync(own_postgres.start)
+    # Across a process boundary: poll, bounded, until the pool has reconnected.
+    with trio.fail_after(RECOVERY_S):
+        while True:
+            try:
+                again = await ann.post(
+                    "/api/rooms/general/messages", {"text": "two", "client_id": "b"}
+                )
+                break
+            except HttpError as exc:
+                assert exc.status == 503
+                await trio.sleep(0.2)
+    assert (first["seq"], again["seq"]) == (1, 2)
