@@ -118,6 +118,8 @@ class PostgresStore(PostgresDirectory):
             min_size=1,
             max_size=self.pool_size,
             timeout=POOL_TIMEOUT_S,
+            # A read is one statement, not BEGIN/SELECT/COMMIT; writes open transactions.
+            kwargs={"autocommit": True},
             check=ConnectionPool.check_connection,  # a connection the server dropped is replaced
             open=False,
         )
