@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -87,9 +88,23 @@ class Settings:
     max_connections_per_user: int = 20
     #: Open sockets in this process; more are refused with HTTP 503.
     max_connections: int = 10_000
-    #: Failed logins per name, and per address, within login_window_s before 429.
+    #: Rooms one user may own (DMs are not counted); more are refused with HTTP 403.
+    max_rooms_per_user: int = 50
+    #: Room creations one user may attempt per hour (taken names count too); then 429.
+    room_creations_per_hour: int = 10
+    #: Failed logins per (name, address) within login_window_s before 429; per name from
+    #: any address; per address for any names (high: a proxy or NAT shares one address).
     login_failures: int = 5
+    login_name_failures: int = 20
+    login_address_failures: int = 100
     login_window_s: float = 300.0
+    #: Sign-ups per client address per hour before 429.
+    signup_rate_per_h: int = 20
+    #: Comma-separated proxy addresses/CIDRs whose X-Forwarded-For names the client
+    #: ("" = never trust the header).
+    trusted_proxies: tuple[str, ...] = ()
+    #: Bearer token /metrics requires ("" = /metrics answers 404).
+    metrics_token: str = field(default="", repr=False)
     #: An accepted socket must send its first frame within this long (else 4002).
     first_frame_timeout_s: float = 10.0
     #: Serve the browser client from this directory ("" = the bundled web/).
@@ -174,13 +189,23 @@ class Settings:
             "rate_strikes",
             "max_connections_per_user",
             "max_connections",
+            "max_rooms_per_user",
+            "room_creations_per_hour",
             "login_failures",
+            "login_name_failures",
+            "login_address_failures",
+            "signup_rate_per_h",
             "listen_backlog",
         ):
             if getattr(self, name) < 1:
                 p.append(f"{name} must be >= 1")
         if self.max_frame_bytes < 1024:
             p.append("max_frame_bytes must be >= 1024")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                p.append(f"trusted_proxies: {proxy!r} is not an address or CIDR")
         if p:
             raise ConfigError(p)
 

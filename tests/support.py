@@ -90,6 +90,7 @@ def make_settings(data_dir: Any, **overrides: Any) -> Settings:
         "send_burst": 10_000,
         "frame_rate_per_s": 10_000.0,
         "frame_burst": 10_000,
+        "signup_rate_per_h": 10_000,
     }
     base.update(overrides)
     return Settings(**base)

@@ -47,3 +47,12 @@ def test_settings_database_url_selects_postgres_and_bad_values_are_all_reported(
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"NOCHAT_DATABASE_URL": "mysql://x", "NOCHAT_DATABASE_POOL_SIZE": "1"})
     assert len(caught.value.problems) == 2
+
+
+def test_settings_room_caps_must_be_positive() -> None:
+    env = {"NOCHAT_MAX_ROOMS_PER_USER": "0", "NOCHAT_ROOM_CREATIONS_PER_HOUR": "-1"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert len(caught.value.problems) == 2
+    assert "max_rooms_per_user" in str(caught.value)
+    assert "room_creations_per_hour" in str(caught.value)

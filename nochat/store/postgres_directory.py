@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from ..errors import Conflict, NotFound, StorageError
+from ..errors import Conflict, Forbidden, NotFound, StorageError
+from ..text import name_skeleton
 from . import Room, RoomView, Session, User, now_ms
 
 T = TypeVar("T")
@@ -69,21 +70,30 @@ class PostgresDirectory:
 
         return await self._read(query)
 
-    async def rooms_for(self, user: User) -> list[RoomView]:
-        def query(c: Conn) -> list[RoomView]:
-            rows = c.execute(
-                "SELECT r.name, r.private, r.dm, m.user_id IS NOT NULL, r.head_seq, "
-                "COALESCE(m.last_read, 0) FROM rooms r "
-                "LEFT JOIN members m ON m.room_id = r.id AND m.user_id = %s "
-                "WHERE NOT r.private OR m.user_id IS NOT NULL ORDER BY r.name",
-                (user.id,),
+    async def rooms_for(
+        self, user: User, *, after: str | None, limit: int
+    ) -> tuple[list[RoomView], str | None]:
+        def query(c: Conn) -> tuple[list[RoomView], str | None]:
+            views: list[RoomView] = []
+            if after is None:
+                rows = c.execute(
+                    "SELECT r.name, r.private, r.dm, r.head_seq, m.last_read FROM rooms r "
+                    "JOIN members m ON m.room_id = r.id AND m.user_id = %s ORDER BY r.name",
+                    (user.id,),
+                ).fetchall()
+                views = [
+                    RoomView(name, private, dm, True, head, read, max(0, head - read))
+                    for name, private, dm, head, read in rows
+                ]
+            public = c.execute(
+                "SELECT r.name, r.head_seq FROM rooms r WHERE NOT r.private AND r.name > %s "
+                "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.room_id = r.id "
+                "AND m.user_id = %s) ORDER BY r.name LIMIT %s",
+                (after or "", user.id, limit + 1),
             ).fetchall()
-            return [
-                RoomView(
-                    name, private, dm, member, head, read, max(0, head - read) if member else 0
-                )
-                for name, private, dm, member, head, read in rows
-            ]
+            page = public[:limit]
+            views.extend(RoomView(name, False, False, False, head, 0, 0) for name, head in page)
+            return views, (page[-1][0] if len(public) > limit else None)
 
         return await self._read(query)
 
@@ -119,15 +129,15 @@ class PostgresDirectory:
     async def create_user(self, name: str, password_hash: str) -> User:
         def insert(c: Conn) -> User:
             row = c.execute(
-                "INSERT INTO users (name, password_hash, created_ms) VALUES (%s, %s, %s) "
-                "RETURNING id",
-                (name, password_hash, now_ms()),
+                "INSERT INTO users (name, password_hash, created_ms, skeleton) "
+                "VALUES (%s, %s, %s, %s) RETURNING id",
+                (name, password_hash, now_ms(), name_skeleton(name)),
             ).fetchone()
             return User(_id(row), name)
 
         try:
             return await self._write(insert)
-        except Conflict:
+        except Conflict:  # the name, or one that looks like it (the skeleton's index)
             raise Conflict("that name is taken", code="name_taken") from None
 
     async def create_session(self, user_id: int, expires_at_ms: int) -> Session:
@@ -183,11 +193,27 @@ class PostgresDirectory:
         await self._write(update)
 
     async def create_room(
-        self, name: str, *, private: bool, owner: User | None, dm: bool = False
+        self,
+        name: str,
+        *,
+        private: bool,
+        owner: User | None,
+        dm: bool = False,
+        max_owned: int | None = None,
     ) -> Room:
         owner_id = owner.id if owner else None
 
         def insert(c: Conn) -> Room:
+            if owner is not None and max_owned is not None:
+                # The owner's row lock: two nodes creating rooms for one owner take turns,
+                # so the count cannot be raced past the cap.
+                c.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (owner.id,))
+                row = c.execute(
+                    "SELECT COUNT(*) FROM rooms WHERE owner_id = %s", (owner.id,)
+                ).fetchone()
+                owned = int(row[0]) if row else 0
+                if owned >= max_owned:
+                    raise Forbidden(f"you own {owned} rooms, the most allowed", code="room_limit")
             row = c.execute(
                 "INSERT INTO rooms (name, private, dm, owner_id, created_ms) "
                 "VALUES (%s, %s, %s, %s, %s) RETURNING id",
@@ -203,7 +229,8 @@ class PostgresDirectory:
         try:
             return await self._write(insert)
         except Conflict:
-            raise Conflict("a room with that name exists", code="room_exists") from None
+            # The same answer whoever's room it is, public or private (docs/SECURITY.md).
+            raise Conflict("that room name is taken", code="room_exists") from None
 
     async def open_dm(self, a: User, b: User) -> Room:
         low, high = sorted((a, b), key=lambda u: u.id)

@@ -24,10 +24,13 @@ _V1 = [
         id BIGSERIAL PRIMARY KEY,
         name TEXT NOT NULL,
         password_hash TEXT NOT NULL,
-        created_ms BIGINT NOT NULL
+        created_ms BIGINT NOT NULL,
+        skeleton TEXT
     )""",
     # SQLite's NOCASE: one name per spelling, whatever the case.
     "CREATE UNIQUE INDEX users_name ON users (lower(name))",
+    # Names that look alike (nochat/text.py's name_skeleton) clash too.
+    "CREATE UNIQUE INDEX users_skeleton ON users (skeleton)",
     """CREATE TABLE sessions (
         id TEXT PRIMARY KEY,
         user_id BIGINT NOT NULL REFERENCES users(id),

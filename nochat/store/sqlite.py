@@ -352,9 +352,17 @@ class SQLiteStore(SQLiteDirectory):
         return await self._read(lambda c: log_queries.events(c.execute(sql, params).fetchall()))
 
     async def create_room(
-        self, name: str, *, private: bool, owner: User | None, dm: bool = False
+        self,
+        name: str,
+        *,
+        private: bool,
+        owner: User | None,
+        dm: bool = False,
+        max_owned: int | None = None,
     ) -> Room:
-        room = await super().create_room(name, private=private, owner=owner, dm=dm)
+        room = await super().create_room(
+            name, private=private, owner=owner, dm=dm, max_owned=max_owned
+        )
         self._last_seq.setdefault(room.id, 0)
         return room
 

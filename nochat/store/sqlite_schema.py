@@ -1,21 +1,30 @@
 """SQLite schema: numbered migrations, applied in order and tracked in `PRAGMA user_version`.
 
 Version 1 is the schema NoChat shipped first (messages in a `messages` table). Version 2
-turns the room log into a log of *events* (see `EVENTS_DOC` and docs/STORAGE.md): every
+turns the room log into a log of *events* (the comment above `_V2`, and docs/STORAGE.md): every
 row has a kind, and an edit, a delete or a reaction will take a seq in the room's log
 like a message does, so a resume replays them in order.
 
 A database written by a newer NoChat (user_version above the last migration here) is
-refused: an older binary must not guess at a schema it does not know.
+refused: an older binary must not guess at a schema it does not know. Version 3 adds
+`users.skeleton` (look-alike names, nochat/text.py).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Callable
 
 from ..errors import StorageError
+from ..text import name_skeleton
 
-_V1 = [
+log = logging.getLogger(__name__)
+
+#: One step of a migration: a statement, or a function for what SQL alone cannot do.
+Step = str | Callable[[sqlite3.Connection], None]
+
+_V1: list[Step] = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS users (
         id INTEGER PRIMARY KEY,
@@ -70,7 +79,7 @@ _V1 = [
 # a retried send, edit or reaction returns the original ack. Current state is a fold at
 # read time (history picks the `message` rows and, once edits exist, the latest edit or
 # delete by `target_id`, which the partial index serves): a new message stays one INSERT.
-_V2 = [
+_V2: list[Step] = [
     """CREATE TABLE events (
         room_id INTEGER NOT NULL REFERENCES rooms(id),
         seq INTEGER NOT NULL,
@@ -90,8 +99,36 @@ _V2 = [
     "DROP TABLE messages",
 ]
 
+
+def _add_skeletons(c: sqlite3.Connection) -> None:
+    """Version 3: users.skeleton (text.name_skeleton, unique). Idempotent: a database made
+    after the column came but before user_version was kept has it already. An old
+    database gets the column, filled in; names that already looked alike before the
+    rule keep working, only the first of each look-alike group gets the skeleton (NULLs
+    do not clash).
+    """
+    columns = {row[1] for row in c.execute("PRAGMA table_info(users)")}
+    if "skeleton" not in columns:
+        c.execute("ALTER TABLE users ADD COLUMN skeleton TEXT")
+    missing = c.execute("SELECT id, name FROM users WHERE skeleton IS NULL ORDER BY id").fetchall()
+    if missing:
+        taken = {
+            row[0] for row in c.execute("SELECT skeleton FROM users WHERE skeleton IS NOT NULL")
+        }
+        fill: list[tuple[str, int]] = []
+        for user_id, name in missing:
+            skeleton = name_skeleton(name)
+            if skeleton not in taken:
+                taken.add(skeleton)
+                fill.append((skeleton, user_id))
+        c.executemany("UPDATE users SET skeleton = ? WHERE id = ?", fill)
+        if len(fill) < len(missing):
+            log.warning("%d existing user names look like others", len(missing) - len(fill))
+    c.execute("CREATE UNIQUE INDEX IF NOT EXISTS users_skeleton ON users (skeleton)")
+
+
 #: MIGRATIONS[i] takes a database from user_version i to i + 1.
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+MIGRATIONS: list[list[Step]] = [_V1, _V2, [_add_skeletons]]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -114,9 +151,12 @@ def migrate(conn: sqlite3.Connection) -> int:
     try:
         found = int(conn.execute("PRAGMA user_version").fetchone()[0])
         refuse_newer(found, SCHEMA_VERSION)
-        for statements in MIGRATIONS[found:]:
-            for sql in statements:
-                conn.execute(sql)
+        for steps in MIGRATIONS[found:]:
+            for step in steps:
+                if isinstance(step, str):
+                    conn.execute(step)
+                else:
+                    step(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -132,3 +132,57 @@ async def test_limits_silent_handshake_is_closed(nursery: trio.Nursery, tmp_path
         await a.join()  # a prompt first frame keeps the socket
         await a.say("still here")
         await a.expect("ack")
+
+
+async def test_limits_rest_sends_share_one_bucket_per_user(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    server = await _server(nursery, tmp_path, send_rate_per_s=0.1, send_burst=3)
+    api = Api(server.http)
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    second = await api.post("/api/sessions", {"name": "ann", "password": "correct horse"})
+    ann_too = Api(server.http, second["token"])  # another session of the same user
+    for i, client in enumerate((ann, ann_too, ann)):
+        await client.post("/api/rooms/general/messages", {"text": f"ok {i}", "client_id": f"k{i}"})
+    for client in (ann, ann_too):
+        with pytest.raises(HttpError) as caught:
+            await client.post("/api/rooms/general/messages", {"text": "no", "client_id": "x"})
+        assert caught.value.status == 429
+        assert caught.value.body["error"]["code"] == "rate_limited"
+        assert 1 <= int(caught.value.headers["Retry-After"]) <= 10
+    await bob.post("/api/rooms/general/messages", {"text": "bob fine", "client_id": "b"})
+    page = await bob.get("/api/rooms/general/messages")
+    assert [m["text"] for m in page["messages"]] == ["ok 0", "ok 1", "ok 2", "bob fine"]
+
+
+async def test_limits_rooms_owned_per_user(nursery: trio.Nursery, tmp_path: Path) -> None:
+    server = await _server(nursery, tmp_path, max_rooms_per_user=2)
+    api = Api(server.http)
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    await ann.post("/api/rooms", {"name": "one"})
+    await ann.post("/api/rooms", {"name": "two", "private": True})
+    with pytest.raises(HttpError) as caught:
+        await ann.post("/api/rooms", {"name": "three"})
+    assert caught.value.status == 403
+    assert caught.value.body["error"]["code"] == "room_limit"
+    await bob.post("/api/rooms", {"name": "three"})  # the cap is per user
+    await ann.post("/api/dms", {"user": "bob"})  # DMs are not rooms one owns
+    names = {r["name"] for r in (await ann.get("/api/rooms"))["rooms"]}
+    assert {"one", "two", "three"} <= names
+
+
+async def test_limits_room_creations_per_hour_count_taken_names_too(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    server = await _server(nursery, tmp_path, room_creations_per_hour=3)
+    ann = await Api(server.http).signup("ann")
+    await ann.post("/api/rooms", {"name": "mine"})
+    for taken in ("general", "mine"):  # probing names spends the budget as well
+        with pytest.raises(HttpError) as caught:
+            await ann.post("/api/rooms", {"name": taken})
+        assert caught.value.status == 409
+    with pytest.raises(HttpError) as caught:
+        await ann.post("/api/rooms", {"name": "fresh"})
+    assert caught.value.status == 429
+    assert caught.value.body["error"]["code"] == "rate_limited"
+    assert 3500 <= int(caught.value.headers["Retry-After"]) <= 3600

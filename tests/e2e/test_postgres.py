@@ -85,7 +85,7 @@ async def test_postgres_outage_answers_503_and_sends_resume_when_it_returns(
     await trio.to_thread.run_sync(own_postgres.stop, "fast")
     with pytest.raises(HttpError) as caught:
         await ann.post("/api/rooms/general/messages", {"text": "two", "client_id": "b"})
-    assert (caught.value.status, caught.value.body["error"]["code"]) == (503, "storage")
+    assert (caught.value.status, caught.value.body["error"]["code"]) == (503, "unavailable")
     await trio.to_thread.run_sync(own_postgres.start)
     # Across a process boundary: poll, bounded, until the pool has reconnected.
     with trio.fail_after(RECOVERY_S):

@@ -16,12 +16,13 @@ import psycopg
 import pytest
 import trio
 
-from nochat.errors import Conflict, NotFound, StorageError, Unavailable
+from nochat.errors import Conflict, Forbidden, NotFound, StorageError, Unavailable
 from nochat.store import (
     Ack,
     AppendRequest,
     Message,
     Room,
+    RoomView,
     Store,
     User,
     postgres_schema,
@@ -52,6 +53,12 @@ async def _running(backend: Backend) -> AsyncIterator[Store]:
             yield s
         finally:
             s.close()
+
+
+async def _rooms(store: Store, user: User) -> list[RoomView]:
+    views, cursor = await store.rooms_for(user, after=None, limit=100)
+    assert cursor is None
+    return views
 
 
 def _seqs(ms: Sequence[Message]) -> list[int]:
@@ -216,7 +223,7 @@ async def test_contract_rooms_members_read_markers_and_unread(store: Store) -> N
     for i in range(3):
         await store.append(AppendRequest(general, ann, str(i), f"g{i}"))
     await store.append(AppendRequest(secret, ann, "psst", "s1"))
-    views = {v.name: v for v in await store.rooms_for(bob)}
+    views = {v.name: v for v in await _rooms(store, bob)}
     assert list(views) == ["general"]  # a private room bob is not in stays hidden
     assert (views["general"].member, views["general"].head_seq, views["general"].unread) == (
         True,
@@ -226,18 +233,72 @@ async def test_contract_rooms_members_read_markers_and_unread(store: Store) -> N
     await store.set_read(general, bob, 2)
     await store.set_read(general, bob, 1)  # a read marker never goes back
     await store.set_read(general, bob, 99)  # nor past the head
-    view = (await store.rooms_for(bob))[0]
+    view = (await _rooms(store, bob))[0]
     assert (view.last_read, view.unread) == (3, 0)
     await store.add_member(secret, bob)
     assert await store.members(secret) == ["ann", "bob"]
-    views = {v.name: v for v in await store.rooms_for(bob)}
+    views = {v.name: v for v in await _rooms(store, bob)}
     assert (views["secret"].unread, views["general"].unread) == (1, 0)
-    ann_views = {v.name: v for v in await store.rooms_for(ann)}
+    ann_views = {v.name: v for v in await _rooms(store, ann)}
     assert ann_views["secret"].unread == 0  # whoever writes has read it
     assert await store.room_count() == 2
     ghost = Room(999, "ghost", False, False, None, 0)
     with pytest.raises(Conflict):
         await store.add_member(ghost, ann)
+
+
+async def test_contract_room_list_pages_public_rooms_after_all_of_mine(store: Store) -> None:
+    ann, bob = await store.create_user("ann", "h"), await store.create_user("bob", "h")
+    for name in ("a1", "a2", "a3", "a4", "zz"):
+        await store.create_room(name, private=False, owner=ann)
+    await store.create_room("mine", private=True, owner=bob)
+    await store.add_member(await _general(store), bob)
+    views, cursor = await store.rooms_for(bob, after=None, limit=2)
+    assert [(v.name, v.member) for v in views] == [
+        ("general", True),
+        ("mine", True),
+        ("a1", False),
+        ("a2", False),
+    ]
+    assert cursor == "a2"
+    views, cursor = await store.rooms_for(bob, after=cursor, limit=2)
+    assert ([v.name for v in views], cursor) == (["a3", "a4"], "a4")
+    views, cursor = await store.rooms_for(bob, after=cursor, limit=2)
+    assert ([v.name for v in views], cursor) == (["zz"], None)
+
+
+async def test_contract_room_owners_are_capped(store: Store) -> None:
+    ann = await store.create_user("ann", "h")
+    for name in ("r1", "r2"):
+        await store.create_room(name, private=False, owner=ann, max_owned=2)
+    with pytest.raises(Forbidden) as caught:
+        await store.create_room("r3", private=True, owner=ann, max_owned=2)
+    assert caught.value.code == "room_limit"
+    assert await store.room("r3") is None
+
+
+@pytest.mark.parametrize("look_alike", ["aIice", "ALICE", "a1ice", "AL1CE", "alIce"])
+async def test_contract_user_names_that_look_alike_clash(store: Store, look_alike: str) -> None:
+    await store.create_user("alice", "hash")
+    with pytest.raises(Conflict) as caught:
+        await store.create_user(look_alike, "hash")
+    assert caught.value.code == "name_taken"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("mary", "rnary"), ("wendy", "vvendy"), ("o0", "OO")]
+)
+async def test_contract_multi_letter_and_digit_look_alikes_clash(
+    store: Store, first: str, second: str
+) -> None:
+    await store.create_user(first, "hash")
+    with pytest.raises(Conflict):
+        await store.create_user(second, "hash")
+
+
+async def test_contract_names_that_merely_resemble_are_accepted(store: Store) -> None:
+    for name in ("alice", "alicia", "bob", "b0b1", "rn-x", "r_n"):
+        await store.create_user(name, "hash")
 
 
 async def test_contract_dm_is_found_again_and_has_two_members(store: Store) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from nochat.errors import StorageError
+from nochat.errors import Conflict, StorageError
 from nochat.store import Ack, AppendRequest, Event, User
 from nochat.store.sqlite import SQLiteStore
 from nochat.store.sqlite_schema import SCHEMA_VERSION
@@ -51,7 +51,8 @@ async def test_sqlite_schema_old_database_upgrades_keeping_messages_and_seqs(
             (4, "message", "four", None),
         ]
         assert isinstance(events[0], Event)
-        assert [v.unread for v in await store.rooms_for(ann)] == [0]
+        views, _ = await store.rooms_for(ann, after=None, limit=10)
+        assert [v.unread for v in views] == [0]
         store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -69,3 +70,32 @@ async def test_sqlite_schema_newer_database_is_refused(tmp_path: Path) -> None:
     with pytest.RaisesGroup(pytest.RaisesExc(StorageError, match="newer than this NoChat")):
         async with trio.open_nursery() as nursery:
             await nursery.start(store.run)
+
+
+async def test_sqlite_schema_migration_adds_skeletons_to_an_old_database(tmp_path: Path) -> None:
+    """A database from before the skeleton column: its users keep working, the first of
+    look-alikes already there holds the skeleton, and new look-alikes are refused."""
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path, isolation_level=None)
+    try:
+        old.execute(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE "
+            "COLLATE NOCASE, password_hash TEXT NOT NULL, created_ms INTEGER NOT NULL)"
+        )
+        old.executemany(
+            "INSERT INTO users (name, password_hash, created_ms) VALUES (?, 'h', 0)",
+            [("alice",), ("aIice",), ("bob",)],
+        )
+    finally:
+        old.close()
+    async with trio.open_nursery() as nursery:
+        store = SQLiteStore(path)
+        await nursery.start(store.run)
+        try:
+            assert await store.user_by_name("aIice") is not None  # grandfathered
+            for taken in ("a1ice", "B0B"):
+                with pytest.raises(Conflict):
+                    await store.create_user(taken, "hash")
+            await store.create_user("carol", "hash")
+        finally:
+            store.close()
