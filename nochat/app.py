@@ -121,9 +121,12 @@ def create_app(settings: Settings) -> NoChatApp:
 
     @app.get("/readyz")
     async def readyz() -> Response:
-        if svc.shutting_down or not svc.store.epoch:
-            return json_response({"status": "unavailable"}, 503)
-        return json_response({"status": "ready"})
+        """Ready when serving and the store is sound: "store" is ok, failed (its writer's
+        last commit failed), damaged (a read found corruption) or closed (not running)."""
+        store = "closed" if store_done.is_set() or not svc.store.epoch else svc.store.health
+        if svc.shutting_down or store != "ok":
+            return json_response({"status": "unavailable", "store": store}, 503)
+        return json_response({"status": "ready", "store": store})
 
     @app.get("/metrics")
     async def metrics() -> Response:

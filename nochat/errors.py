@@ -120,6 +120,12 @@ class Unavailable(NoChatError):
     http_status = 503
 
 
+class StartupError(NoChatError):
+    """The server cannot start: its data directory is in use or its database is damaged."""
+
+    code = "startup"
+
+
 class Overloaded(Unavailable):
     """Too much work of this kind waiting already; `retry_after_s` says when to try again."""
 

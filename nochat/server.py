@@ -14,10 +14,14 @@ from hypercorn.config import Config, Sockets
 from hypercorn.protocol.events import Data, Event, Request, StreamClosed
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import TrioSingleTask
+from hypercorn.typing import TaskGroup
 from quart_trio import QuartTrio
 
 from . import wire
 from .app import create_app
+from .datadir import DataDirLock, check_database
 from .services import Services
 from .settings import Settings
 
@@ -126,6 +130,51 @@ async def _end_stream(stream: WSStream, code: int | None, reason: str) -> None:
     await stream.send(StreamClosed(stream_id=stream.stream_id))
 
 
+class _IdleTask(TrioSingleTask):
+    """A connection's keep-alive timer that survives the request that started it.
+
+    Hypercorn restarts the timer (`TCPServer._idle_timeout`, which also closes the
+    connection at shutdown) from the task that sent the response, after a lock and with
+    `nursery.start`: two checkpoints. Quart-Trio cancels that task's nursery as soon as
+    the response is out, so the restart was often cancelled at one of them, and the
+    keep-alive connection was left with no timer at all: an idle browser connection
+    neither timed out nor closed at shutdown, and SIGTERM waited out the whole grace
+    period (5.04 s instead of 0.04 s). This restart has no checkpoint (so no lock is
+    needed) and starts the timer with `start_soon` under the connection's own nursery.
+    """
+
+    async def restart(self, task_group: TaskGroup, action: Callable[[], Awaitable[None]]) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        scope = self._handle = trio.CancelScope()
+        task_group._nursery.start_soon(_run_in_scope, scope, action)  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = None
+
+
+async def _run_in_scope(scope: trio.CancelScope, action: Callable[[], Awaitable[None]]) -> None:
+    with scope:
+        await action()
+
+
+def _install_idle_task() -> None:
+    """Give every TCPServer whose config is a NoChatConfig an `_IdleTask` (once per process)."""
+    if getattr(TCPServer.__init__, "_nochat_hooks", False):
+        return
+    original = TCPServer.__init__
+
+    def init(self: TCPServer, app: object, config: Config, *args: object) -> None:
+        original(self, app, config, *args)  # type: ignore[arg-type]
+        if isinstance(config, NoChatConfig):
+            self.idle_task = _IdleTask()
+
+    init._nochat_hooks = True  # type: ignore[attr-defined]
+    TCPServer.__init__ = init  # type: ignore[method-assign, assignment]
+
+
 class NoChatConfig(Config):
     """Hypercorn config whose listening sockets carry TCP_USER_TIMEOUT.
 
@@ -159,6 +208,7 @@ def hypercorn_config(settings: Settings) -> NoChatConfig:
     config.websocket_compression = settings.websocket_compression
     config.direct_send = settings.direct_send
     _install_stream_hooks()
+    _install_idle_task()
     config.graceful_timeout = settings.shutdown_grace_s
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
@@ -180,7 +230,9 @@ async def serve(
 ) -> None:
     """Serve NoChat until SIGINT/SIGTERM (or `shutdown_trigger` returns).
 
-    Shutdown order: refuse new sockets, close every connection with 1012 and wait for
+    Start-up takes the data directory's lock (held until this returns) and refuses a
+    damaged database (nochat/datadir.py), both before anything listens. Shutdown order:
+    refuse new sockets, close every connection with 1012 and wait for
     them (at most shutdown_grace_s), stop Hypercorn, then commit what the store still
     holds. `task_status.started` receives the bound URLs (port 0 becomes a real port).
     `app` defaults to `create_app(settings)`.
@@ -196,12 +248,14 @@ async def serve(
         with trio.move_on_after(settings.shutdown_grace_s):
             await svc.drained.wait()
 
-    await hypercorn_serve(
-        app,
-        hypercorn_config(settings),
-        shutdown_trigger=shutdown,
-        task_status=task_status,
-    )
+    with DataDirLock(settings.data_dir):
+        await trio.to_thread.run_sync(check_database, settings.db_path)
+        await hypercorn_serve(
+            app,
+            hypercorn_config(settings),
+            shutdown_trigger=shutdown,
+            task_status=task_status,
+        )
 
 
 async def _wait_for_signal() -> None:

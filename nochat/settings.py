@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -114,28 +115,41 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
         """Build settings from `NOCHAT_*` variables, then `overrides` (CLI flags) on top.
 
-        Every bad value is collected and reported at once in one `ConfigError`.
+        An override may be a string (a CLI flag as typed), parsed like its variable. Every
+        bad value, unparsable or out of range, is collected and reported at once in one
+        `ConfigError`.
         """
         env = os.environ if env is None else env
         raw: dict[str, Any] = {}
         problems: list[str] = []
-        known = {f.name for f in fields(cls)}
-        for f in fields(cls):
-            key = ENV_PREFIX + f.name.upper()
+        types = {f.name: f.type for f in fields(cls)}
+        for name, kind in types.items():
+            key = ENV_PREFIX + name.upper()
             if key in env:
                 try:
-                    raw[f.name] = _parse(f.type, env[key])
+                    raw[name] = _parse(kind, env[key])
                 except ValueError as exc:
                     problems.append(f"{key}={env[key]!r}: {exc}")
         for name, value in overrides.items():
-            if name not in known:
+            if name not in types:
                 problems.append(f"unknown setting {name!r}")
+            elif isinstance(value, str):
+                try:
+                    raw[name] = _parse(types[name], value)
+                except ValueError as exc:
+                    problems.append(f"--{name.replace('_', '-')}={value!r}: {exc}")
+                    raw.pop(name, None)
             elif value is not None:
                 raw[name] = value
+        # Range checks run on whatever parsed, so one message lists every kind of problem;
+        # a value that did not parse is left at its default for them.
+        try:
+            settings = cls(**raw)
+            settings.validate()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
         if problems:
             raise ConfigError(problems)
-        settings = cls(**raw)
-        settings.validate()
         return settings
 
     def replace(self, **changes: Any) -> Settings:
@@ -218,9 +232,15 @@ def _parse(kind: Any, text: str) -> Any:
     """Parse one environment string into the field's declared type (given as a string)."""
     kind = str(kind)
     if kind == "int":
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
     if kind == "float":
-        return float(text)
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("expected a number") from None
     if kind == "bool":
         low = text.strip().lower()
         if low in _TRUE:
@@ -233,3 +253,23 @@ def _parse(kind: Any, text: str) -> Any:
     if kind.startswith("tuple"):
         return tuple(part.strip() for part in text.split(",") if part.strip())
     return text
+
+
+#: NOCHAT_* variables that are not settings but are read elsewhere (tests, benchmarks).
+OTHER_VARIABLES = frozenset(
+    {"NOCHAT_REQUIRE_SERVICES", "NOCHAT_UPDATE_SCREENSHOTS", "NOCHAT_BENCH_SERVER_SRC"}
+)
+
+
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """One warning line per `NOCHAT_*` variable no setting reads (a typo is ignored
+    silently otherwise), with the closest known name when there is one."""
+    env = os.environ if env is None else env
+    known = [ENV_PREFIX + f.name.upper() for f in fields(Settings)]
+    warnings = []
+    for key in sorted(env):
+        if key.startswith(ENV_PREFIX) and key not in known and key not in OTHER_VARIABLES:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.append(f"unknown variable {key} is ignored{hint}")
+    return warnings

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +97,65 @@ def make_settings(data_dir: Any, **overrides: Any) -> Settings:
     }
     base.update(overrides)
     return Settings(**base)
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a child process that cannot report port 0's."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cli_env(data_dir: Any, **variables: str) -> dict[str, str]:
+    """The environment for a `nochat` child: ours without NOCHAT_* settings, plus these."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOCHAT_")}
+    env.update(NOCHAT_DATA_DIR=str(data_dir), NOCHAT_PASSWORD_HASHING="fast", **variables)
+    return env
+
+
+async def run_cli(args: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """Run `python -m nochat ARGS` to its end (bounded) and capture what it printed."""
+    with trio.fail_after(STEP_S * 2):
+        return await trio.run_process(
+            [sys.executable, "-m", "nochat", *args],
+            env=env,
+            check=False,
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+
+
+async def wait_until_serving(base: str) -> None:
+    """Poll a child process's /healthz until it answers (bounded): it has no event of ours."""
+    with trio.fail_after(STEP_S * 2):
+        while True:
+            try:
+                await Api(base).get("/healthz")
+                return
+            except (OSError, HttpError):
+                await trio.sleep(0.05)
+
+
+@asynccontextmanager
+async def cli_server(
+    data_dir: Any, *args: str, **variables: str
+) -> AsyncIterator[tuple[trio.Process, str]]:
+    """`python -m nochat serve` in a child process; yields it and its base URL once it
+    serves, and terminates it (bounded) on the way out."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "nochat", "serve", "--port", str(port), *args]
+    proc = await trio.lowlevel.open_process(
+        cmd, env=cli_env(data_dir, **variables), stderr=subprocess.DEVNULL
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await wait_until_serving(base)
+        yield proc, base
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        with trio.fail_after(STEP_S * 2):
+            await proc.wait()
 
 
 class HttpError(Exception):

@@ -122,6 +122,8 @@ class Store(Protocol):
 
     #: A random id made once per database; a client seeing another one drops its cache.
     epoch: str
+    #: "ok", "failed" (writes are failing now) or "damaged" (a read found corruption).
+    health: str
     #: Called by the writer, in seq order, with each batch of newly committed messages.
     on_commit: CommitListener
     #: The token signing secret every node sharing this database uses, once `run` has

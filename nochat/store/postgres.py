@@ -64,6 +64,8 @@ class PostgresStore(PostgresDirectory):
         self.on_commit: CommitListener = on_commit or (lambda batch: None)
         self.epoch = ""
         self.shared_secret = ""
+        #: "ok", or "failed" while the last group commit failed (the database unreachable).
+        self.health = "ok"
         self._pool: ConnectionPool[Conn] | None = None
         # One thread for the writer, the rest of the pool for reads and directory writes.
         self._write_limiter = trio.CapacityLimiter(1)
@@ -186,6 +188,9 @@ class PostgresStore(PostgresDirectory):
             log.warning("group commit of %d appends failed: %s", len(batch), type(exc).__name__)
             results = [StorageError(f"storage failed: {exc.__class__.__name__}")] * len(batch)
             fresh = []
+            self.health = "failed"
+        if fresh:
+            self.health = "ok"
         self._commits += 1
         self._committed_messages += len(fresh)
         for (_, done), result in zip(batch, results, strict=True):

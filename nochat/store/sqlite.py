@@ -35,6 +35,7 @@ from . import (
     new_id,
     now_ms,
 )
+from .pages import missing_from_page
 from .sqlite_directory import SQLiteDirectory
 from .sqlite_schema import migrate
 
@@ -85,6 +86,9 @@ class SQLiteStore(SQLiteDirectory):
         self._appends_in, self._appends_out = trio.open_memory_channel[_Pending](APPEND_QUEUE_SIZE)
         self._last_seq: dict[int, int] = {}
         self._closing = False
+        #: "ok"; "failed" while the last group commit failed; "damaged" (for good) once a
+        #: read found the database corrupt.
+        self.health = "ok"
         self.commits = 0
         self.committed_messages = 0
 
@@ -211,11 +215,15 @@ class SQLiteStore(SQLiteDirectory):
                 )
         except sqlite3.Error as exc:
             log.exception("group commit of %d appends failed", len(batch))
+            if self.health == "ok":
+                self.health = "failed"
             results = [StorageError(f"storage failed: {exc.__class__.__name__}")] * len(batch)
             fresh, seqs = [], {}
         # Updated here, in the same step as the publish below (no await between), so the
         # cache is exactly what subscribers have been sent: published_head() relies on it.
         self._last_seq.update(seqs)
+        if fresh and self.health == "failed":
+            self.health = "ok"
         self.commits += 1
         self.committed_messages += len(fresh)
         for pending, result in zip(batch, results, strict=True):
@@ -314,8 +322,12 @@ class SQLiteStore(SQLiteDirectory):
         conn = self._conn(self._reader)
         try:
             return await trio.to_thread.run_sync(fn, conn, limiter=self._read_limiter)
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:  # busy, I/O: may pass
             log.exception("store read failed")
+            raise StorageError(f"storage failed: {exc.__class__.__name__}") from exc
+        except sqlite3.DatabaseError as exc:  # malformed: will not pass
+            log.exception("store read found the database damaged")
+            self.health = "damaged"
             raise StorageError(f"storage failed: {exc.__class__.__name__}") from exc
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -345,7 +357,26 @@ class SQLiteStore(SQLiteDirectory):
         self, room: Room, *, before: int | None, after: int | None, limit: int
     ) -> list[Message]:
         sql, params = log_queries.history(room.id, before, after, limit, "?")
-        return await self._read(lambda c: log_queries.messages(c.execute(sql, params).fetchall()))
+
+        def query(c: sqlite3.Connection) -> list[Message]:
+            c.execute("BEGIN")  # the head and the page from one snapshot
+            try:
+                head = c.execute("SELECT last_seq FROM rooms WHERE id = ?", (room.id,)).fetchone()
+                found = log_queries.messages(c.execute(sql, params).fetchall())
+            finally:
+                c.execute("COMMIT")
+            wrong = missing_from_page(
+                [m.seq for m in found],
+                head=head[0] if head else 0,
+                before=before,
+                after=after,
+                limit=limit,
+            )
+            if wrong is not None:
+                raise sqlite3.DatabaseError(f"history of room {room.id} is short: {wrong}")
+            return found
+
+        return await self._read(query)
 
     async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
         sql, params = log_queries.replay(room.id, after, limit, "?")

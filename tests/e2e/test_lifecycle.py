@@ -99,7 +99,7 @@ async def test_lifecycle_health_ready_metrics_and_security_headers(
     server = await start_server(nursery, make_settings(tmp_path / "d", metrics_token="m-s3cret"))
     api = Api(server.http)
     assert await api.get("/healthz") == {"status": "ok"}
-    assert await api.get("/readyz") == {"status": "ready"}
+    assert await api.get("/readyz") == {"status": "ready", "store": "ok"}
 
     def fetch(path: str) -> tuple[str, dict[str, str]]:
         req = urllib.request.Request(
