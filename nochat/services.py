@@ -15,7 +15,7 @@ from .broker import Broker
 from .errors import CloseCode, NotFound, RateLimited, Unavailable
 from .hub import Hub, pack
 from .keepalive import Keepalive
-from .limits import EventWindow, FailureThrottle, LoginThrottle, UserBuckets
+from .limits import EventWindow, FailureThrottle, KeyedSlots, LoginThrottle, TypingGate, UserBuckets
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
@@ -25,6 +25,9 @@ from .store import Message, Room, Session, Store, User
 PRESENCE_BATCH_S = 0.25
 #: The window NOCHAT_SIGNUP_RATE_PER_H counts sign-ups in.
 SIGNUP_WINDOW_S = 3600.0
+#: In a room of more than `presence_batch_above` subscribers, most `typing` events that go
+#: out per typing interval (each costs one delivery per socket in the room).
+ROOM_TYPING_MAX = 10
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -50,6 +53,9 @@ class Services:
     #: REST sends of each user share one bucket (a socket's sends have their own).
     rest_sends: UserBuckets = field(init=False)
     room_creations: EventWindow = field(init=False)
+    #: Per user: how many joins may replay missed messages at once.
+    replays: KeyedSlots = field(init=False)
+    typing_gate: TypingGate = field(init=False)
     _rooms: dict[str, Room] = field(default_factory=dict)
     _presence_pending: dict[str, dict[str, str]] = field(default_factory=dict)
     _presence_wake: trio.Event = field(default_factory=trio.Event)
@@ -69,6 +75,10 @@ class Services:
         self.addresses = ClientAddresses(settings.trusted_proxies)
         self.rest_sends = UserBuckets(settings.send_rate_per_s, settings.send_burst)
         self.room_creations = EventWindow(settings.room_creations_per_hour, 3600.0)
+        self.replays = KeyedSlots(settings.replays_per_user)
+        self.typing_gate = TypingGate(
+            settings.typing_interval_s, ROOM_TYPING_MAX, settings.presence_batch_above
+        )
 
     def on_commit(self, batch: Sequence[Message]) -> None:
         """Store writer → broker: each room's share of one commit goes out as one item.

@@ -41,6 +41,13 @@ class Settings:
     pong_timeout_s: float = 60.0
     #: Events one connection may have queued before it is evicted (4008).
     outbox_size: int = 256
+    #: Characters (bytes, for ASCII) one connection may have queued or in the write,
+    #: replays included; more evicts it (4008). A replay waits for room instead.
+    outbox_bytes: int = 512 * 1024
+    #: A replay (join since) that finds no room in the outbox for this long evicts (4008).
+    outbox_stall_s: float = 10.0
+    #: Replays (join with missed messages) one user may run at once; more joins wait.
+    replays_per_user: int = 4
     #: Accept permessage-deflate when clients offer it (costs a zlib state per socket).
     websocket_compression: bool = False
     #: The direct wire paths (nochat/wire.py): prepared frames written straight to sockets,
@@ -184,6 +191,7 @@ class Settings:
             "typing_interval_s",
             "login_window_s",
             "first_frame_timeout_s",
+            "outbox_stall_s",
         ):
             if getattr(self, name) <= 0:
                 p.append(f"{name} must be > 0")
@@ -193,6 +201,7 @@ class Settings:
             "max_frame_bytes",
             "max_text_chars",
             "outbox_size",
+            "replays_per_user",
             "batch_max_events",
             "group_commit_max",
             "history_page_max",
@@ -220,6 +229,8 @@ class Settings:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 p.append(f"trusted_proxies: {proxy!r} is not an address or CIDR")
+        if self.outbox_bytes < 64 * 1024:
+            p.append("outbox_bytes must be >= 65536")
         if p:
             raise ConfigError(p)
 

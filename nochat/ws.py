@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
 from werkzeug.http import parse_cookie
 
-from . import protocol, wire
+from . import protocol, transport
 from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
 from .connection import Connection, Disconnected
 from .errors import AuthError, Forbidden, NoChatError, Unavailable
@@ -92,9 +92,7 @@ async def serve_websocket(
         await socket.reject(exc)
         return
     subprotocol = protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None
-    direct = scope.get("extensions", {}).get(wire.SCOPE_KEY)
-    if not isinstance(direct, wire.DirectSocket):
-        direct = None
+    direct = transport.sink_of(scope)
     # The handshake headers would stay alive with the scope as long as the socket does
     # (~1 KiB and a dozen tracked objects per connection); nothing reads them again.
     scope["headers"] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,8 @@ import trio
 
 from nochat import __version__
 from nochat.datadir import LOCK_FILE
-from nochat.store.sqlite_schema import migrate
+from nochat.store import AppendRequest
+from nochat.store.sqlite import SQLiteStore
 
 from ..support import STEP_S, Api, cli_env, cli_server, free_port, run_cli, wait_until_serving
 
@@ -42,30 +42,23 @@ async def test_startup_second_server_on_one_data_dir_is_refused(tmp_path: Path) 
         assert (await Api(base).get("/healthz")) == {"status": "ok"}
 
 
-def _fill_database(path: Path, messages: int) -> None:
-    """A database as the store writes it: one room with `messages` messages."""
-    path.parent.mkdir(parents=True)
-    conn = sqlite3.connect(path, isolation_level=None)
-    migrate(conn)
-    conn.execute("INSERT INTO meta VALUES ('epoch', 'e1')")
-    conn.execute(
-        "INSERT INTO users (id, name, password_hash, created_ms) VALUES (1, 'ann', 'x', 0)"
-    )
-    conn.execute(
-        "INSERT INTO rooms (id, name, created_ms, last_seq) VALUES (1, 'general', 0, ?)",
-        (messages,),
-    )
-    conn.executemany(
-        "INSERT INTO events (room_id, seq, id, kind, user_id, payload, client_id, ts) "
-        "VALUES (1, ?, ?, 'message', 1, ?, ?, 0)",
-        [(i, f"id{i}", f"message {i} " * 10, f"c{i}") for i in range(1, messages + 1)],
-    )
-    conn.close()
+async def _fill_database(path: Path, messages: int) -> None:
+    """A database as the store writes it (through the real store, whatever its schema):
+    one room with `messages` messages."""
+    store = SQLiteStore(path)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(store.run)
+        user = await store.create_user("ann", "x")
+        room = await store.room("general")
+        assert room is not None
+        for i in range(1, messages + 1):
+            await store.append(AppendRequest(room, user, f"message {i} " * 10, f"c{i}"))
+        store.close()
 
 
 async def test_startup_database_with_noise_in_the_middle_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "data" / "nochat.sqlite3"
-    _fill_database(db, 200)
+    await _fill_database(db, 200)
     with db.open("r+b") as f:  # 4 KiB of noise in the middle, as the probe did
         f.seek(db.stat().st_size // 2)
         f.write(bytes(range(256)) * 16)
