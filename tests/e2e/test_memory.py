@@ -23,11 +23,15 @@ TEXT_CHARS = 3900
 #: Growth allowed over the baseline while the slow readers are connected, and after.
 PEAK_GROWTH_KIB = 200 * 1024
 AFTER_GROWTH_KIB = 64 * 1024
+METRICS_TOKEN = "memory-test-metrics"
 
 
 async def _evictions(server: ServerProcess) -> int:
     def fetch() -> str:
-        with urllib.request.urlopen(server.http + "/metrics", timeout=10) as resp:
+        request = urllib.request.Request(
+            server.http + "/metrics", headers={"Authorization": "Bearer " + METRICS_TOKEN}
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
             return str(resp.read().decode())
 
     for line in (await trio.to_thread.run_sync(fetch)).splitlines():
@@ -51,6 +55,7 @@ async def test_memory_slow_replays_stay_under_budget_and_return_to_baseline(
 ) -> None:
     env = {
         "outbox_stall_s": "2",
+        "metrics_token": METRICS_TOKEN,
         # The kernel must not kill the stalled sockets first: the server has to.
         "tcp_user_timeout_s": "120",
         "send_rate_per_s": "100000",
@@ -87,7 +92,7 @@ async def test_memory_slow_replays_stay_under_budget_and_return_to_baseline(
             clients.cancel_scope.cancel()
         with trio.fail_after(60):
             while True:  # polling the child again
-                if (await api.get("/api/stats"))["connections"] == 0:
+                if (await users[0].get("/api/stats"))["connections"] == 0:
                     break
                 await trio.sleep(0.2)
         peak = server.status_kib("VmHWM") - baseline
