@@ -22,7 +22,9 @@ def history(room_id: int, before: int | None, after: int | None, limit: int, mar
     `limit` before `before` (newest first: `messages` puts them back in order).
 
     Only messages exist yet, so the fold to current state is the `message` rows; the
-    chat-model work applies edits and deletes (found by `target_id`) here.
+    chat-model work applies edits and deletes (found by `target_id`) here. SQLite's
+    gapless-page check (pages.py) assumes every seq up to the head is a message: it must
+    learn to skip the seqs other kinds take when they are written.
     """
     base = f"SELECT {_MESSAGE_COLUMNS} FROM {_FROM} WHERE e.room_id = {mark} AND e.kind = 'message'"
     if after is not None:
