@@ -13,7 +13,8 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from . import ws
-from .auth import Authenticator, bearer_from_header, load_or_create_secret
+from .auth import Authenticator, bearer_from_header
+from .backends import open_store, signing_secret
 from .broker import BrokerStatus, open_broker
 from .broker.feed import StoreFeed
 from .broker.metrics import BrokerCollector
@@ -25,7 +26,6 @@ from .metrics import NoChatCollector, make_registry, render
 from .presence import Presence
 from .services import Services
 from .settings import Settings
-from .store.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,12 @@ CSP = (
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     hub = Hub()
-    store = SQLiteStore(
-        settings.db_path,
-        synchronous=settings.sqlite_synchronous,
-        group_commit_max=settings.group_commit_max,
-    )
+    store = open_store(settings)
+    # The secret is set when the store has started (backends.signing_secret): with
+    # PostgreSQL it comes from the database.
     auth = Authenticator(
         store,
-        load_or_create_secret(settings.secret, settings.data_dir),
+        b"",
         ttl_s=settings.token_ttl_s,
         hashing=settings.password_hashing,
     )
@@ -90,7 +88,7 @@ def create_app(settings: Settings) -> NoChatApp:
             svc.counters,
             svc.hub,
             svc.presence,
-            lambda: (svc.store.commits, svc.store.committed_messages),
+            lambda: _store_counts(svc),
         )
     )
     registry.register(BrokerCollector(svc.broker, svc.hub))
@@ -106,11 +104,12 @@ def create_app(settings: Settings) -> NoChatApp:
                 store_done.set()
 
         await app.nursery.start(run_store)
+        svc.auth.use_secret(signing_secret(settings, svc.store))
         await app.nursery.start(svc.hub.run)
         await app.nursery.start(svc.broker.run)
         await app.nursery.start(svc.keepalive.run)
         await app.nursery.start(svc.run_presence)
-        log.info("store open at %s (epoch %s)", settings.db_path, svc.store.epoch)
+        log.info("%s open (epoch %s)", type(svc.store).__name__, svc.store.epoch)
 
     @app.after_serving
     async def close_store() -> None:
@@ -184,6 +183,11 @@ def create_app(settings: Settings) -> NoChatApp:
         return response
 
     return app
+
+
+def _store_counts(svc: Services) -> tuple[int, int]:
+    stats = svc.store.statistics()
+    return stats.commits, stats.committed_messages
 
 
 async def _web_file(web_dir: Path, filename: str) -> Response:

@@ -19,8 +19,7 @@ from .limits import EventWindow, FailureThrottle, KeyedSlots, LoginThrottle, Typ
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
-from .store import Message, Room, Session, User
-from .store.sqlite import SQLiteStore
+from .store import Message, Room, Session, Store, User
 
 #: How often a big room's presence changes go out together.
 PRESENCE_BATCH_S = 0.25
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 @dataclass(eq=False)
 class Services:
     settings: Settings
-    store: SQLiteStore
+    store: Store
     hub: Hub
     broker: Broker
     presence: Presence

@@ -18,6 +18,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 _SYNC_MODES = {"OFF", "NORMAL", "FULL", "EXTRA"}
+_DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,10 @@ class Settings:
     #: How long shutdown waits for connections to close with 1012.
     shutdown_grace_s: float = 5.0
     sqlite_synchronous: str = "FULL"
+    #: postgresql://… selects the PostgreSQL store (nodes share it); "" keeps SQLite.
+    database_url: str = field(default="", repr=False)
+    #: Connections each node keeps to PostgreSQL (one is the group-commit writer's).
+    database_pool_size: int = 10
     #: Most appends committed in one SQLite transaction.
     group_commit_max: int = 512
     history_page_max: int = 200
@@ -176,6 +181,10 @@ class Settings:
             p.append(f"log_level must be one of {sorted(_LOG_LEVELS)}")
         if self.sqlite_synchronous.upper() not in _SYNC_MODES:
             p.append(f"sqlite_synchronous must be one of {sorted(_SYNC_MODES)}")
+        if self.database_url and not self.database_url.startswith(_DATABASE_SCHEMES):
+            p.append("database_url must start with postgresql:// (or be empty for SQLite)")
+        if self.database_pool_size < 2:
+            p.append("database_pool_size must be >= 2")
         if self.password_hashing not in {"default", "fast"}:
             p.append("password_hashing must be 'default' or 'fast'")
         for name in (
