@@ -45,7 +45,7 @@ async def catch_up(
     if head is not None and cursor.seq >= head and cursor.seen <= cursor.seq:
         cursor.live = True  # nothing was missed: no store read at all
         return
-    async with services.replays.slot(user):
+    async with services.throttles.replays.slot(user):
         if sub.rooms.get(room.name) is cursor:
             await _replay(services, sub, room, cursor)
 

@@ -66,9 +66,9 @@ async def serve(
     async def shutdown() -> None:
         await trigger()
         log.info("shutting down: closing %d connections", svc.hub.connection_count())
-        svc.begin_shutdown()
+        svc.drain.begin()
         with trio.move_on_after(settings.shutdown_grace_s):
-            await svc.drained.wait()
+            await svc.drain.drained.wait()
 
     transport.install()
     with DataDirLock(settings.data_dir):
