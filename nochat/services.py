@@ -49,5 +49,7 @@ class Services:
         self.presence_feed = PresenceFeed(hub, self.broker, settings.presence_batch_above)
         self.drain = Drain(hub)
         self.admission = Admission(settings, hub, self.presence, self.drain)
-        self.connections = ConnectionRegistry(hub, self.presence, self.broker, self.drain)
+        self.connections = ConnectionRegistry(
+            hub, self.presence, self.broker, self.drain, self.auth
+        )
         self.fanout = CommitFanout(self.broker)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .auth import Authenticator
 from .broker import Broker, SignalKind, SignalPayload
 from .drain import Drain
 from .errors import CloseCode
@@ -29,7 +30,10 @@ class Registered(Protocol):
 
 
 class ConnectionRegistry:
-    def __init__(self, hub: Hub, presence: Presence, broker: Broker, drain: Drain) -> None:
+    def __init__(
+        self, hub: Hub, presence: Presence, broker: Broker, drain: Drain, auth: Authenticator
+    ) -> None:
+        self._auth = auth
         self._hub = hub
         self._presence = presence
         self._broker = broker
@@ -58,6 +62,7 @@ class ConnectionRegistry:
         self._broker.signal(SignalKind.SESSION_ENDED, {"session": session_id})
 
     def _session_ended(self, payload: SignalPayload) -> None:
+        self._auth.forget(payload["session"])  # another node's logout: no cached session
         for conn in self.by_session.get(payload["session"], ()):
             conn.sub.close(CloseCode.TOKEN_EXPIRED)
 
