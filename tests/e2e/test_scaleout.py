@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import trio
 
+from ..services_pg import PgServer
 from ..services_redis import RedisServer, running_redis
 from ..support import (
     STEP_S,
@@ -33,6 +34,8 @@ from ..support import (
 
 pytest.importorskip("coredis")
 
+#: PostgreSQL restarts and a node's pool reconnects within this bound.
+RECOVERY_S = 30.0
 #: These tests send bursts on purpose: they are not about rate limits (test_limits.py is).
 FAST = {"send_rate_per_s": "10000", "send_burst": "10000", "frame_burst": "10000"}
 
@@ -47,16 +50,29 @@ class Cluster:
 
 @asynccontextmanager
 async def two_nodes(tmp_path: Path, pg_url: str) -> AsyncIterator[Cluster]:
-    """Nodes A and B: two processes, two ports, one Redis, one PostgreSQL database."""
-    async with AsyncExitStack() as stack:
-        redis = await stack.enter_async_context(running_redis(tmp_path / "redis"))
-        nodes = [
-            await stack.enter_async_context(
-                server_process(tmp_path / name, redis_url=redis.url, database_url=pg_url, **FAST)
-            )
-            for name in ("a", "b")
-        ]
-        yield Cluster(redis, pg_url, *nodes)
+    """Nodes A and B: two processes, two ports, one Redis, one PostgreSQL database.
+    Both start at once (start-up is most of these tests' time)."""
+    async with running_redis(tmp_path / "redis") as redis:
+        nodes: dict[str, ServerProcess] = {}
+        started = {name: trio.Event() for name in ("a", "b")}
+        done = trio.Event()
+
+        async def hold(name: str) -> None:
+            env = {"redis_url": redis.url, "database_url": pg_url, **FAST}
+            async with server_process(tmp_path / name, **env) as node:
+                nodes[name] = node
+                started[name].set()
+                await done.wait()
+
+        async with trio.open_nursery() as nursery:
+            for name in started:
+                nursery.start_soon(hold, name)
+            for event in started.values():
+                await event.wait()
+            try:
+                yield Cluster(redis, pg_url, nodes["a"], nodes["b"])
+            finally:
+                done.set()
 
 
 async def _sessions(node: ServerProcess, *names: str) -> list[Api]:
@@ -243,3 +259,161 @@ def _gone(pid: int) -> bool:
             return any(line.startswith("State:\tZ") for line in status)
     except FileNotFoundError:
         return True
+
+
+async def test_scaleout_typing_reaches_the_room_on_the_other_node(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async with two_nodes(tmp_path, pg_url) as cluster:
+        ann, bob = await _sessions(cluster.a, "ann", "bob")
+        async with (
+            ws_connect(cluster.a, ann.token) as on_a,
+            ws_connect(cluster.b, bob.token) as on_b,
+        ):
+            await on_a.join()
+            await on_b.join()
+            # B's node subscribes to the room before it serves B's next frame: once B's
+            # own message comes back, A's typing (never stored, never backfilled) reaches it.
+            await on_b.say("here")
+            await on_b.messages(1)
+            await on_a.send(type="typing", room="general")
+            with trio.fail_after(STEP_S):
+                while (event := await on_b.recv())["type"] != "typing":
+                    pass
+        assert event == {"type": "typing", "room": "general", "user": "ann"}
+
+
+async def _history(api: Api, room: str = "general") -> list[dict[str, Any]]:
+    page = await api.get(f"/api/rooms/{room}/messages?after=0&limit=200")
+    return list(page["messages"])
+
+
+async def test_scaleout_kill_9_of_a_clients_resume_on_b_with_exactly_the_acked_messages(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async with two_nodes(tmp_path, pg_url) as cluster:
+        ann, bob = await _sessions(cluster.a, "ann", "bob")
+        sent: list[str] = []  # client_ids in the order ann sent them
+        acked: dict[str, int] = {}
+        seen: list[int] = []  # seqs bob received, over both of his sockets
+        async with (
+            ws_connect(cluster.a, ann.token) as ann_a,
+            ws_connect(cluster.a, bob.token) as bob_a,
+        ):
+            await ann_a.join()
+            await bob_a.join()
+            for i in range(10):
+                sent.append(await ann_a.say(f"m{i}"))
+            for _ in range(5):  # some acks are in; the rest are in flight when A dies
+                ack = await ann_a.expect("ack")
+                acked[ack["client_id"]] = ack["seq"]
+            seen += [m["seq"] for m in await _collect(bob_a, 3)]
+            cluster.a.process.kill()  # kill -9, mid-stream
+            with trio.fail_after(STEP_S):
+                await cluster.a.process.wait()
+        async with (
+            ws_connect(cluster.b, ann.token) as ann_b,
+            ws_connect(cluster.b, bob.token) as bob_b,
+        ):
+            await ann_b.join()
+            joined = await bob_b.join(since=seen[-1])
+            for i, client_id in enumerate(sent):  # retry every send not acked, same client_id
+                if client_id not in acked:
+                    await ann_b.say(f"m{i}", client_id=client_id)
+            while len(acked) < len(sent):
+                ack = await ann_b.expect("ack")
+                acked[ack["client_id"]] = ack["seq"]
+            await ann_b.say("after")
+            rest = await _collect(bob_b, joined["head_seq"] - seen[-1])
+            seen += [m["seq"] for m in rest]
+            while seen[-1] < max(acked.values()) + 1:
+                seen += [m["seq"] for m in await _collect(bob_b, 1)]
+        history = await _history(Api(cluster.b.http, bob.token))
+    client_ids = [m["client_id"] for m in history]
+    assert client_ids[:-1] == sorted(sent, key=lambda c: acked[c])  # each send stored once
+    assert len(set(client_ids)) == len(client_ids) == len(sent) + 1
+    assert seen == list(range(1, len(sent) + 2))  # every seq once, in order, none twice
+
+
+async def _readyz(node: ServerProcess) -> dict[str, Any]:
+    try:
+        return dict(await Api(node.http).get("/readyz"))
+    except HttpError as exc:
+        return dict(exc.body)
+
+
+async def _wait_ready(node: ServerProcess, status: str) -> None:
+    with trio.fail_after(STEP_S * 2):
+        while (await _readyz(node))["status"] != status:  # noqa: ASYNC110 (another process)
+            await trio.sleep(0.05)
+
+
+@pytest.mark.parametrize("outage", ["restart", "client_kill"])
+async def test_scaleout_redis_outage_loses_no_acked_message(
+    tmp_path: Path, pg_url: str, outage: str
+) -> None:
+    async with two_nodes(tmp_path, pg_url) as cluster:
+        ann, bob = await _sessions(cluster.a, "ann", "bob")
+        async with (
+            ws_connect(cluster.a, ann.token) as ann_a,
+            ws_connect(cluster.b, bob.token) as bob_b,
+        ):
+            await ann_a.join()
+            await bob_b.join()
+            seqs = []
+            for i in range(5):
+                await ann_a.say(f"before {i}")
+                seqs.append((await ann_a.expect("ack"))["seq"])
+            if outage == "restart":
+                await cluster.redis.stop()
+                await _wait_ready(cluster.a, "degraded")
+                for i in range(5):  # committed and acked while Redis is down
+                    await ann_a.say(f"during {i}")
+                    seqs.append((await ann_a.expect("ack"))["seq"])
+                assert (await _readyz(cluster.b))["status"] == "degraded"
+                await cluster.redis.start()
+            else:
+                assert await cluster.redis.kill_pubsub_clients() >= 2
+                for i in range(5):  # sent while the subscriptions are gone
+                    await ann_a.say(f"during {i}")
+                    seqs.append((await ann_a.expect("ack"))["seq"])
+            await _wait_ready(cluster.a, "ready")
+            await _wait_ready(cluster.b, "ready")
+            for i in range(3):
+                await ann_a.say(f"after {i}")
+                seqs.append((await ann_a.expect("ack"))["seq"])
+            got = [m["seq"] for m in await _collect(bob_b, len(seqs))]
+    assert got == seqs == list(range(1, 14))  # every acked message, once, in order
+
+
+async def test_scaleout_postgres_stopped_sends_get_unavailable_and_the_node_recovers(
+    tmp_path: Path, own_postgres: PgServer
+) -> None:
+    url = own_postgres.create_database()
+    async with two_nodes(tmp_path, url) as cluster:
+        (ann,) = await _sessions(cluster.a, "ann")
+        async with ws_connect(cluster.a, ann.token) as ann_a:
+            await ann_a.join()
+            await ann_a.say("one", client_id="one")
+            assert (await ann_a.expect("ack"))["seq"] == 1
+            await trio.to_thread.run_sync(own_postgres.stop, "fast")
+            await ann_a.say("two", client_id="two")
+            with trio.fail_after(STEP_S):
+                while (event := await ann_a.recv())["type"] not in ("ack", "error"):
+                    pass
+            assert event["type"] == "error" and event["code"] == "unavailable"  # never an ack
+            with pytest.raises(HttpError) as read:
+                await _history(Api(cluster.b.http, ann.token))
+            assert read.value.status == 503
+            await trio.to_thread.run_sync(own_postgres.start)
+            with trio.fail_after(RECOVERY_S):
+                while True:  # the pool reconnects by itself; poll across the process boundary
+                    await ann_a.say("two", client_id="two")
+                    event = await ann_a.recv()
+                    while event["type"] not in ("ack", "error"):
+                        event = await ann_a.recv()
+                    if event["type"] == "ack":
+                        break
+                    await trio.sleep(0.2)
+        assert event["seq"] == 2
+        assert [m["text"] for m in await _history(Api(cluster.b.http, ann.token))] == ["one", "two"]
