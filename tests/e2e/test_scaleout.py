@@ -253,6 +253,30 @@ async def test_scaleout_two_workers_on_one_port_chat_and_stop_on_sigterm(
             assert _gone(pid)
 
 
+async def test_scaleout_a_worker_that_dies_stops_the_others_and_the_parent_exits_1(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async with (
+        running_redis(tmp_path / "redis") as redis,
+        cli_server(
+            tmp_path / "d",
+            "--workers",
+            "2",
+            NOCHAT_REDIS_URL=redis.url,
+            NOCHAT_DATABASE_URL=pg_url,
+            NOCHAT_SECRET="test-secret",
+        ) as (parent, _),
+    ):
+        with trio.fail_after(STEP_S):
+            while len(workers := _children(parent.pid)) < 2:  # noqa: ASYNC110 (another process)
+                await trio.sleep(0.05)
+        os.kill(workers[0], signal.SIGKILL)
+        with trio.fail_after(STEP_S * 2):
+            await parent.wait()
+        assert parent.returncode == 1
+        assert all(_gone(pid) for pid in workers)
+
+
 def _gone(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/status") as status:
