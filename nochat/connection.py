@@ -263,6 +263,8 @@ class Connection:
                     del first
                     if inbox.statistics().current_buffer_used == 0:
                         sub.busy = False
+        except OSError:  # the DirectSocket is closing or gone: so is the connection
+            return
         finally:
             done.cancel()
 
@@ -278,7 +280,7 @@ class Connection:
     async def _send_frame(self, frame: bytes) -> None:
         direct = self.sub.direct
         if direct is not None:
-            await direct.send_all(frame)
+            await direct.send_queued(frame)  # the rest of a frame the hub started, or a frame
 
     def keepalive_due(self, now: float) -> float | None:
         """The heartbeat, called by the app's `Keepalive` when this connection is due:

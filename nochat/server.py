@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import Any, cast
 
 import trio
 from hypercorn.config import Config, Sockets
+from hypercorn.events import Closed, RawData
+from hypercorn.events import Event as ConnectionEvent
 from hypercorn.protocol.events import Data, Event, Request, StreamClosed
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.trio.tcp_server import TCPServer
 from quart_trio import QuartTrio
 
 from . import wire
@@ -61,16 +65,127 @@ def _install_stream_hooks() -> None:
                 ]
                 event = dataclasses.replace(event, headers=headers)
             await original(self, event)
-            if config.direct_send and not self.closed:
+            if self.closed:
+                return
+            if self.app_put is not None:
+                self.app_put = _AppInbox(self.app_put)
+            direct = wire.attach(self)  # Hypercorn's writes now queue behind started frames
+            if config.direct_send:
                 extensions: dict[str, object] = self.scope["extensions"]  # type: ignore[assignment]
-                extensions[wire.SCOPE_KEY] = wire.attach(self)
+                extensions[wire.SCOPE_KEY] = direct
                 if self.handshake.extensions is None:  # no deflate: frames are plain
                     setattr(self, _READER, wire.FrameReader(config.websocket_max_message_size))
         else:
             await original(self, event)
 
+    original_app_send = WSStream.app_send
+
+    async def app_send(self: WSStream, message: Any) -> None:
+        inbox = self.app_put
+        if isinstance(inbox, _AppInbox):
+            if message is None:
+                inbox.abandon()  # the app has finished: it will never read its queue
+            elif message["type"] == "websocket.close":
+                inbox.abandon(keep_disconnect=True)  # what the client says now is moot
+        await original_app_send(self, message)
+
     handle._nochat_hooks = True  # type: ignore[attr-defined]
     WSStream.handle = handle  # type: ignore[method-assign]
+    WSStream.app_send = app_send  # type: ignore[method-assign]
+    _install_connection_hooks()
+
+
+class _AppInbox:
+    """The app's receive queue as Hypercorn feeds it: a put waits while the app reads
+    (back-pressure on the client), and is dropped once the app has closed the socket
+    (client messages; the disconnect still goes) or finished (everything).
+
+    Hypercorn waits for ever on the full queue of an app that no longer reads: its
+    reader then stops reading, a client that is still sending blocks and never reads
+    the close frame stuck behind its full window, and the connection ends in a reset.
+    """
+
+    __slots__ = ("_put", "_state", "_waiting")
+
+    _OPEN, _CLOSED, _DONE = 0, 1, 2
+
+    def __init__(self, put: Callable[[Any], Awaitable[None]]) -> None:
+        self._put = put
+        self._state = self._OPEN
+        self._waiting: dict[trio.CancelScope, bool] = {}  # scope → is a disconnect
+
+    async def __call__(self, message: Any) -> None:
+        disconnect = message["type"] == "websocket.disconnect"
+        if self._state == self._DONE or (self._state == self._CLOSED and not disconnect):
+            return
+        with trio.CancelScope() as scope:
+            self._waiting[scope] = disconnect
+            try:
+                await self._put(message)
+            finally:
+                del self._waiting[scope]
+
+    def abandon(self, *, keep_disconnect: bool = False) -> None:
+        """Drop what waits and what comes (but a disconnect, with `keep_disconnect`)."""
+        self._state = max(self._state, self._CLOSED if keep_disconnect else self._DONE)
+        for scope, disconnect in self._waiting.items():
+            if not (disconnect and keep_disconnect):
+                scope.cancel()
+
+
+def _install_connection_hooks() -> None:
+    """Hypercorn's TCP connection, for configs that are a NoChatConfig:
+
+    - once a WebSocket is attached (`wire.attach`), every write, the EOF and the close
+      go through its `wire.DirectSocket`, in order under the send lock: Hypercorn's
+      `send_eof` takes no lock and collided with other writes (trio.BusyResourceError),
+      and its writes could land inside a frame the hub had half written;
+    - the close lingers (`DirectSocket.finish`), reading until the client closes;
+    - an exception of one connection ends that connection, logged, never the server
+      (Hypercorn runs connections in the server's own nursery).
+    """
+    original_run = TCPServer.run
+    original_read = TCPServer._read_data
+    original_send = TCPServer.protocol_send
+
+    async def run(self: TCPServer) -> None:
+        if not isinstance(self.config, NoChatConfig):
+            await original_run(self)
+            return
+        try:
+            await original_run(self)
+        except* Exception:
+            log.exception("a connection failed")
+
+    async def read_data(self: TCPServer) -> None:
+        direct = wire.socket_of(self) if isinstance(self.config, NoChatConfig) else None
+        if direct is None:
+            await original_read(self)
+            return
+        direct.reader = trio.lowlevel.current_task()
+        try:
+            await original_read(self)
+        finally:
+            direct.reader_done.set()
+
+    async def protocol_send(self: TCPServer, event: ConnectionEvent) -> None:
+        direct = wire.socket_of(self) if isinstance(self.config, NoChatConfig) else None
+        if direct is None or not direct.routes_writes:
+            await original_send(self, event)
+        elif isinstance(event, RawData):
+            try:
+                await direct.send_raw(event.data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.protocol.handle(Closed())
+        elif isinstance(event, Closed):
+            await direct.finish()
+            await self.protocol.handle(Closed())
+        else:
+            await original_send(self, event)
+
+    TCPServer.run = run  # type: ignore[method-assign]
+    TCPServer._read_data = read_data  # type: ignore[method-assign]
+    TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]
 
 
 async def _receive_direct(stream: WSStream, reader: wire.FrameReader, data: bytes) -> None:
@@ -120,9 +235,14 @@ async def _end_stream(stream: WSStream, code: int | None, reason: str) -> None:
     if isinstance(direct, wire.DirectSocket):
         direct.shut()  # nothing may follow the close frame
     if stream.state == ASGIWebsocketState.CONNECTED:
-        stream.state = ASGIWebsocketState.CLOSED
+        stream.state = ASGIWebsocketState.CLOSED  # Hypercorn refuses the app's sends now
         frame = wire.close_frame(code, reason)
-        await stream.send(Data(stream_id=stream.stream_id, data=frame))
+        if isinstance(direct, wire.DirectSocket):
+            # After the rest of a started frame, and the last frame on the socket.
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await direct.send_close(frame)
+        else:
+            await stream.send(Data(stream_id=stream.stream_id, data=frame))
     await stream.send(StreamClosed(stream_id=stream.stream_id))
 
 
