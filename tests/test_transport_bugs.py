@@ -23,6 +23,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import CloseConnection, Pong, Request, TextMessage
 
 from nochat.server import hypercorn_config
+from nochat.wire import OP_PONG, DirectSocket, control_frame, text_frame
 
 from .abuse_cases import PING, TEXT, Wire, frame
 from .support import STEP_S, Api, RunningServer, make_settings, start_server, ws_connect
@@ -319,3 +320,32 @@ async def test_transport_flooder_sees_its_4029_close_frame(
                 clients.start_soon(flooder, users[i % len(users)].token)
     assert codes == [4029] * FLOOD_CLIENTS
     assert ends == ["eof"] * FLOOD_CLIENTS
+
+
+async def test_transport_direct_socket_writes_the_rest_of_a_started_frame_first() -> None:
+    """The invariant under the e2e test above, on a socket pair: a write that comes while
+    a frame is half out (here Hypercorn's pong) goes after its rest, the rest is written
+    once, whoever comes first, and the peer reads exactly the frames one after another."""
+    ours, theirs = trio.socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_RCVBUF)
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_RCVBUF)
+    big, pong, after = text_frame("x" * 200_000), control_frame(OP_PONG, b"p"), text_frame("a")
+    received = bytearray()
+    async with trio.SocketStream(ours) as stream, trio.SocketStream(theirs) as peer:
+        direct = DirectSocket(trio.Lock(), stream)
+        written = direct.send_nowait(big)
+        assert 0 < written < len(big)
+        assert direct.send_nowait(after) == 0  # nothing starts while the rest is owed
+
+        async def read_to_eof() -> None:
+            while data := await peer.receive_some():
+                received.extend(data)
+
+        with trio.fail_after(STEP_S):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read_to_eof)
+                await direct.send_raw(pong)  # Hypercorn's write: the rest goes first
+                await direct.send_queued(big[written:])  # the write pump's copy: not again
+                await direct.send_all(after)
+                await stream.send_eof()
+    assert bytes(received) == big + pong + after
