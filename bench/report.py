@@ -287,7 +287,7 @@ def render(
     out += [f"- `{k}`: {v}" for k, v in settings.items()]
     out += [
         "",
-        "## Targets (issue 5)",
+        "## Targets",
         "",
         "| scenario | target | figure | verdict | nothing lost/duplicated | server core use |",
         "|---|---|---|---|---|---|",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from typing import Any
 
 
@@ -33,12 +34,29 @@ def call(
         conn.close()
 
 
+#: A 503 `overloaded` (the server's password-hashing queue is full) is retried this often.
+BUSY_RETRIES = 50
+BUSY_WAIT_S = 0.05
+
+
+def call_patiently(port: int, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """`call`, retrying while the server answers 503 overloaded (sign-ups and logins
+    share bounded hashing queues; the bench's concurrent set-up can fill them)."""
+    for _ in range(BUSY_RETRIES):
+        status, reply = call(port, method, path, body)
+        if status != 503:
+            return status, reply
+        time.sleep(BUSY_WAIT_S)  # a blocking client in a worker thread, honouring "busy"
+    return status, reply
+
+
 def register_and_login(port: int, name: str, password: str) -> str:
     """Register `name` (an existing account is fine) and return a bearer token."""
-    status, body = call(port, "POST", "/api/users", {"name": name, "password": password})
+    credentials = {"name": name, "password": password}
+    status, body = call_patiently(port, "POST", "/api/users", credentials)
     if status not in (200, 201, 409):
         raise RestError(f"POST /api/users -> {status} {body}")
-    status, body = call(port, "POST", "/api/sessions", {"name": name, "password": password})
+    status, body = call_patiently(port, "POST", "/api/sessions", credentials)
     if status != 200:
         raise RestError(f"POST /api/sessions -> {status} {body}")
     return str(body["token"])

@@ -1,5 +1,6 @@
-"""The five scenarios of issue 5. Each run starts a fresh server and fresh workers and returns
-one flat dict of results (see `finish`); `SCENARIOS` maps names to their runners."""
+"""The five benchmark scenarios (targets in docs/BENCHMARKS.md). Each run starts a fresh
+server and fresh workers and returns one flat dict of results (see `finish`); `SCENARIOS`
+maps names to their runners."""
 
 from __future__ import annotations
 

@@ -29,6 +29,8 @@ BASE_ENV = {
     "NOCHAT_JOIN_BURST": "1000000",
     "NOCHAT_MAX_CONNECTIONS": "100000",
     "NOCHAT_MAX_CONNECTIONS_PER_USER": "1000",
+    # Every bench user signs up from 127.0.0.1.
+    "NOCHAT_SIGNUP_RATE_PER_H": "1000000",
 }
 #: Where `python -m nochat` is run from (its `nochat/` package is the one served).
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,18 +1,31 @@
-"""The `nochat` command line: `nochat serve [--host] [--port] [--data-dir] [--log-level]`."""
+"""The `nochat` command line: `nochat serve [--host] [--port] [--data-dir] [--log-level]`.
+
+Start-up problems a person can fix (a bad setting, a port in use, a host that does not
+resolve, a data directory that cannot be written or is in use, a damaged database) end
+the process with one line on stderr and exit status 2 or 1, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import logging
+import socket
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from importlib import metadata
 
 import trio
 
-from .errors import ConfigError
-from .settings import Settings
+from . import __version__
+from .errors import ConfigError, StartupError
+from .settings import Settings, unknown_variables
+
+#: Exit statuses: a bad setting (as argparse's usage errors), and anything else that
+#: stopped start-up.
+EXIT_CONFIG = 2
+EXIT_STARTUP = 1
 
 #: The cyclic collector's thresholds while serving (CPython's default: 700, 10, 10). Each
 #: connection keeps ~180 collector-tracked objects, and while connections pile up, every
@@ -28,30 +41,69 @@ GC_THRESHOLDS = (10_000, 10, 10)
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nochat", description="NoChat real-time chat server")
+    parser.add_argument("--version", action="version", version=f"nochat {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the server (every flag is also NOCHAT_*)")
     serve.add_argument("--host", help="address to listen on (NOCHAT_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port; 0 picks a free one (NOCHAT_PORT, 8000)")
-    serve.add_argument("--data-dir", type=Path, help="database and secret (NOCHAT_DATA_DIR)")
+    # Plain strings: Settings parses them, so a bad flag is reported with every other problem.
+    serve.add_argument("--port", help="port; 0 picks a free one (NOCHAT_PORT, 8000)")
+    serve.add_argument("--data-dir", help="database and secret (NOCHAT_DATA_DIR)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING… (NOCHAT_LOG_LEVEL, INFO)")
     return parser.parse_args(argv)
 
 
+def version() -> str:
+    """The installed distribution's version, else the source tree's."""
+    try:
+        return metadata.version("nochat")
+    except metadata.PackageNotFoundError:
+        return __version__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    for warning in unknown_variables():
+        print(f"nochat: warning: {warning}", file=sys.stderr)
     try:
         settings = Settings.from_env(
             host=args.host, port=args.port, data_dir=args.data_dir, log_level=args.log_level
         )
     except ConfigError as exc:
         print(f"nochat: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    trio.run(_main, settings)
+    try:
+        trio.run(_main, settings)
+    except (OSError, StartupError, BaseExceptionGroup) as exc:
+        reason = startup_failure(exc, settings)
+        if reason is None:
+            raise
+        print(f"nochat: {reason}", file=sys.stderr)
+        return EXIT_STARTUP
     return 0
+
+
+def startup_failure(exc: BaseException, settings: Settings) -> str | None:
+    """One line saying why start-up failed, or None for an error that is a bug."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]  # Trio's nurseries wrap what one task raised
+    where = f"{settings.host}:{settings.port}"
+    if isinstance(exc, StartupError):
+        return exc.message
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host {settings.host!r}: {exc.strerror}"
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {where}: the address is already in use"
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: no such address on this machine"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"cannot use data directory {settings.data_dir}: {exc.strerror}: {exc.filename}"
+    if isinstance(exc, OSError):
+        return f"cannot start: {exc.strerror or exc}"
+    return None
 
 
 async def _main(settings: Settings) -> None:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from pathlib import Path
 
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
-from quart import Response, send_from_directory
+from quart import Response, request, send_from_directory
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from . import ws
-from .auth import Authenticator, load_or_create_secret
+from .auth import Authenticator, bearer_from_header, load_or_create_secret
 from .broker.local import LocalBroker
-from .errors import NoChatError
+from .errors import AuthError, NoChatError, NotFound
 from .http_api import RoomConverter, error_response, json_response
 from .http_api import blueprint as api_blueprint
 from .hub import Hub
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Largest REST request body.
 MAX_BODY_BYTES = 256 * 1024
+#: Longest path under the web client's directory worth looking up (its own are < 40).
+MAX_WEB_PATH_CHARS = 255
 BUNDLED_WEB = Path(__file__).resolve().parent.parent / "web"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -119,12 +122,21 @@ def create_app(settings: Settings) -> NoChatApp:
 
     @app.get("/readyz")
     async def readyz() -> Response:
-        if svc.shutting_down or not svc.store.epoch:
-            return json_response({"status": "unavailable"}, 503)
-        return json_response({"status": "ready"})
+        """Ready when serving and the store is sound: "store" is ok, failed (its writer's
+        last commit failed), damaged (a read found corruption) or closed (not running)."""
+        store = "closed" if store_done.is_set() or not svc.store.epoch else svc.store.health
+        if svc.shutting_down or store != "ok":
+            return json_response({"status": "unavailable", "store": store}, 503)
+        return json_response({"status": "ready", "store": store})
 
     @app.get("/metrics")
     async def metrics() -> Response:
+        """Off (404) unless NOCHAT_METRICS_TOKEN is set; then only for that bearer token."""
+        if not settings.metrics_token:
+            raise NotFound("metrics are off (set NOCHAT_METRICS_TOKEN)")
+        given = bearer_from_header(request.headers.get("Authorization")) or ""
+        if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+            raise AuthError("metrics need the metrics bearer token")
         return Response(render(registry), content_type="text/plain; version=0.0.4")
 
     @app.get("/")
@@ -164,6 +176,16 @@ def create_app(settings: Settings) -> NoChatApp:
 
 
 async def _web_file(web_dir: Path, filename: str) -> Response:
-    response = await send_from_directory(web_dir, filename)
+    """A file of the web client; 404 for anything else, however odd the path.
+
+    The client's paths are short; a path longer than MAX_WEB_PATH_CHARS, or one the
+    file system refuses to look up (ENAMETOOLONG, a NUL byte, ...), is simply not there.
+    """
+    if len(filename) > MAX_WEB_PATH_CHARS:
+        raise NotFound("no such file")
+    try:
+        response = await send_from_directory(web_dir, filename)
+    except (OSError, ValueError):
+        raise NotFound("no such file") from None
     response.headers["Cache-Control"] = "no-cache"
     return response

@@ -3,11 +3,15 @@
 A token is `base64url(payload).base64url(HMAC-SHA256(secret, payload))` where the payload
 is `{"u": user_id, "s": session_id, "e": expires_at_ms}`. The signature makes tokens
 unforgeable without a database read; the session row makes them revocable (logout).
+Both parts are decoded strictly: only the canonical unpadded base64url text of some
+bytes is accepted, so one token has exactly one spelling (no padding-bit, `=` or
+stray-character variants of a revoked or logged token).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import logging
@@ -17,21 +21,33 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import msgspec
-import trio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from .errors import AuthError
+from .limits import HashingPool
 from .store import Session, Store, User, now_ms
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "nochat_session"
 SECRET_FILE = "secret.key"
-#: argon2 hashing is CPU-heavy; at most this many run at once (in worker threads).
+#: argon2 hashing is CPU-heavy; logins hash in at most this many worker threads at once,
+#: and at most LOGIN_HASH_QUEUE more wait (beyond that: 503 + Retry-After).
 HASHING_THREADS = 2
+LOGIN_HASH_QUEUE = 32
+#: Sign-ups hash in a pool of their own, so a sign-up flood never delays a login more
+#: than one sign-up's worth of CPU: one thread, a short queue.
+SIGNUP_HASHING_THREADS = 1
+SIGNUP_HASH_QUEUE = 4
 #: Live sessions remembered in memory (see Authenticator._remember).
 LIVE_SESSIONS_CACHED = 100_000
+#: Revoked session ids remembered (see Authenticator.logout); far more than logouts that
+#: can overlap one request's store reads.
+REVOKED_REMEMBERED = 100_000
+#: Longest base64url text a token part may be.
+MAX_PART_CHARS = 512
+_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 class _Claims(msgspec.Struct, frozen=True):
@@ -72,20 +88,22 @@ class Authenticator:
         self._secret = secret
         self._ttl_ms = int(ttl_s * 1000)
         self._hasher = make_hasher(hashing)
-        self._limiter = trio.CapacityLimiter(HASHING_THREADS)
+        self.login_pool = HashingPool(HASHING_THREADS, LOGIN_HASH_QUEUE)
+        self.signup_pool = HashingPool(SIGNUP_HASHING_THREADS, SIGNUP_HASH_QUEUE)
         # A real hash to verify against when the user does not exist, so timing leaks nothing.
         self._dummy_hash = self._hasher.hash(secrets.token_hex(8))
         self._live: OrderedDict[str, tuple[User, Session]] = OrderedDict()
+        self._revoked: OrderedDict[str, None] = OrderedDict()
 
     async def register(self, name: str, password: str) -> User:
-        digest = await trio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
+        digest = await self.signup_pool.run_sync(self._hasher.hash, password)
         return await self.store.create_user(name, digest)
 
     async def login(self, name: str, password: str) -> tuple[str, Session, User]:
         """Check a password and open a session; AuthError on any mismatch."""
         found = await self.store.user_credentials(name)
         stored = found[1] if found else self._dummy_hash
-        ok = await trio.to_thread.run_sync(self._verify, stored, password, limiter=self._limiter)
+        ok = await self.login_pool.run_sync(self._verify, stored, password)
         if found is None or not ok:
             raise AuthError("wrong name or password", code="bad_credentials")
         user = found[0]
@@ -128,6 +146,8 @@ class Authenticator:
         user = await self.store.user_by_id(claims.u)
         if user is None:
             raise AuthError("no such user", code="invalid_token")
+        if claims.s in self._revoked:  # logged out while the rows were read: logout wins
+            raise AuthError("session ended", code="token_revoked")
         self._remember(session, user)
         return user, session
 
@@ -141,13 +161,23 @@ class Authenticator:
             self._live.popitem(last=False)
 
     async def logout(self, session: Session) -> None:
+        """Revoke the session. The tombstone goes in before anything awaits: a request that
+        read the session row before the revoke checks it after its reads and neither
+        answers nor caches the session (it would otherwise live on in the cache)."""
+        self._revoked[session.id] = None
+        while len(self._revoked) > REVOKED_REMEMBERED:
+            self._revoked.popitem(last=False)
         self._live.pop(session.id, None)
         await self.store.revoke_session(session.id)
-        self._live.pop(session.id, None)  # in case a request cached it meanwhile
+
+    def revoked(self, session_id: str) -> bool:
+        return session_id in self._revoked
 
     async def refresh(self, session: Session) -> tuple[str, Session]:
         """Extend a live session by the full TTL (same session id): a new token for it."""
         renewed = await self.store.extend_session(session.id, now_ms() + self._ttl_ms)
+        if session.id in self._revoked:
+            raise AuthError("session ended", code="token_revoked")
         known = self._live.get(session.id)
         if known is not None:
             self._remember(renewed, known[0])
@@ -159,9 +189,18 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    if not text or len(text) > 512:
+    """Strict: the alphabet, no padding, and the canonical spelling (unused bits zero)."""
+    if not text or len(text) > MAX_PART_CHARS or len(text) % 4 == 1:
         raise ValueError("bad length")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if not _B64URL.issuperset(text):
+        raise ValueError("not base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error:
+        raise ValueError("not base64url") from None
+    if _b64(data) != text:
+        raise ValueError("not the canonical encoding")
+    return data
 
 
 def origin_allowed(origin: str | None, host: str, allowed: tuple[str, ...]) -> bool:

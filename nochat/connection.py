@@ -11,25 +11,26 @@ pump returns and the body cancels the nursery.
 
 Outgoing events (replies included) leave through the hub's flusher while the socket is
 idle (`Hub.send_to`); the write pump carries only what had to queue: a slow socket's
-backlog, a join's replay, the tail of a partial write.
+backlog, a join's replay (replay.py), the tail of a partial write.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import trio
 
-from . import protocol
+from . import protocol, replay
 from .errors import CLOSE_REASONS, CloseCode, NoChatError, NotFound, ValidationError
-from .hub import CHUNK_MAX_CHARS, RoomCursor, Subscriber, pack
+from .hub import CHUNK_MAX_CHARS, RoomCursor, Subscriber
 from .limits import TokenBucket
 from .protocol import Chunk, ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
 from .services import Services
-from .store import Ack, AppendRequest, Message, Room, Session, User, now_ms
-from .wire import DirectSocket, text_frame
+from .store import Ack, AppendRequest, Room, Session, User, now_ms
+from .transport import FrameSink
+from .wire import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,14 @@ _ACKS = Chunk("acks")
 ONLINE_LIST_MAX = 100
 #: Rooms one connection may have joined at once.
 MAX_ROOMS_PER_CONNECTION = 200
+#: What a write raises when the peer has gone (reset, closed, aborted by TCP_USER_TIMEOUT
+#: after it stopped reading): the client disconnected, the server did nothing wrong.
+PEER_GONE = (
+    BrokenPipeError,
+    ConnectionResetError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+)
 #: How long closing the socket may take at the end before we give up on the peer.
 CLOSE_TIMEOUT_S = 2.0
 
@@ -67,6 +76,7 @@ class Connection:
         "_direct",
         "_ended",
         "_frame_bucket",
+        "_gone",
         "_inbox",
         "_join_bucket",
         "_next_ping",
@@ -91,7 +101,7 @@ class Connection:
         user: User,
         session: Session,
         socket: Socket,
-        direct: DirectSocket | None = None,
+        direct: FrameSink | None = None,
     ) -> None:
         self.services = services
         self.settings = services.settings
@@ -100,7 +110,9 @@ class Connection:
         self.socket = socket
         self._direct = direct
         self._outbox, self._inbox = trio.open_memory_channel[str | bytes](self.settings.outbox_size)
-        self.sub = Subscriber(user.name, self._outbox, inbox=self._inbox)
+        self.sub = Subscriber(
+            user.name, self._outbox, inbox=self._inbox, budget=self.settings.outbox_bytes
+        )
         self.rooms: dict[str, Room] = {}
         #: Acks completed since the write pump last looked; one outbox slot stands for all.
         self._acks: list[str] = []
@@ -116,6 +128,7 @@ class Connection:
         self._strikes = 0
         self._next_ping = now
         self._ended = False
+        self._gone = False
 
     def extend(self, expires_at_ms: int) -> None:
         """Move this connection's credential deadline (a refreshed session)."""
@@ -174,7 +187,7 @@ class Connection:
                 data = await self.socket.receive()
                 await self._on_frame(data)
         except Disconnected:
-            return
+            self._peer_left(None)
 
     async def _on_frame(self, data: str | bytes) -> None:
         now = self.last_heard = trio.current_time()
@@ -238,6 +251,9 @@ class Connection:
                 async for first in inbox:
                     if sub.close_code is not None:
                         return
+                    # What was taken from the outbox stays on the subscriber's byte
+                    # account until it has been written (`sub.sent`).
+                    taken = len(first)
                     if isinstance(first, bytes):
                         await self._send_frame(first)
                     else:
@@ -248,6 +264,7 @@ class Connection:
                                 item = inbox.receive_nowait()
                             except (trio.WouldBlock, trio.EndOfChannel):
                                 break
+                            taken += len(item)
                             if isinstance(item, bytes):  # cannot happen while busy; be safe
                                 await self._send_text(items)
                                 items = []
@@ -261,12 +278,24 @@ class Connection:
                         counters.events_out += len(items)
                         del items  # do not keep the last frame alive while idle
                     del first
+                    sub.sent(taken)
                     if inbox.statistics().current_buffer_used == 0:
                         sub.busy = False
-        except OSError:  # the DirectSocket is closing or gone: so is the connection
-            return
+        except PEER_GONE as exc:
+            self._peer_left(exc)
         finally:
             done.cancel()
+
+    def _peer_left(self, exc: BaseException | None) -> None:
+        """The client went away (a read saw it go, or a write found it gone): count a
+        disconnect, once; nothing more is written to its socket."""
+        if self._gone:
+            return
+        self._gone = True
+        self.sub.direct = None
+        self.services.counters.disconnects += 1
+        if exc is not None:
+            log.debug("the peer of %s went away mid-write (%s)", self.user.name, type(exc).__name__)
 
     async def _send_text(self, items: list[str]) -> None:
         payload = protocol.batch(items)
@@ -341,8 +370,11 @@ class Connection:
             await self.on_send(frame)
         elif isinstance(frame, Typing):
             self._joined(frame.room)
-            event = {"type": "typing", "room": frame.room, "user": self.user.name}
-            self.services.broker.publish(frame.room, protocol.encode(event))
+            services, name = self.services, self.user.name
+            subscribers = services.hub.subscribers(frame.room)
+            if services.typing_gate.allow(frame.room, name, subscribers, trio.current_time()):
+                event = {"type": "typing", "room": frame.room, "user": name}
+                services.broker.publish(frame.room, protocol.encode(event))
         elif isinstance(frame, Join):
             await self.on_join(frame)
         elif isinstance(frame, Leave):
@@ -411,44 +443,7 @@ class Connection:
             **services.presence.online_summary(room.name, ONLINE_LIST_MAX),
         }
         self.push(protocol.encode(protocol.with_ref(joined, frame.ref)))
-        await self._catch_up(room, cursor)
-
-    async def _catch_up(self, room: Room, cursor: RoomCursor) -> None:
-        """Replay from the store until caught up with what the hub has published, then go live.
-
-        Live messages seen meanwhile only raise `cursor.seen`; the switch to live happens
-        with no await between the last check and the flag, so nothing falls in between.
-        """
-        head = self.services.store.published_head(room)
-        if head is not None and cursor.seq >= head and cursor.seen <= cursor.seq:
-            cursor.live = True  # nothing was missed: no store read at all
-            return
-        page = self.settings.resume_page
-        replayed = 0
-        while True:
-            missed = await self.services.store.history(
-                room, before=None, after=cursor.seq, limit=page
-            )
-            if self.sub.rooms.get(room.name) is not cursor:
-                return  # left (or re-joined) meanwhile
-            if missed:
-                replayed += len(missed)
-                try:
-                    for item, _ in _packed(missed):
-                        # Through the outbox, behind `joined`; nothing may overtake it.
-                        self.sub.hold()
-                        await self._outbox.send(item)
-                except trio.WouldBlock:
-                    self.services.hub.evict(self.sub)
-                    return
-                except (trio.ClosedResourceError, trio.BrokenResourceError):
-                    return  # evicted or closing meanwhile
-                cursor.seq = missed[-1].seq
-            if len(missed) < page and cursor.seen <= cursor.seq:
-                cursor.live = True
-                break
-        if replayed:
-            self.services.counters.resumes += 1
+        await replay.catch_up(services, self.sub, self.user.name, room, cursor)
 
     def _leave(self, name: str) -> None:
         self.rooms.pop(name, None)
@@ -468,17 +463,3 @@ def ack_event(ack: Ack, ref: protocol.Ref) -> dict[str, Any]:
         "ts": ack.ts,
     }
     return protocol.with_ref(event, ref)
-
-
-def _packed(messages: list[Message]) -> Iterator[tuple[str, int]]:
-    return pack(
-        [
-            (
-                protocol.encode(
-                    protocol.message_event(m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id)
-                ),
-                m.seq,
-            )
-            for m in messages
-        ]
-    )

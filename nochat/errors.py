@@ -120,8 +120,32 @@ class Unavailable(NoChatError):
     http_status = 503
 
 
-class StorageError(NoChatError):
-    """The store failed; nothing was acknowledged."""
+class StartupError(NoChatError):
+    """The server cannot start: its data directory is in use or its database is damaged."""
 
-    code = "storage"
-    http_status = 503
+    code = "startup"
+
+
+class Overloaded(Unavailable):
+    """Too much work of this kind waiting already; `retry_after_s` says when to try again."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str = "", *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message or "overloaded")
+        self.retry_after_s = retry_after_s
+
+
+class UnsupportedMediaType(NoChatError):
+    """The request body is not of the one media type this endpoint takes (JSON)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class StorageError(Unavailable):
+    """The store failed; nothing was acknowledged.
+
+    On the wire it is `unavailable`, like any other "retry later": a client cannot act on
+    the difference, and one code is what docs/PROTOCOL.md promises and web/socket.js retries.
+    """

@@ -19,10 +19,13 @@ from .errors import (
     Forbidden,
     NoChatError,
     NotFound,
+    Overloaded,
     ProtocolError,
     RateLimited,
+    UnsupportedMediaType,
     ValidationError,
 )
+from .limits import Outcome
 from .services import Services
 from .store import AppendRequest, Room, RoomView, Session, User
 
@@ -32,6 +35,9 @@ T = TypeVar("T")
 USER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 PASSWORD_CHARS = (8, 1024)
 DEFAULT_PAGE = 50
+#: Public rooms one is not in, per page of GET /api/rooms: by default, and at most.
+ROOMS_PAGE_DEFAULT = 100
+ROOMS_PAGE_MAX = 500
 
 
 class Credentials(msgspec.Struct):
@@ -72,7 +78,7 @@ def error_parts(exc: NoChatError) -> tuple[int, list[tuple[str, str]], bytes]:
     """Status, headers and JSON body of an error answer (REST and refused handshakes)."""
     body = msgspec.json.encode({"error": {"code": exc.code, "message": exc.message}})
     headers = [("Content-Type", "application/json")]
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Overloaded):
         headers.append(("Retry-After", str(max(1, round(exc.retry_after_s)))))
     return exc.http_status, headers, body
 
@@ -116,6 +122,24 @@ async def authenticated() -> tuple[User, Session]:
     return await services().auth.authenticate(token)
 
 
+def client_address() -> str:
+    """The address this request came from, through trusted proxies (nochat/addresses.py)."""
+    return services().addresses.of(request.remote_addr, request.headers.get("X-Forwarded-For"))
+
+
+def require_json_from_allowed_origin() -> None:
+    """Login CSRF: a request that sets the session cookie must be JSON (a cross-site form
+    or `text/plain` fetch cannot send that without a CORS preflight, which NoChat never
+    grants) and, when the browser says where it comes from, from an allowed Origin."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("the body must be application/json")
+    origin = request.headers.get("Origin")
+    if origin is not None and not origin_allowed(
+        origin, request.host, services().settings.allowed_origins
+    ):
+        raise Forbidden("requests that sign in need an allowed Origin", code="bad_origin")
+
+
 def room_json(room: Room | RoomView, *, member: bool = True) -> dict[str, Any]:
     if isinstance(room, RoomView):
         return msgspec.structs.asdict(room)
@@ -135,37 +159,58 @@ def room_json(room: Room | RoomView, *, member: bool = True) -> dict[str, Any]:
 
 @blueprint.post("/users")
 async def register() -> Response:
+    require_json_from_allowed_origin()
     body = await decode_body(Credentials)
     if not USER_NAME_RE.fullmatch(body.name):
         raise ValidationError("name must be 1-32 of A-Z a-z 0-9 _ -")
     if not PASSWORD_CHARS[0] <= len(body.password) <= PASSWORD_CHARS[1]:
         raise ValidationError("password must be 8 to 1024 characters")
-    user = await services().auth.register(body.name, body.password)
+    svc = services()
+    throttle, address = svc.signup_throttle, client_address()
+    wait = throttle.retry_after(address, trio.current_time())
+    if wait > 0:
+        raise RateLimited(
+            "too many sign-ups from this address; try again later", retry_after_s=wait
+        )
+    throttle.begin(address)
+    counted = True  # every sign-up counts, taken names too; one never hashed does not
+    try:
+        user = await svc.auth.register(body.name, body.password)
+    except Overloaded:
+        counted = False
+        raise
+    finally:
+        throttle.end(address, trio.current_time(), failed=counted)
     return json_response({"id": user.id, "name": user.name}, 201)
 
 
 @blueprint.post("/sessions")
 async def login() -> Response:
+    require_json_from_allowed_origin()
     body = await decode_body(Credentials)
+    if not USER_NAME_RE.fullmatch(body.name):
+        # No such account can exist (the rule is public): no hashing to spend, and no
+        # throttle key to keep for an arbitrarily long name.
+        raise AuthError("wrong name or password", code="bad_credentials")
     svc = services()
-    throttle, now = svc.login_throttle, trio.current_time()
-    keys = ("name:" + body.name.lower(), "addr:" + (request.remote_addr or "?"))
-    wait = max(throttle.retry_after(key, now) for key in keys)
-    if wait > 0:
-        raise RateLimited("too many failed logins; try again later", retry_after_s=wait)
+    # Reserved before the (slow) password check: concurrent guesses count while in flight.
+    attempt = svc.login_throttle.begin(body.name, client_address(), trio.current_time())
+    outcome = Outcome.FAILED  # also when cancelled: a guesser could hang up to go uncounted
     try:
         token, session, user = await svc.auth.login(body.name, body.password)
-    except AuthError:
-        for key in keys:
-            throttle.failed(key, now)
+        outcome = Outcome.OK
+    except Overloaded:
+        outcome = Outcome.NOT_TRIED
         raise
-    throttle.succeeded(keys[0])
+    finally:
+        attempt.end(trio.current_time(), outcome)
     return _session_response(svc, token, session, user)
 
 
 @blueprint.post("/sessions/refresh")
 async def refresh() -> Response:
     """A fresh token and expiry for the caller's session, without the password."""
+    require_json_from_allowed_origin()
     user, session = await authenticated()
     svc = services()
     token, renewed = await svc.auth.refresh(session)
@@ -199,7 +244,9 @@ async def logout() -> Response:
     svc = services()
     await svc.auth.logout(session)
     svc.end_session(session.id)
-    response = Response(status=204)
+    # An explicit empty body: Response() with none wraps [] in Quart's iterable body,
+    # which runs it through asyncio's executor (RuntimeError under Trio, connection lost).
+    response = Response(b"", status=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -215,9 +262,19 @@ async def me() -> Response:
 
 @blueprint.get("/rooms")
 async def list_rooms() -> Response:
+    """Every room the caller is a member of (first page), then public rooms by name.
+
+    A chat user expects their sidebar to hold every room they are in, however many
+    public rooms others made: those are all on the first page, never cut by `limit`.
+    Public rooms they have not joined come `limit` at a time (`next` is the cursor).
+    """
     user, _ = await authenticated()
-    rooms = await services().store.rooms_for(user)
-    return json_response({"rooms": rooms})
+    after = request.args.get("after") or None
+    if after is not None and not protocol.valid_room(after):
+        raise ValidationError("after must be a room name")
+    limit = _int_arg("limit", 1, ROOMS_PAGE_MAX) or ROOMS_PAGE_DEFAULT
+    rooms, cursor = await services().store.rooms_for(user, after=after, limit=limit)
+    return json_response({"rooms": rooms, "next": cursor})
 
 
 @blueprint.post("/rooms")
@@ -230,7 +287,16 @@ async def create_room() -> Response:
             code="invalid_room",
         )
     svc = services()
-    room = await svc.store.create_room(body.name, private=body.private, owner=user)
+    # Every attempt counts, a taken name too: that bounds how fast names can be probed.
+    wait = svc.room_creations.spend(f"user:{user.id}", trio.current_time())
+    if wait > 0:
+        raise RateLimited("too many rooms created this hour", retry_after_s=wait)
+    room = await svc.store.create_room(
+        body.name,
+        private=body.private,
+        owner=user,
+        max_owned=svc.settings.max_rooms_per_user,
+    )
     svc.room_made(room, user)
     return json_response(room_json(room), 201)
 
@@ -239,9 +305,7 @@ def _int_arg(name: str, low: int, high: int) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ValidationError(f"{name} must be an integer from {low} to {high}")
-    return int(raw)
+    return protocol.parse_count(raw, name, low, high)
 
 
 # Room names take the `room` converter (RoomConverter): Hypercorn hands over the path
@@ -266,6 +330,9 @@ async def history(name: str) -> Response:
 async def post_message(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
+    wait = svc.rest_sends.take(user.id, trio.current_time())
+    if wait > 0:
+        raise RateLimited("too many messages; slow down", retry_after_s=wait)
     body = await decode_body(NewMessage)
     room = await svc.visible_room(user, name)
     protocol.require_text(body.text, svc.settings.max_text_chars)
@@ -320,6 +387,7 @@ async def open_dm() -> Response:
 
 @blueprint.get("/stats")
 async def stats() -> Response:
+    await authenticated()
     svc = services()
     return json_response(
         {

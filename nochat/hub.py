@@ -3,14 +3,18 @@
 Policy (gorilla's hub, made explicit): an event is encoded once by the publisher and the
 same string goes into every subscriber's outbox with `send_nowait`. A full outbox means the
 client is not keeping up: it is evicted (close 4008) on the spot, so a broadcast never
-blocks and a slow client costs at most `outbox_size` queued items. Eviction loses nothing:
-history is durable and the client resumes with `join since`.
+blocks. "Full" is counted twice: at most `outbox_size` items, and at most `budget`
+characters (`outbox_bytes`) waiting or being written, counting the events pending for the
+flusher too. `Subscriber` keeps that account, in one place: `enqueue` adds, `sent` (the
+write pump, once an item has left) takes away, `wait_room` lets a replay wait for the
+client to make room. Eviction loses nothing: history is durable and the client resumes with
+`join since`.
 
-The fast path (wire.py): a subscriber with nothing queued gets the event appended to
-its `pending` list, and the hub's flusher task writes each such subscriber's events
-as one frame with one `os.write` per round; subscribers that got the same events share
-the frame, built once. Only what the kernel
-will not take goes through the outbox and the connection's write pump.
+The fast path (frames from wire.py, written through a transport `FrameSink`): a
+subscriber with nothing queued gets the event appended to its `pending` list, and the
+hub's flusher task writes each such subscriber's events as one frame with one `os.write`
+per round; subscribers that got the same events share the frame, built once. Only what
+the kernel will not take goes through the outbox and the connection's write pump.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import trio.lowlevel
 
 from .errors import CloseCode
 from .protocol import Chunk, batch
-from .wire import DirectSocket, text_frame
+from .transport import FrameSink
+from .wire import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ FLUSH_LINGER_S = 0.001
 BUSY_WITHIN_S = 0.005
 #: Most characters in one Chunk or outgoing frame (clients commonly cap frames at 1 MiB).
 CHUNK_MAX_CHARS = 128 * 1024
+#: A subscriber's default byte budget (Settings.outbox_bytes sets the real one).
+OUTBOX_BYTES = 512 * 1024
 
 
 def pack(events: Sequence[tuple[str, int]]) -> Iterator[tuple[str, int]]:
@@ -81,7 +88,7 @@ class Subscriber:
     outbox: trio.MemorySendChannel[str | bytes]
     rooms: dict[str, RoomCursor] = field(default_factory=dict)
     #: The fast path to this connection's socket, once accepted (None: write pump only).
-    direct: DirectSocket | None = None
+    direct: FrameSink | None = None
     busy: bool = False
     #: The receive end of the outbox, so closing can drop what is still queued.
     inbox: trio.MemoryReceiveChannel[str | bytes] | None = None
@@ -89,6 +96,18 @@ class Subscriber:
     pending: list[str] = field(default_factory=list)
     pending_chars: int = 0
     close_code: CloseCode | None = None
+    #: Most characters this subscriber may have queued, pending or being written.
+    budget: int = OUTBOX_BYTES
+    #: Characters in the outbox or being written by the write pump (not `pending`).
+    queued_chars: int = 0
+    #: Set when `_room_need` more characters fit the budget (or the subscriber closed).
+    _room: trio.Event | None = None
+    _room_need: int = 0
+    _room_limit: int | None = None
+
+    def used(self) -> int:
+        """Characters this subscriber holds now: queued, being written, pending."""
+        return self.queued_chars + self.pending_chars
 
     def wants(self, room: str, seq: int | None) -> bool:
         """Whether this subscriber should get an event of `room` carrying `seq` now."""
@@ -107,9 +126,37 @@ class Subscriber:
     def enqueue(self, item: str | bytes) -> None:
         """Queue for the write pump (raises trio.WouldBlock when full). While anything is
         queued or being sent, the subscriber is `busy` and gets no direct writes, so
-        frames keep their order; frames waiting for the hub's flush go ahead of `item`."""
+        frames keep their order; frames waiting for the hub's flush go ahead of `item`.
+        Over the byte budget it raises trio.WouldBlock too, unless nothing is queued (one
+        item always fits, or an event bigger than the budget could never go)."""
+        if not self.has_room(len(item)):
+            raise trio.WouldBlock
         self.hold()
         self.outbox.send_nowait(item)
+        self.queued_chars += len(item)
+
+    def sent(self, chars: int) -> None:
+        """The write pump has written (or dropped) `chars` of what was queued."""
+        self.queued_chars = max(0, self.queued_chars - chars)
+        room = self._room
+        if room is not None and self.has_room(self._room_need, self._room_limit):
+            self._room = None
+            room.set()
+
+    def has_room(self, chars: int, limit: int | None = None) -> bool:
+        """Whether `chars` more fit under `limit` (default: the budget) now; anything fits
+        an empty queue."""
+        return not self.queued_chars or self.used() + chars <= (limit or self.budget)
+
+    async def wait_room(self, chars: int, limit: int | None = None) -> None:
+        """Return once `chars` more fit under `limit` (at once if they do), or the
+        subscriber closed. One waiter at a time (the connection's replay); callers bound
+        the wait."""
+        if self.has_room(chars, limit) or self.close_code is not None:
+            return
+        self._room_need, self._room_limit = chars, limit
+        self._room = trio.Event()
+        await self._room.wait()
 
     def hold(self) -> None:
         """From now on, until the write pump has drained, everything goes through the
@@ -120,6 +167,7 @@ class Subscriber:
             self.pending_chars = 0
             for event in events:
                 self.outbox.send_nowait(event)
+                self.queued_chars += len(event)
 
     def flush(self, frames: dict[tuple[int, ...], bytes] | None = None) -> int:
         """Write the events waiting for this subscriber as one frame in one syscall.
@@ -159,9 +207,12 @@ class Subscriber:
         if self.inbox is not None:  # free what it will never send, now, not when it unblocks
             while True:
                 try:
-                    self.inbox.receive_nowait()
+                    self.sent(len(self.inbox.receive_nowait()))
                 except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                     break
+        if self._room is not None:
+            self._room.set()
+            self._room = None
 
 
 class Hub:
@@ -292,6 +343,7 @@ class Hub:
 
     def statistics(self) -> HubStatistics:
         queued = [sub.outbox.statistics().current_buffer_used for sub in self._all]
+        chars = [sub.used() for sub in self._all]
         return HubStatistics(
             connections=len(self._all),
             rooms=len(self._rooms),
@@ -300,6 +352,8 @@ class Hub:
             evictions=self.evictions,
             max_queued=max(queued, default=0),
             total_queued=sum(queued),
+            max_queued_chars=max(chars, default=0),
+            total_queued_chars=sum(chars),
         )
 
 
@@ -313,3 +367,6 @@ class HubStatistics:
     #: The most events waiting in any one outbox (never more than `outbox_size`).
     max_queued: int
     total_queued: int
+    #: The most characters any one subscriber holds (never much more than its budget).
+    max_queued_chars: int
+    total_queued_chars: int

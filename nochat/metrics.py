@@ -24,6 +24,8 @@ class Counters:
     errors_sent: int = 0
     closed_no_pong: int = 0
     closed_internal: int = 0
+    #: Connections the client ended: it closed, or a write found it gone (reset, killed).
+    disconnects: int = 0
     closed_rate_limited: int = 0
 
 
@@ -52,6 +54,16 @@ class NoChatCollector(Collector):
         yield GaugeMetricFamily(
             "nochat_outbox_queued_max", "Most events queued in one outbox", value=stats.max_queued
         )
+        yield GaugeMetricFamily(
+            "nochat_outbox_queued_chars_max",
+            "Most characters one connection holds queued or being written",
+            value=stats.max_queued_chars,
+        )
+        yield GaugeMetricFamily(
+            "nochat_outbox_queued_chars",
+            "Characters all connections hold queued or being written",
+            value=stats.total_queued_chars,
+        )
         for name, doc, value in (
             ("nochat_frames_in", "WebSocket frames received", c.frames_in),
             ("nochat_frames_out", "WebSocket frames sent", c.frames_out),
@@ -61,6 +73,7 @@ class NoChatCollector(Collector):
             ("nochat_evictions", "Slow consumers evicted (4008)", stats.evictions),
             ("nochat_published", "Events published to the hub", stats.published),
             ("nochat_closed_no_pong", "Connections closed for silence (4002)", c.closed_no_pong),
+            ("nochat_disconnects", "Connections the client ended or abandoned", c.disconnects),
             (
                 "nochat_internal_errors",
                 "Connections closed by a server bug (1011)",

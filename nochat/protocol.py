@@ -14,6 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from .errors import ProtocolError, ValidationError
+from .text import visible
 
 SUBPROTOCOL: Final = "nochat.v1"
 BEARER_SUBPROTOCOL_PREFIX: Final = "bearer."
@@ -138,6 +139,23 @@ def _check(frame: ClientFrame) -> None:
         raise FrameError("invalid_frame", "seq must be between 0 and 2**53-1", frame.ref)
 
 
+def parse_count(text: str, name: str, low: int, high: int) -> int:
+    """A whole number a client wrote as text (query strings): the one strict parser.
+
+    ASCII digits only (`str.isdigit` also accepts "²" and U+0661, which `int` refuses or
+    reads), no sign, no spaces, at most as many digits as `high` has (so a 5,000-digit
+    string is refused before `int` spends time on it), and within [low, high].
+    """
+    if (
+        not 0 < len(text) <= len(str(high))
+        or not text.isascii()
+        or not text.isdigit()
+        or not low <= int(text) <= high
+    ):
+        raise ValidationError(f"{name} must be an integer from {low} to {high}")
+    return int(text)
+
+
 def valid_room(name: str) -> bool:
     return ROOM_RE.fullmatch(name) is not None
 
@@ -150,8 +168,13 @@ def require_text(text: str, max_chars: int) -> None:
 
 
 def check_text(text: str, max_chars: int) -> str | None:
-    """The error code for message text, or None when it is acceptable."""
-    if not text.strip():
+    """The error code for message text, or None when it is acceptable.
+
+    Text that shows nothing (spaces, zero-width and other invisible characters only) is
+    `empty_text`; only the first `max_chars + 1` characters are looked at, which bounds
+    the work for any text that is too long anyway.
+    """
+    if not visible(text[: max_chars + 1]):
         return "empty_text"
     if len(text) > max_chars:
         return "text_too_long"

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import trio
 
 from . import protocol
+from .addresses import ClientAddresses
 from .auth import Authenticator
 from .broker import Broker
 from .errors import CloseCode, NotFound, RateLimited, Unavailable
 from .hub import Hub, pack
 from .keepalive import Keepalive
-from .limits import FailureThrottle
+from .limits import EventWindow, FailureThrottle, KeyedSlots, LoginThrottle, TypingGate, UserBuckets
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
@@ -23,6 +24,11 @@ from .store.sqlite import SQLiteStore
 
 #: How often a big room's presence changes go out together.
 PRESENCE_BATCH_S = 0.25
+#: The window NOCHAT_SIGNUP_RATE_PER_H counts sign-ups in.
+SIGNUP_WINDOW_S = 3600.0
+#: In a room of more than `presence_batch_above` subscribers, most `typing` events that go
+#: out per typing interval (each costs one delivery per socket in the room).
+ROOM_TYPING_MAX = 10
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -41,7 +47,16 @@ class Services:
     shutting_down: bool = False
     #: Open connections by the session that opened them (logout and refresh reach them).
     by_session: dict[str, set[Connection]] = field(default_factory=dict)
-    login_throttle: FailureThrottle = field(init=False)
+    login_throttle: LoginThrottle = field(init=False)
+    #: Sign-ups per client address per hour (every attempt counts, in flight ones too).
+    signup_throttle: FailureThrottle = field(init=False)
+    addresses: ClientAddresses = field(init=False)
+    #: REST sends of each user share one bucket (a socket's sends have their own).
+    rest_sends: UserBuckets = field(init=False)
+    room_creations: EventWindow = field(init=False)
+    #: Per user: how many joins may replay missed messages at once.
+    replays: KeyedSlots = field(init=False)
+    typing_gate: TypingGate = field(init=False)
     _rooms: dict[str, Room] = field(default_factory=dict)
     _presence_pending: dict[str, dict[str, str]] = field(default_factory=dict)
     _presence_wake: trio.Event = field(default_factory=trio.Event)
@@ -50,8 +65,20 @@ class Services:
     drained: trio.Event = field(default_factory=trio.Event)
 
     def __post_init__(self) -> None:
-        self.login_throttle = FailureThrottle(
-            self.settings.login_failures, self.settings.login_window_s
+        settings = self.settings
+        self.login_throttle = LoginThrottle(
+            settings.login_failures,
+            settings.login_name_failures,
+            settings.login_address_failures,
+            settings.login_window_s,
+        )
+        self.signup_throttle = FailureThrottle(settings.signup_rate_per_h, SIGNUP_WINDOW_S)
+        self.addresses = ClientAddresses(settings.trusted_proxies)
+        self.rest_sends = UserBuckets(settings.send_rate_per_s, settings.send_burst)
+        self.room_creations = EventWindow(settings.room_creations_per_hour, 3600.0)
+        self.replays = KeyedSlots(settings.replays_per_user)
+        self.typing_gate = TypingGate(
+            settings.typing_interval_s, ROOM_TYPING_MAX, settings.presence_batch_above
         )
 
     def on_commit(self, batch: Sequence[Message]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -38,6 +40,13 @@ class Settings:
     pong_timeout_s: float = 60.0
     #: Events one connection may have queued before it is evicted (4008).
     outbox_size: int = 256
+    #: Characters (bytes, for ASCII) one connection may have queued or in the write,
+    #: replays included; more evicts it (4008). A replay waits for room instead.
+    outbox_bytes: int = 512 * 1024
+    #: A replay (join since) that finds no room in the outbox for this long evicts (4008).
+    outbox_stall_s: float = 10.0
+    #: Replays (join with missed messages) one user may run at once; more joins wait.
+    replays_per_user: int = 4
     #: Accept permessage-deflate when clients offer it (costs a zlib state per socket).
     websocket_compression: bool = False
     #: The direct wire paths (nochat/wire.py): prepared frames written straight to sockets,
@@ -82,9 +91,23 @@ class Settings:
     max_connections_per_user: int = 20
     #: Open sockets in this process; more are refused with HTTP 503.
     max_connections: int = 10_000
-    #: Failed logins per name, and per address, within login_window_s before 429.
+    #: Rooms one user may own (DMs are not counted); more are refused with HTTP 403.
+    max_rooms_per_user: int = 50
+    #: Room creations one user may attempt per hour (taken names count too); then 429.
+    room_creations_per_hour: int = 10
+    #: Failed logins per (name, address) within login_window_s before 429; per name from
+    #: any address; per address for any names (high: a proxy or NAT shares one address).
     login_failures: int = 5
+    login_name_failures: int = 20
+    login_address_failures: int = 100
     login_window_s: float = 300.0
+    #: Sign-ups per client address per hour before 429.
+    signup_rate_per_h: int = 20
+    #: Comma-separated proxy addresses/CIDRs whose X-Forwarded-For names the client
+    #: ("" = never trust the header).
+    trusted_proxies: tuple[str, ...] = ()
+    #: Bearer token /metrics requires ("" = /metrics answers 404).
+    metrics_token: str = field(default="", repr=False)
     #: An accepted socket must send its first frame within this long (else 4002).
     first_frame_timeout_s: float = 10.0
     #: Serve the browser client from this directory ("" = the bundled web/).
@@ -94,28 +117,41 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
         """Build settings from `NOCHAT_*` variables, then `overrides` (CLI flags) on top.
 
-        Every bad value is collected and reported at once in one `ConfigError`.
+        An override may be a string (a CLI flag as typed), parsed like its variable. Every
+        bad value, unparsable or out of range, is collected and reported at once in one
+        `ConfigError`.
         """
         env = os.environ if env is None else env
         raw: dict[str, Any] = {}
         problems: list[str] = []
-        known = {f.name for f in fields(cls)}
-        for f in fields(cls):
-            key = ENV_PREFIX + f.name.upper()
+        types = {f.name: f.type for f in fields(cls)}
+        for name, kind in types.items():
+            key = ENV_PREFIX + name.upper()
             if key in env:
                 try:
-                    raw[f.name] = _parse(f.type, env[key])
+                    raw[name] = _parse(kind, env[key])
                 except ValueError as exc:
                     problems.append(f"{key}={env[key]!r}: {exc}")
         for name, value in overrides.items():
-            if name not in known:
+            if name not in types:
                 problems.append(f"unknown setting {name!r}")
+            elif isinstance(value, str):
+                try:
+                    raw[name] = _parse(types[name], value)
+                except ValueError as exc:
+                    problems.append(f"--{name.replace('_', '-')}={value!r}: {exc}")
+                    raw.pop(name, None)
             elif value is not None:
                 raw[name] = value
+        # Range checks run on whatever parsed, so one message lists every kind of problem;
+        # a value that did not parse is left at its default for them.
+        try:
+            settings = cls(**raw)
+            settings.validate()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
         if problems:
             raise ConfigError(problems)
-        settings = cls(**raw)
-        settings.validate()
         return settings
 
     def replace(self, **changes: Any) -> Settings:
@@ -146,6 +182,7 @@ class Settings:
             "typing_interval_s",
             "login_window_s",
             "first_frame_timeout_s",
+            "outbox_stall_s",
         ):
             if getattr(self, name) <= 0:
                 p.append(f"{name} must be > 0")
@@ -155,6 +192,7 @@ class Settings:
             "max_frame_bytes",
             "max_text_chars",
             "outbox_size",
+            "replays_per_user",
             "batch_max_events",
             "group_commit_max",
             "history_page_max",
@@ -165,13 +203,25 @@ class Settings:
             "rate_strikes",
             "max_connections_per_user",
             "max_connections",
+            "max_rooms_per_user",
+            "room_creations_per_hour",
             "login_failures",
+            "login_name_failures",
+            "login_address_failures",
+            "signup_rate_per_h",
             "listen_backlog",
         ):
             if getattr(self, name) < 1:
                 p.append(f"{name} must be >= 1")
         if self.max_frame_bytes < 1024:
             p.append("max_frame_bytes must be >= 1024")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                p.append(f"trusted_proxies: {proxy!r} is not an address or CIDR")
+        if self.outbox_bytes < 64 * 1024:
+            p.append("outbox_bytes must be >= 65536")
         if p:
             raise ConfigError(p)
 
@@ -184,9 +234,15 @@ def _parse(kind: Any, text: str) -> Any:
     """Parse one environment string into the field's declared type (given as a string)."""
     kind = str(kind)
     if kind == "int":
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
     if kind == "float":
-        return float(text)
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("expected a number") from None
     if kind == "bool":
         low = text.strip().lower()
         if low in _TRUE:
@@ -199,3 +255,23 @@ def _parse(kind: Any, text: str) -> Any:
     if kind.startswith("tuple"):
         return tuple(part.strip() for part in text.split(",") if part.strip())
     return text
+
+
+#: NOCHAT_* variables that are not settings but are read elsewhere (tests, benchmarks).
+OTHER_VARIABLES = frozenset(
+    {"NOCHAT_REQUIRE_SERVICES", "NOCHAT_UPDATE_SCREENSHOTS", "NOCHAT_BENCH_SERVER_SRC"}
+)
+
+
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """One warning line per `NOCHAT_*` variable no setting reads (a typo is ignored
+    silently otherwise), with the closest known name when there is one."""
+    env = os.environ if env is None else env
+    known = [ENV_PREFIX + f.name.upper() for f in fields(Settings)]
+    warnings = []
+    for key in sorted(env):
+        if key.startswith(ENV_PREFIX) and key not in known and key not in OTHER_VARIABLES:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.append(f"unknown variable {key} is ignored{hint}")
+    return warnings

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
 from werkzeug.http import parse_cookie
 
-from . import protocol, wire
+from . import protocol, transport
 from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
 from .connection import Connection, Disconnected
 from .errors import AuthError, Forbidden, NoChatError, Unavailable
@@ -84,14 +84,15 @@ async def serve_websocket(
             raise Unavailable("the server is shutting down")
         token = _credentials(headers, offered, svc)
         user, session = await svc.auth.authenticate(token)
+        # No await from here until Connection.serve registers the socket: a logout either
+        # ran before authenticate's revocation check (refused above) or finds the socket
+        # registered when it closes its session's sockets (4001).
         svc.admit(user)  # caps: 429 per user, 503 server-wide; no await until registered
     except NoChatError as exc:
         await socket.reject(exc)
         return
     subprotocol = protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None
-    direct = scope.get("extensions", {}).get(wire.SCOPE_KEY)
-    if not isinstance(direct, wire.DirectSocket):
-        direct = None
+    direct = transport.sink_of(scope)
     # The handshake headers would stay alive with the scope as long as the socket does
     # (~1 KiB and a dozen tracked objects per connection); nothing reads them again.
     scope["headers"] = []

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 import trio
@@ -36,6 +40,13 @@ def require_program(name: str) -> str:
             pytest.fail(reason + " and NOCHAT_REQUIRE_SERVICES=1")
         pytest.skip(reason)
     return path
+
+
+class Listening(Protocol):
+    """Any server the WebSocket helpers can reach: in-process or a child process."""
+
+    @property
+    def port(self) -> int: ...
 
 
 @dataclass
@@ -78,6 +89,65 @@ async def start_server(nursery: trio.Nursery, settings: Settings) -> RunningServ
     return RunningServer(settings, port, app_services(app), shutdown, done)
 
 
+@dataclass
+class ServerProcess:
+    """`python -m nochat serve` in a child process (for measuring its memory)."""
+
+    port: int
+    process: trio.Process
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def status_kib(self, field_name: str) -> int:
+        """A /proc/<pid>/status field in KiB (VmRSS: now, VmHWM: the peak)."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1])
+        raise KeyError(field_name)
+
+    def reset_peak(self) -> None:
+        """Make VmHWM start again from the current RSS (Linux: clear_refs 5)."""
+        with open(f"/proc/{self.process.pid}/clear_refs", "w") as refs:
+            refs.write("5")
+
+
+@asynccontextmanager
+async def server_process(data_dir: Path, **env: str) -> AsyncIterator[ServerProcess]:
+    """Run `nochat serve` with NOCHAT_* from `env` until the block ends (then SIGTERM)."""
+    with socket.socket() as probe:  # a free port for the child (it reports none back)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    full = {
+        **os.environ,
+        "NOCHAT_DATA_DIR": str(data_dir),
+        "NOCHAT_PORT": str(port),
+        "NOCHAT_PASSWORD_HASHING": "fast",
+        "NOCHAT_SECRET": "test-secret",
+        **{"NOCHAT_" + k.upper(): v for k, v in env.items()},
+    }
+    cmd = [sys.executable, "-m", "nochat", "serve"]
+    process = await trio.lowlevel.open_process(cmd, env=full, stderr=subprocess.DEVNULL)
+    try:
+        api = Api(f"http://127.0.0.1:{port}")
+        with trio.fail_after(20):
+            while True:  # polling a child process's readiness, not an event of ours
+                try:
+                    await api.get("/healthz")
+                    break
+                except (OSError, HttpError):
+                    await trio.sleep(0.1)
+        yield ServerProcess(port, process)
+    finally:
+        process.terminate()
+        with trio.move_on_after(STEP_S, shield=True):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+
+
 def make_settings(data_dir: Any, **overrides: Any) -> Settings:
     base: dict[str, Any] = {
         "port": 0,
@@ -90,9 +160,69 @@ def make_settings(data_dir: Any, **overrides: Any) -> Settings:
         "send_burst": 10_000,
         "frame_rate_per_s": 10_000.0,
         "frame_burst": 10_000,
+        "signup_rate_per_h": 10_000,
     }
     base.update(overrides)
     return Settings(**base)
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a child process that cannot report port 0's."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cli_env(data_dir: Any, **variables: str) -> dict[str, str]:
+    """The environment for a `nochat` child: ours without NOCHAT_* settings, plus these."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOCHAT_")}
+    env.update(NOCHAT_DATA_DIR=str(data_dir), NOCHAT_PASSWORD_HASHING="fast", **variables)
+    return env
+
+
+async def run_cli(args: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """Run `python -m nochat ARGS` to its end (bounded) and capture what it printed."""
+    with trio.fail_after(STEP_S * 2):
+        return await trio.run_process(
+            [sys.executable, "-m", "nochat", *args],
+            env=env,
+            check=False,
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+
+
+async def wait_until_serving(base: str) -> None:
+    """Poll a child process's /healthz until it answers (bounded): it has no event of ours."""
+    with trio.fail_after(STEP_S * 2):
+        while True:
+            try:
+                await Api(base).get("/healthz")
+                return
+            except (OSError, HttpError):
+                await trio.sleep(0.05)
+
+
+@asynccontextmanager
+async def cli_server(
+    data_dir: Any, *args: str, **variables: str
+) -> AsyncIterator[tuple[trio.Process, str]]:
+    """`python -m nochat serve` in a child process; yields it and its base URL once it
+    serves, and terminates it (bounded) on the way out."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "nochat", "serve", "--port", str(port), *args]
+    proc = await trio.lowlevel.open_process(
+        cmd, env=cli_env(data_dir, **variables), stderr=subprocess.DEVNULL
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await wait_until_serving(base)
+        yield proc, base
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        with trio.fail_after(STEP_S * 2):
+            await proc.wait()
 
 
 class HttpError(Exception):
@@ -214,7 +344,7 @@ class WsClient:
 
 @asynccontextmanager
 async def ws_connect(
-    server: RunningServer,
+    server: Listening,
     token: str | None,
     *,
     subprotocols: list[str] | None = None,
@@ -247,6 +377,31 @@ async def ws_connect(
                 nursery.cancel_scope.cancel()
     finally:
         await stream.aclose()
+
+
+async def stalled_client(
+    server: Listening, token: str, nursery: trio.Nursery, **frame: Any
+) -> tuple[WsClient, trio.SocketStream]:
+    """A client with a tiny receive window whose application never reads; it sends
+    `frame` (when given) right after the handshake."""
+    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    await sock.connect(("127.0.0.1", server.port))
+    stream = trio.SocketStream(sock)
+    conn = await trio_websocket.wrap_client_stream(
+        nursery,
+        stream,
+        "127.0.0.1",
+        "/ws",
+        subprotocols=["nochat.v1"],
+        extra_headers=[(b"Authorization", f"Bearer {token}".encode())],
+        message_queue_size=1,
+        max_message_size=16 * 1024 * 1024,
+    )
+    client = WsClient(conn)
+    if frame:
+        await client.send(**frame)
+    return client, stream
 
 
 @asynccontextmanager

@@ -1,8 +1,10 @@
-"""The hub: synchronous fan-out, seq filtering while catching up, eviction on overflow."""
+"""The hub: synchronous fan-out, seq filtering while catching up, eviction on overflow,
+the byte budget's account."""
 
 from __future__ import annotations
 
 import trio
+import trio.testing
 
 from nochat.errors import CloseCode
 from nochat.hub import CHUNK_MAX_CHARS, Hub, RoomCursor, Subscriber, pack
@@ -81,3 +83,83 @@ def test_hub_pack_caps_chunk_size_and_reports_last_seq() -> None:
     assert [seq for _, seq in packed][-1] == 300
     assert all(isinstance(item, Chunk) for item, _ in packed)
     assert list(pack([("solo", 7)])) == [("solo", 7)]
+
+
+def _budgeted(budget: int, size: int = 100) -> tuple[Subscriber, trio.MemoryReceiveChannel[str]]:
+    send, receive = trio.open_memory_channel[str | bytes](size)
+    return Subscriber("a", send, budget=budget, inbox=receive), receive  # type: ignore[return-value]
+
+
+def test_hub_byte_budget_evicts_before_the_item_cap() -> None:
+    hub = Hub()
+    (slow, _), (fast, rf) = _budgeted(10_000), _budgeted(10**9)
+    for sub in (slow, fast):
+        hub.connect(sub)
+        hub.subscribe("general", sub, RoomCursor(live=True))
+    big = "x" * 3000
+    for seq in range(1, 5):  # the fourth would make 12,000 characters
+        hub.publish("general", big, seq)
+    assert slow.close_code == CloseCode.SLOW_CONSUMER
+    assert slow.used() == 0  # its queue was dropped with it
+    stats = hub.statistics()  # fast has no write pump here: its 12,000 count until "sent"
+    assert stats.max_queued_chars == 12_000 and stats.total_queued_chars == 12_000
+    assert len(_drain(rf)) == 4
+
+
+def test_hub_byte_account_adds_on_enqueue_and_takes_away_when_sent() -> None:
+    sub, receive = _budgeted(1000)
+    sub.pending.append("p" * 100)
+    sub.pending_chars = 100
+    sub.enqueue("q" * 300)  # the pending event moves to the outbox ahead of it
+    assert (sub.queued_chars, sub.pending_chars, sub.used()) == (400, 0, 400)
+    assert sub.has_room(600) and not sub.has_room(601)
+    try:
+        sub.enqueue("r" * 601)
+    except trio.WouldBlock:
+        pass
+    else:
+        raise AssertionError("over the budget must not queue")
+    assert _drain(receive) == ["p" * 100, "q" * 300]
+    sub.sent(400)
+    assert sub.used() == 0
+    sub.enqueue("s" * 5000)  # bigger than the budget: goes alone into an empty queue
+    assert sub.used() == 5000 and not sub.has_room(1)
+
+
+async def test_hub_wait_room_wakes_when_the_write_pump_makes_room() -> None:
+    sub, _ = _budgeted(1000)
+    sub.enqueue("x" * 900)
+    woke = trio.Event()
+
+    async def waiter() -> None:
+        await sub.wait_room(500)
+        woke.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        sub.sent(300)  # 600 + 500 > 1000: still no room
+        await trio.testing.wait_all_tasks_blocked()
+        assert not woke.is_set()
+        sub.sent(200)  # 400 + 500 fits
+        with trio.fail_after(1):
+            await woke.wait()
+
+
+async def test_hub_wait_room_returns_when_the_subscriber_closes() -> None:
+    sub, _ = _budgeted(1000)
+    sub.enqueue("x" * 900)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sub.wait_room, 500)
+        await trio.testing.wait_all_tasks_blocked()
+        sub.close(CloseCode.SLOW_CONSUMER)  # the waiter must not hang on a closed outbox
+    assert sub.used() == 0
+
+
+def test_hub_a_limit_below_the_budget_leaves_live_events_room() -> None:
+    sub, _ = _budgeted(1000)
+    sub.enqueue("r" * 500)  # a replay that filled its share (half the budget)
+    assert not sub.has_room(1, limit=500)  # the replay waits
+    assert sub.has_room(500)  # a live event, a reply or a ping still fits
+    sub.enqueue("p" * 500)
+    assert sub.close_code is None and sub.used() == 1000

@@ -55,6 +55,30 @@ def test_protocol_check_text() -> None:
     assert protocol.check_text("x" * 11, 10) == "text_too_long"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u200b\u200c\u200d",  # zero-width space and (non-)joiners
+        "\u200e\u200f\u2060\u2061\ufeff",  # direction marks, word joiner, BOM
+        "\u3164",  # Hangul filler
+        "\u115f\u1160\uffa0",  # Hangul choseong/jungseong/halfwidth fillers
+        "\u2800\u2800",  # braille blank
+        "\u0301\u0308",  # combining marks with nothing to sit on
+        "\x00\x1b\x7f",  # controls
+        "\u00a0\u2003\u3000\u2028",  # no-break, em, ideographic space, line separator
+        "\U000e0041\U000e007f",  # tag characters
+    ],
+)
+def test_protocol_check_text_refuses_invisible_only_text(text: str) -> None:
+    assert protocol.check_text(text, 4000) == "empty_text"
+    assert protocol.check_text(text + "hi", 4000) is None
+
+
+@pytest.mark.parametrize("text", ["e\u0301", "\U0001f600", "\u4e2d", "\u200bx", "."])
+def test_protocol_check_text_keeps_text_that_shows(text: str) -> None:
+    assert protocol.check_text(text, 4000) is None
+
+
 def test_protocol_batch_is_one_event_or_an_array() -> None:
     one = protocol.encode({"type": "ping"})
     assert protocol.batch([one]) == one

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nochat.errors import ConfigError
-from nochat.settings import Settings
+from nochat.settings import Settings, unknown_variables
 
 
 def test_settings_from_env_parses_types_and_overrides() -> None:
@@ -36,3 +36,31 @@ def test_settings_validate_ranges() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"NOCHAT_PORT": "70000", "NOCHAT_PONG_TIMEOUT_S": "1"})
     assert len(caught.value.problems) == 2
+
+
+def test_settings_room_caps_must_be_positive() -> None:
+    env = {"NOCHAT_MAX_ROOMS_PER_USER": "0", "NOCHAT_ROOM_CREATIONS_PER_HOUR": "-1"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert len(caught.value.problems) == 2
+    assert "max_rooms_per_user" in str(caught.value)
+    assert "room_creations_per_hour" in str(caught.value)
+
+
+def test_settings_unparsable_and_out_of_range_values_are_reported_together() -> None:
+    env = {"NOCHAT_PING_INTERVAL_S": "soon", "NOCHAT_LOG_LEVEL": "loud"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env, port="80x", max_frame_bytes=10)
+    text = str(caught.value)
+    for bad in ("NOCHAT_PING_INTERVAL_S", "log_level", "--port='80x'", "max_frame_bytes"):
+        assert bad in text
+    assert len(caught.value.problems) == 4
+
+
+def test_settings_unknown_variables_are_named_with_the_closest_setting() -> None:
+    env = {"NOCHAT_PROT": "1", "NOCHAT_ZZZ": "1", "NOCHAT_PORT": "1", "HOME": "/"}
+    env["NOCHAT_REQUIRE_SERVICES"] = "1"
+    assert unknown_variables(env) == [
+        "unknown variable NOCHAT_PROT is ignored; did you mean NOCHAT_PORT?",
+        "unknown variable NOCHAT_ZZZ is ignored",
+    ]

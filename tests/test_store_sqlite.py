@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -147,3 +148,56 @@ async def test_store_dm_is_found_again_and_has_two_members(store: SQLiteStore) -
     assert await store.open_dm(bob, ann) == room
     assert await store.members(room) == ["ann", "bob"]
     assert room.private and room.dm
+
+
+@pytest.mark.parametrize("look_alike", ["aIice", "ALICE", "a1ice", "AL1CE", "alIce"])
+async def test_store_user_names_that_look_alike_clash(store: SQLiteStore, look_alike: str) -> None:
+    await store.create_user("alice", "hash")
+    with pytest.raises(Conflict) as caught:
+        await store.create_user(look_alike, "hash")
+    assert caught.value.code == "name_taken"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("mary", "rnary"), ("wendy", "vvendy"), ("o0", "OO")]
+)
+async def test_store_multi_letter_and_digit_look_alikes_clash(
+    store: SQLiteStore, first: str, second: str
+) -> None:
+    await store.create_user(first, "hash")
+    with pytest.raises(Conflict):
+        await store.create_user(second, "hash")
+
+
+async def test_store_names_that_merely_resemble_are_accepted(store: SQLiteStore) -> None:
+    for name in ("alice", "alicia", "bob", "b0b1", "rn-x", "r_n"):
+        await store.create_user(name, "hash")
+
+
+async def test_store_migration_adds_skeletons_to_an_old_database(tmp_path: Path) -> None:
+    """A database from before the skeleton column: its users keep working, the first of
+    look-alikes already there holds the skeleton, and new look-alikes are refused."""
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path, isolation_level=None)
+    try:
+        old.execute(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE "
+            "COLLATE NOCASE, password_hash TEXT NOT NULL, created_ms INTEGER NOT NULL)"
+        )
+        old.executemany(
+            "INSERT INTO users (name, password_hash, created_ms) VALUES (?, 'h', 0)",
+            [("alice",), ("aIice",), ("bob",)],
+        )
+    finally:
+        old.close()
+    async with trio.open_nursery() as nursery:
+        store = SQLiteStore(path)
+        await nursery.start(store.run)
+        try:
+            assert await store.user_by_name("aIice") is not None  # grandfathered
+            for taken in ("a1ice", "B0B"):
+                with pytest.raises(Conflict):
+                    await store.create_user(taken, "hash")
+            await store.create_user("carol", "hash")
+        finally:
+            store.close()

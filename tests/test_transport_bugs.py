@@ -18,16 +18,24 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from hypercorn.trio import serve as hypercorn_serve
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import CloseConnection, Pong, Request, TextMessage
 
+from nochat.app import build_services
+from nochat.connection import Connection
+from nochat.errors import CloseCode
+from nochat.hub import CHUNK_MAX_CHARS
 from nochat.server import hypercorn_config
-from nochat.wire import OP_PONG, DirectSocket, control_frame, text_frame
+from nochat.store import Session, User, now_ms
+from nochat.transport import DirectSocket
+from nochat.wire import OP_PONG, control_frame, text_frame
 
 from .abuse_cases import PING, TEXT, Wire, frame
-from .support import STEP_S, Api, RunningServer, make_settings, start_server, ws_connect
 from .test_abuse import RawSocket, raw_socket
+from .support import STEP_S, Api, RunningServer, make_settings, start_server, ws_connect
+from .test_connection import FakeSocket
 
 #: The client's receive buffer: small, so the server's writes stop part-way.
 SMALL_RCVBUF = 4096
@@ -135,7 +143,9 @@ async def test_transport_partial_write_is_never_interleaved(
 ) -> None:
     """Clients that ping while their receive buffer is full see every frame whole: the
     pongs come between frames, never inside the one a partial write left half-sent."""
-    server = await start_server(nursery, make_settings(tmp_path / "data", outbox_size=100_000))
+    # Outboxes large enough (in items and characters) that no slow reader is evicted.
+    settings = make_settings(tmp_path / "data", outbox_size=100_000, outbox_bytes=64 * 2**20)
+    server = await start_server(nursery, settings)
     api = Api(server.http)
     bob = await api.signup("bob")
     tokens = [(await api.signup(f"r{i}")).token for i in range(4)]
@@ -349,3 +359,57 @@ async def test_transport_direct_socket_writes_the_rest_of_a_started_frame_first(
                 await direct.send_all(after)
                 await stream.send_eof()
     assert bytes(received) == big + pong + after
+
+
+async def test_transport_a_started_frames_rest_is_on_the_byte_account_once(
+    tmp_path: Path,
+) -> None:
+    """Main's byte budget with the rest of a started frame: the hub counts the rest it
+    queues (the placeholder) once, the write pump takes it away once, after the rest is
+    out, and not again for the frames behind it (a real DirectSocket on a socket pair,
+    the real hub and write pump)."""
+    svc = build_services(make_settings(tmp_path / "d"))
+    ours, theirs = trio.socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_RCVBUF)
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_RCVBUF)
+    big = json.dumps({"type": "x", "text": "b" * CHUNK_MAX_CHARS})  # flushed at once
+    behind = [json.dumps({"type": "y", "text": c * 100_000}) for c in "cd"]
+    async with trio.SocketStream(ours) as stream, trio.SocketStream(theirs) as peer:
+        direct = DirectSocket(trio.Lock(), stream)
+        session = Session("s1", 1, now_ms() + 10**9)
+        conn = Connection(svc, User(1, "ann"), session, FakeSocket(), direct)
+        sub = conn.sub
+        sub.direct = direct  # as after accept
+        svc.hub.send_to(sub, big)
+        frame_big = text_frame(big)
+        rest = sub.queued_chars
+        assert 0 < rest < len(frame_big) and sub.busy  # partly written: the rest is queued
+        for event in behind:
+            svc.hub.send_to(sub, event)
+        queued = rest + sum(map(len, behind))
+        assert sub.queued_chars == queued
+
+        async def read(n: int) -> bytes:
+            got = bytearray()
+            while len(got) < n:
+                data = await peer.receive_some(n - len(got))
+                assert data
+                got.extend(data)
+            return bytes(got)
+
+        with trio.fail_after(STEP_S):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(conn.write_pump, nursery.cancel_scope)
+                try:
+                    await trio.testing.wait_all_tasks_blocked()
+                    assert sub.queued_chars == queued  # the rest is being written: still owed
+                    assert await read(len(frame_big)) == frame_big
+                    await trio.testing.wait_all_tasks_blocked()  # the pump blocks on `behind`
+                    assert sub.queued_chars == queued - rest  # the rest taken away, once
+                    frame_behind = text_frame("[" + ",".join(behind) + "]")
+                    assert await read(len(frame_behind)) == frame_behind
+                    await trio.testing.wait_all_tasks_blocked()
+                    assert (sub.queued_chars, sub.busy) == (0, False)
+                    sub.close(CloseCode.NORMAL)  # the pump sees the outbox close and returns
+                finally:
+                    peer.socket.close()  # a failure must not leave the pump's shielded write

@@ -1,11 +1,13 @@
 /** REST client for NoChat's /api (docs/PROTOCOL.md). The HttpOnly session cookie does the auth. */
 
 export class ApiError extends Error {
-  /** status 0 means the server could not be reached at all. */
-  constructor(status, code, message) {
+  /** status 0 means the server could not be reached at all; retryAfter (seconds) comes
+   * from a 429/503's Retry-After header, else 0. */
+  constructor(status, code, message, retryAfter = 0) {
     super(message);
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -30,7 +32,13 @@ async function request(method, path, body) {
   }
   if (!res.ok) {
     const err = (data && data.error) || {};
-    throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText);
+    const retryAfter = Number.parseInt(res.headers.get("Retry-After") || "", 10);
+    throw new ApiError(
+      res.status,
+      err.code || `http_${res.status}`,
+      err.message || res.statusText,
+      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : 0,
+    );
   }
   return data;
 }
@@ -43,8 +51,14 @@ export const api = {
   login: (name, password) => request("POST", "/api/sessions", { name, password }),
   logout: () => request("DELETE", "/api/sessions"),
   /** A fresh token and cookie for the same session, valid for the full lifetime again. */
-  refresh: () => request("POST", "/api/sessions/refresh"),
-  rooms: () => request("GET", "/api/rooms"),
+  refresh: () => request("POST", "/api/sessions/refresh", {}), // a JSON body: login CSRF rule
+  /**
+   * A page of the room list: {rooms, next}. The first page (no `after`) holds every room
+   * I am in, then public rooms by name; pass `next` as `after` for more public rooms.
+   */
+  rooms({ after } = {}) {
+    return request("GET", after ? `/api/rooms?after=${seg(after)}` : "/api/rooms");
+  },
   createRoom: (name, isPrivate) => request("POST", "/api/rooms", { name, private: isPrivate }),
   /** A page of history, oldest first: {messages, head_seq, epoch}. */
   history(room, { before, after, limit } = {}) {

@@ -45,6 +45,25 @@ async function startChat(me, expiresAt) {
   if (!window.matchMedia("(max-width: 760px)").matches) $("message").focus();
 }
 
+/** "3 minutes", "45 seconds": how long a 429 (or a busy 503) asks us to wait. */
+function waitText(seconds) {
+  if (seconds >= 90) {
+    const minutes = Math.ceil(seconds / 60);
+    return `${minutes} minute${minutes === 1 ? "" : "s"}`;
+  }
+  return `${seconds} second${seconds === 1 ? "" : "s"}`;
+}
+
+function authProblem(err) {
+  if (err.code === "rate_limited" && err.retryAfter) {
+    return `Too many attempts. Try again in ${waitText(err.retryAfter)}.`;
+  }
+  if (err.code === "overloaded" && err.retryAfter) {
+    return `The server is busy. Try again in ${waitText(err.retryAfter)}.`;
+  }
+  return AUTH_MESSAGES[err.code] || err.message || "Something went wrong.";
+}
+
 function validate(name, password) {
   if (!NAME_RE.test(name)) return "Usernames are 1–32 letters, digits, _ or -.";
   if (password.length < MIN_PASSWORD) return `Passwords have at least ${MIN_PASSWORD} characters.`;
@@ -72,7 +91,7 @@ async function onAuthSubmit(event) {
     $("auth-password").value = "";
     await startChat(me, session.expires_at);
   } catch (err) {
-    $("auth-error").textContent = AUTH_MESSAGES[err.code] || err.message || "Something went wrong.";
+    $("auth-error").textContent = authProblem(err);
   } finally {
     buttons.forEach((b) => (b.disabled = false));
   }

@@ -37,6 +37,10 @@ export class Chat {
     this.expiresAt = expiresAt;
     this.onSignedOut = onSignedOut;
     this.rooms = new Map();
+    /** Cursor of the next page of public rooms (GET /api/rooms `next`); null: none left. */
+    this.roomsNext = null;
+    this.morePagesLoaded = false;
+    this.loadingRooms = false;
     this.active = null;
     this.lastTypingSent = 0;
     this.loadingOlder = false;
@@ -147,11 +151,31 @@ export class Chat {
     return room;
   }
 
+  /** The first page of the room list: every room I am in, and the first public rooms. */
   async refreshRooms() {
-    const { rooms } = await api.rooms();
+    const { rooms, next } = await api.rooms();
     for (const info of rooms) this.addRoom(info);
+    // Once more pages were loaded, the cursor is theirs; a poll only refreshes page one.
+    if (!this.morePagesLoaded) this.roomsNext = next || null;
     const active = this.rooms.get(this.active);
     if (active) active.unread = 0;
+    renderRooms(this);
+  }
+
+  /** The next page of public rooms I have not joined (the sidebar's "More public rooms"). */
+  async loadMoreRooms() {
+    if (!this.roomsNext || this.loadingRooms) return;
+    this.loadingRooms = true;
+    try {
+      const { rooms, next } = await api.rooms({ after: this.roomsNext });
+      for (const info of rooms) this.addRoom(info);
+      this.morePagesLoaded = true;
+      this.roomsNext = next || null;
+    } catch (err) {
+      console.warn("nochat: could not load more rooms", err.code);
+    } finally {
+      this.loadingRooms = false;
+    }
     renderRooms(this);
   }
 

@@ -9,14 +9,42 @@ const TYPING_SEND_INTERVAL_MS = 2_500;
 const LOAD_OLDER_PX = 200;
 /** The composer grows with its text up to this height, then scrolls. */
 const COMPOSER_MAX_PX = 200;
+/** The longest message the server takes (NOCHAT_MAX_TEXT_CHARS' default, in code points). */
+export const MAX_TEXT_CHARS = 4000;
+/** The counter shows from this many characters on, so nobody meets the limit by surprise. */
+const COUNT_FROM_CHARS = 3_600;
 
 const $ = (id) => document.getElementById(id);
+
+/** Characters as the server counts them (code points, so an emoji is one). */
+export function countChars(text) {
+  let n = 0;
+  for (const _ of text) n += 1;
+  return n;
+}
+
+/**
+ * The counter near (and over) the limit, e.g. "4,870 / 4,000", and the Send button off
+ * while over: a long paste is never cut silently (no `maxlength`), and never sent.
+ */
+function showCount(input) {
+  const n = countChars(input.value);
+  const over = n > MAX_TEXT_CHARS;
+  const counter = $("message-count");
+  counter.hidden = n < COUNT_FROM_CHARS;
+  counter.textContent = `${n.toLocaleString("en-US")} / ${MAX_TEXT_CHARS.toLocaleString("en-US")}`;
+  counter.classList.toggle("over", over);
+  counter.title = over ? `${(n - MAX_TEXT_CHARS).toLocaleString("en-US")} characters too many` : "";
+  input.setAttribute("aria-invalid", String(over));
+  $("composer").querySelector("button[type=submit]").disabled = over;
+}
 
 export function bindComposer(chat, signal) {
   const input = $("message");
   const autosize = () => {
     input.style.height = "auto";
     input.style.height = `${Math.min(input.scrollHeight, COMPOSER_MAX_PX)}px`;
+    showCount(input);
   };
   $("composer").addEventListener("submit", (e) => {
     e.preventDefault();

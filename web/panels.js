@@ -46,6 +46,7 @@ export function bindPanels(chat, signal) {
   $("me-avatar").replaceChildren(avatar(chat.me, "small"));
   $("me-name").textContent = chat.me;
   on("logout", "click", () => chat.logout());
+  on("more-rooms", "click", () => chat.loadMoreRooms());
 
   const setSidebar = (open) => {
     root.classList.toggle("sidebar-open", open);
@@ -124,6 +125,7 @@ export function renderRooms(chat) {
   const opts = { active: chat.active, me: chat.me, onOpen: (name) => chat.open(name) };
   renderRoomList($("room-list"), all.filter((r) => !r.dm), opts);
   renderRoomList($("dm-list"), all.filter((r) => r.dm), opts);
+  $("more-rooms").hidden = !chat.roomsNext;
   const unread = all.reduce((n, r) => n + (r.name === chat.active ? 0 : r.unread), 0);
   document.title = unread ? `(${unread}) NoChat` : "NoChat";
 }

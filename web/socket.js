@@ -24,10 +24,24 @@ const AUTH_CLOSE_CODES = new Set([1008, 4001]);
 /** 1000 is a deliberate, normal close: stay closed. Everything else reconnects. */
 const NORMAL_CLOSE = 1000;
 const TRANSIENT_SEND_ERRORS = new Set(["unavailable", "rate_limited"]);
+/**
+ * 1012 "service restart": the server is going down to come straight back. The backoff's
+ * first step (0–0.5 s) mostly lands while it is still down, and every refusal doubles the
+ * next wait (browsers came back after up to 27 s); one retry 0.5–1.5 s later, spread so a
+ * room full of clients does not come back at the same instant, usually finds it up.
+ */
+const SERVICE_RESTART = 1012;
+const RESTART_RETRY_MIN_MS = 500;
+const RESTART_RETRY_SPREAD_MS = 1_000;
 
 /** `sleep = random(0, min(cap, base * 2^attempt))` (AWS "full jitter"). */
 export function backoffDelay(attempt, random = Math.random) {
   return Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt));
+}
+
+/** The first retry after a 1012: 0.5–1.5 s. Later ones use `backoffDelay`. */
+export function restartDelay(random = Math.random) {
+  return RESTART_RETRY_MIN_MS + Math.floor(random() * RESTART_RETRY_SPREAD_MS);
 }
 
 export class ChatSocket {
@@ -173,7 +187,7 @@ export class ChatSocket {
         this.setStatus({ state: "offline" });
       } else {
         if (!opened) this.onRefused();
-        this.scheduleReconnect();
+        this.scheduleReconnect(ev.code === SERVICE_RESTART);
       }
     };
     ws.onerror = () => {}; // onclose follows and decides.
@@ -194,10 +208,12 @@ export class ChatSocket {
     }
   }
 
-  scheduleReconnect() {
+  scheduleReconnect(restarting = false) {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
-    const delay = this.retrySoon ? 0 : backoffDelay(this.attempt);
+    let delay = backoffDelay(this.attempt);
+    if (this.retrySoon) delay = 0;
+    else if (restarting) delay = restartDelay();
     this.retrySoon = false;
     this.attempt += 1;
     if (!navigator.onLine) {

@@ -83,6 +83,8 @@ class Store(Protocol):
     """What NoChat needs from a database. Every method may raise StorageError."""
 
     epoch: str
+    #: "ok", "failed" (writes are failing now) or "damaged" (a read found corruption).
+    health: str
 
     async def append(self, request: AppendRequest) -> Ack:
         """Store a message durably (idempotent on (user, client_id)) and return its ack."""
@@ -115,12 +117,30 @@ class Store(Protocol):
     async def revoke_session(self, session_id: str) -> None: ...
 
     async def create_room(
-        self, name: str, *, private: bool, owner: User | None, dm: bool = False
-    ) -> Room: ...
+        self,
+        name: str,
+        *,
+        private: bool,
+        owner: User | None,
+        dm: bool = False,
+        max_owned: int | None = None,
+    ) -> Room:
+        """Make a room; Conflict if the name is taken, Forbidden (`room_limit`) if `owner`
+        owns `max_owned` rooms already (checked in the same transaction as the insert)."""
+        ...
 
     async def room(self, name: str) -> Room | None: ...
 
-    async def rooms_for(self, user: User) -> list[RoomView]: ...
+    async def rooms_for(
+        self, user: User, *, after: str | None, limit: int
+    ) -> tuple[list[RoomView], str | None]:
+        """One page of `user`'s room list and the cursor of the next (None: no more).
+
+        The first page (`after` None) holds every room `user` is a member of, however
+        many, then the first `limit` public rooms they have not joined, by name; later
+        pages hold only the next `limit` of those public rooms with names after `after`.
+        """
+        ...
 
     async def room_count(self) -> int: ...
 

@@ -31,7 +31,8 @@ from . import (
     User,
     now_ms,
 )
-from .sqlite_directory import SCHEMA, SQLiteDirectory
+from .pages import missing_from_page
+from .sqlite_directory import SCHEMA, SQLiteDirectory, migrate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,6 +89,9 @@ class SQLiteStore(SQLiteDirectory):
         self._appends_in, self._appends_out = trio.open_memory_channel[_Pending](APPEND_QUEUE_SIZE)
         self._last_seq: dict[int, int] = {}
         self._closing = False
+        #: "ok"; "failed" while the last group commit failed; "damaged" (for good) once a
+        #: read found the database corrupt.
+        self.health = "ok"
         self.commits = 0
         self.committed_messages = 0
 
@@ -126,6 +130,7 @@ class SQLiteStore(SQLiteDirectory):
         writer.execute(f"PRAGMA synchronous={self.synchronous}")
         writer.executescript(SCHEMA)
         with writer:
+            migrate(writer)
             row = writer.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
             if row is None:
                 self.epoch = secrets.token_hex(8)
@@ -207,11 +212,15 @@ class SQLiteStore(SQLiteDirectory):
                 )
         except sqlite3.Error as exc:
             log.exception("group commit of %d appends failed", len(batch))
+            if self.health == "ok":
+                self.health = "failed"
             results = [StorageError(f"storage failed: {exc.__class__.__name__}")] * len(batch)
             fresh, seqs = [], {}
         # Updated here, in the same step as the publish below (no await between), so the
         # cache is exactly what subscribers have been sent: published_head() relies on it.
         self._last_seq.update(seqs)
+        if fresh and self.health == "failed":
+            self.health = "ok"
         self.commits += 1
         self.committed_messages += len(fresh)
         for pending, result in zip(batch, results, strict=True):
@@ -309,8 +318,12 @@ class SQLiteStore(SQLiteDirectory):
         conn = self._conn(self._reader)
         try:
             return await trio.to_thread.run_sync(fn, conn, limiter=self._read_limiter)
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:  # busy, I/O: may pass
             log.exception("store read failed")
+            raise StorageError(f"storage failed: {exc.__class__.__name__}") from exc
+        except sqlite3.DatabaseError as exc:  # malformed: will not pass
+            log.exception("store read found the database damaged")
+            self.health = "damaged"
             raise StorageError(f"storage failed: {exc.__class__.__name__}") from exc
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -341,6 +354,24 @@ class SQLiteStore(SQLiteDirectory):
     ) -> list[Message]:
         def query(c: sqlite3.Connection) -> list[Message]:
             base = f"SELECT {_MESSAGE_COLUMNS} FROM {_MESSAGE_FROM} WHERE m.room_id = ?"
+            c.execute("BEGIN")  # the head and the page from one snapshot
+            try:
+                head = c.execute("SELECT last_seq FROM rooms WHERE id = ?", (room.id,)).fetchone()
+                rows = page(c, base)
+                wrong = missing_from_page(
+                    [row[2] for row in rows],
+                    head=head[0] if head else 0,
+                    before=before,
+                    after=after,
+                    limit=limit,
+                )
+            finally:
+                c.execute("COMMIT")
+            if wrong is not None:
+                raise sqlite3.DatabaseError(f"history of room {room.id} is short: {wrong}")
+            return [Message(*row) for row in rows]
+
+        def page(c: sqlite3.Connection, base: str) -> list[Any]:
             if after is not None:
                 rows = c.execute(
                     base + " AND m.seq > ? ORDER BY m.seq LIMIT ?", (room.id, after, limit)
@@ -351,14 +382,22 @@ class SQLiteStore(SQLiteDirectory):
                     base + " AND m.seq < ? ORDER BY m.seq DESC LIMIT ?", (room.id, upper, limit)
                 ).fetchall()
                 rows.reverse()
-            return [Message(*row) for row in rows]
+            return rows
 
         return await self._read(query)
 
     async def create_room(
-        self, name: str, *, private: bool, owner: User | None, dm: bool = False
+        self,
+        name: str,
+        *,
+        private: bool,
+        owner: User | None,
+        dm: bool = False,
+        max_owned: int | None = None,
     ) -> Room:
-        room = await super().create_room(name, private=private, owner=owner, dm=dm)
+        room = await super().create_room(
+            name, private=private, owner=owner, dm=dm, max_owned=max_owned
+        )
         self._last_seq.setdefault(room.id, 0)
         return room
 

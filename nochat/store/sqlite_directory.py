@@ -6,14 +6,17 @@ function on the reader or writer connection in a worker thread.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from ..errors import Conflict, NotFound, StorageError
+from ..errors import Conflict, Forbidden, NotFound, StorageError
+from ..text import name_skeleton
 from . import Room, RoomView, Session, User, now_ms
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SCHEMA = """
@@ -22,7 +25,8 @@ CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE COLLATE NOCASE,
     password_hash TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
+    created_ms INTEGER NOT NULL,
+    skeleton TEXT
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -63,6 +67,34 @@ CREATE TABLE IF NOT EXISTS dms (
     PRIMARY KEY (user_a, user_b)
 ) WITHOUT ROWID;
 """
+
+
+def migrate(c: sqlite3.Connection) -> None:
+    """Bring a database made by an older NoChat up to SCHEMA (idempotent: a rerun after a
+    crash part-way finishes the job).
+
+    users.skeleton (text.name_skeleton, unique) came later: an old database gets the
+    column, filled in; names that already looked alike before the rule keep working,
+    only the first of each look-alike group gets the skeleton (NULLs do not clash).
+    """
+    columns = {row[1] for row in c.execute("PRAGMA table_info(users)")}
+    if "skeleton" not in columns:
+        c.execute("ALTER TABLE users ADD COLUMN skeleton TEXT")
+    missing = c.execute("SELECT id, name FROM users WHERE skeleton IS NULL ORDER BY id").fetchall()
+    if missing:
+        taken = {
+            row[0] for row in c.execute("SELECT skeleton FROM users WHERE skeleton IS NOT NULL")
+        }
+        fill: list[tuple[str, int]] = []
+        for user_id, name in missing:
+            skeleton = name_skeleton(name)
+            if skeleton not in taken:
+                taken.add(skeleton)
+                fill.append((skeleton, user_id))
+        c.executemany("UPDATE users SET skeleton = ? WHERE id = ?", fill)
+        if len(fill) < len(missing):
+            log.warning("%d existing user names look like others", len(missing) - len(fill))
+    c.execute("CREATE UNIQUE INDEX IF NOT EXISTS users_skeleton ON users (skeleton)")
 
 
 class SQLiteDirectory:
@@ -112,27 +144,32 @@ class SQLiteDirectory:
 
         return await self._read(query)
 
-    async def rooms_for(self, user: User) -> list[RoomView]:
-        def query(c: sqlite3.Connection) -> list[RoomView]:
-            rows = c.execute(
-                "SELECT r.name, r.private, r.dm, m.user_id IS NOT NULL, r.last_seq, "
-                "COALESCE(m.last_read, 0) FROM rooms r "
-                "LEFT JOIN members m ON m.room_id = r.id AND m.user_id = ? "
-                "WHERE r.private = 0 OR m.user_id IS NOT NULL ORDER BY r.name",
-                (user.id,),
+    async def rooms_for(
+        self, user: User, *, after: str | None, limit: int
+    ) -> tuple[list[RoomView], str | None]:
+        def query(c: sqlite3.Connection) -> tuple[list[RoomView], str | None]:
+            views: list[RoomView] = []
+            if after is None:
+                rows = c.execute(
+                    "SELECT r.name, r.private, r.dm, r.last_seq, m.last_read FROM rooms r "
+                    "JOIN members m ON m.room_id = r.id AND m.user_id = ? ORDER BY r.name",
+                    (user.id,),
+                ).fetchall()
+                views = [
+                    RoomView(name, bool(private), bool(dm), True, head, read, max(0, head - read))
+                    for name, private, dm, head, read in rows
+                ]
+            # Walks the unique index on rooms.name from the cursor; members' PK skips joined.
+            public = c.execute(
+                "SELECT r.name, r.last_seq FROM rooms r WHERE r.private = 0 AND r.name > ? "
+                "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.room_id = r.id "
+                "AND m.user_id = ?) ORDER BY r.name LIMIT ?",
+                (after or "", user.id, limit + 1),
             ).fetchall()
-            return [
-                RoomView(
-                    name,
-                    bool(private),
-                    bool(dm),
-                    bool(member),
-                    head,
-                    read,
-                    max(0, head - read) if member else 0,
-                )
-                for name, private, dm, member, head, read in rows
-            ]
+            page = public[:limit]
+            views.extend(RoomView(name, False, False, False, head, 0, 0) for name, head in page)
+            more = len(public) > limit
+            return views, (page[-1][0] if more else None)
 
         return await self._read(query)
 
@@ -166,14 +203,14 @@ class SQLiteDirectory:
     async def create_user(self, name: str, password_hash: str) -> User:
         def insert(c: sqlite3.Connection) -> User:
             cur = c.execute(
-                "INSERT INTO users (name, password_hash, created_ms) VALUES (?, ?, ?)",
-                (name, password_hash, now_ms()),
+                "INSERT INTO users (name, password_hash, created_ms, skeleton) VALUES (?, ?, ?, ?)",
+                (name, password_hash, now_ms(), name_skeleton(name)),
             )
             return User(_rowid(cur), name)
 
         try:
             return await self._write(insert)
-        except Conflict:
+        except Conflict:  # the name, or one that looks like it (the skeleton's index)
             raise Conflict("that name is taken", code="name_taken") from None
 
     async def create_session(self, user_id: int, expires_at_ms: int) -> Session:
@@ -208,9 +245,21 @@ class SQLiteDirectory:
         )
 
     async def create_room(
-        self, name: str, *, private: bool, owner: User | None, dm: bool = False
+        self,
+        name: str,
+        *,
+        private: bool,
+        owner: User | None,
+        dm: bool = False,
+        max_owned: int | None = None,
     ) -> Room:
         def insert(c: sqlite3.Connection) -> Room:
+            if owner is not None and max_owned is not None:
+                (owned,) = c.execute(
+                    "SELECT COUNT(*) FROM rooms WHERE owner_id = ?", (owner.id,)
+                ).fetchone()
+                if owned >= max_owned:
+                    raise Forbidden(f"you own {owned} rooms, the most allowed", code="room_limit")
             cur = c.execute(
                 "INSERT INTO rooms (name, private, dm, owner_id, created_ms) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -226,7 +275,8 @@ class SQLiteDirectory:
         try:
             return await self._write(insert)
         except Conflict:
-            raise Conflict("a room with that name exists", code="room_exists") from None
+            # The same answer whoever's room it is, public or private (docs/SECURITY.md).
+            raise Conflict("that room name is taken", code="room_exists") from None
 
     async def open_dm(self, a: User, b: User) -> Room:
         low, high = sorted((a, b), key=lambda u: u.id)

@@ -73,6 +73,11 @@ class NochatServer:
             "NOCHAT_PASSWORD_HASHING": "fast",
             "NOCHAT_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            # Seeding goes through REST (send and room limits are tests/e2e/test_limits.py's).
+            "NOCHAT_SEND_RATE_PER_S": "10000",
+            "NOCHAT_SEND_BURST": "10000",
+            "NOCHAT_ROOM_CREATIONS_PER_HOUR": "10000",
+            "NOCHAT_MAX_ROOMS_PER_USER": "10000",
             **self.env,
         }
         with self.log_path.open("ab") as log:

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import NochatServer
-from .ui import expect_in_chat, message, room_button, send, sign_up
+from .ui import expect_in_chat, log_in, message, room_button, send, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -99,3 +99,27 @@ def test_direct_conversation(new_page: Any, server: NochatServer) -> None:
     name = bob.evaluate("decodeURIComponent(location.hash.slice(1))")
     status, body = server.request("GET", f"/api/rooms/{name}/messages", token=token)
     assert status in (403, 404), body
+
+
+def test_room_list_keeps_joined_rooms_and_loads_more_public_ones(
+    new_page: Any, server: NochatServer
+) -> None:
+    """Past the first page of public rooms, every room I am in is still listed, and the
+    rest of the public rooms come on demand."""
+    seeder = server.register("seeder")
+    for i in range(105):  # more than one page (100) of public rooms
+        status, body = server.request("POST", "/api/rooms", {"name": f"r{i:03d}"}, seeder)
+        assert status == 201, body
+    reader = server.register("reader")
+    status, body = server.request("POST", "/api/rooms", {"name": "zz-mine"}, reader)
+    assert status == 201, body
+    page: Page = new_page()
+    log_in(page, "reader")
+    expect(room_button(page, "zz-mine")).to_be_visible()  # past every public page
+    expect(room_button(page, "r098")).to_be_visible()
+    expect(room_button(page, "r104")).to_have_count(0)
+    more = page.get_by_role("button", name="More public rooms")
+    more.click()
+    expect(room_button(page, "r104")).to_be_visible()
+    expect(more).to_be_hidden()
+    expect(page.locator("#room-list button.room-link")).to_have_count(107)

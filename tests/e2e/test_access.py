@@ -115,3 +115,50 @@ async def test_access_public_rooms_take_no_members(server: RunningServer, api: A
     with pytest.raises(HttpError) as caught:
         await ann.post("/api/rooms/open/members", {"user": "bob"})
     assert (caught.value.status, caught.value.body["error"]["code"]) == (400, "not_private")
+
+
+async def test_access_taken_room_name_answers_the_same_public_or_private(
+    server: RunningServer, api: Api
+) -> None:
+    """A taken name is a 409 whoever's room it is: the answer never says the room is private,
+    and probing names spends the hourly creation budget (test_limits.py)."""
+    ann, eve = await api.signup("ann"), await api.signup("eve")
+    await ann.post("/api/rooms", {"name": "hidden", "private": True})
+    await ann.post("/api/rooms", {"name": "shown"})
+    answers = []
+    for name in ("hidden", "shown", "general"):
+        with pytest.raises(HttpError) as caught:
+            await eve.post("/api/rooms", {"name": name})
+        answers.append((caught.value.status, caught.value.body))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0] == 409 and answers[0][1]["error"]["code"] == "room_exists"
+    await _not_found(eve.get("/api/rooms/hidden/messages"))
+
+
+async def test_access_room_list_pages_public_rooms_and_always_holds_your_own(api: Api) -> None:
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    for i in range(1, 8):
+        await ann.post("/api/rooms", {"name": f"p{i}"})
+    await ann.post("/api/rooms", {"name": "ann-secret", "private": True})
+    await bob.post("/api/rooms", {"name": "zz-bob"})
+    await bob.post("/api/rooms", {"name": "bob-secret", "private": True})
+
+    first = await bob.get("/api/rooms?limit=2")
+    names = [r["name"] for r in first["rooms"]]
+    # Both of bob's rooms although the limit is 2, then the first two public ones.
+    assert names == ["bob-secret", "zz-bob", "general", "p1"]
+    assert [r["member"] for r in first["rooms"]] == [True, True, False, False]
+    assert first["next"] == "p1"
+    seen, cursor = names[2:], first["next"]
+    while cursor is not None:
+        page = await bob.get(f"/api/rooms?limit=2&after={cursor}")
+        assert all(not r["member"] for r in page["rooms"])
+        seen += [r["name"] for r in page["rooms"]]
+        cursor = page["next"]
+    assert seen == ["general"] + [f"p{i}" for i in range(1, 8)]  # each once, none private
+    everything = await bob.get("/api/rooms")
+    assert everything["next"] is None and len(everything["rooms"]) == 10
+    for bad in ("limit=501", "limit=0", "after=Not%20A%20Room"):
+        with pytest.raises(HttpError) as caught:
+            await bob.get(f"/api/rooms?{bad}")
+        assert caught.value.status == 400

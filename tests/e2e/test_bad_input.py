@@ -23,6 +23,14 @@ BAD_FRAMES: list[tuple[str | bytes, str]] = [
     ('{"type": "send", "room": "general", "text": 5, "client_id": "c"}', "invalid_frame"),
     ('{"type": "send", "room": "general", "text": "hi"}', "invalid_frame"),
     ('{"type": "send", "room": "general", "text": "   ", "client_id": "c"}', "empty_text"),
+    (
+        '{"type": "send", "room": "general", "text": "\\u200b\\ufeff", "client_id": "c"}',
+        "empty_text",
+    ),
+    (
+        '{"type": "send", "room": "general", "text": "\\u3164\\u2800", "client_id": "c"}',
+        "empty_text",
+    ),
     ('{"type": "send", "room": "general", "text": "hi", "client_id": "bad id!"}', "invalid_frame"),
     ('{"type": "send", "room": "nope", "text": "hi", "client_id": "c"}', "not_found"),
     ('{"type": "send", "room": "../etc", "text": "hi", "client_id": "c"}', "invalid_room"),
@@ -123,10 +131,26 @@ async def test_bad_input_other_clients_unaffected_by_a_misbehaving_one(
             400,
             "empty_text",
         ),
+        (
+            "POST",
+            "/api/rooms/general/messages",
+            b'{"text": "\\u200b\\u2060\\u0301", "client_id": "c"}',
+            400,
+            "empty_text",
+        ),
         ("POST", "/api/rooms/nope/messages", b'{"text": "x", "client_id": "c"}', 404, "not_found"),
         ("GET", "/api/rooms/general/messages?limit=0", None, 400, "invalid"),
         ("GET", "/api/rooms/general/messages?limit=abc", None, 400, "invalid"),
         ("GET", "/api/rooms/general/messages?before=1&after=1", None, 400, "invalid"),
+        # "²".isdigit() is true and int() refuses it; int() reads U+0661 (Arabic-Indic 1).
+        ("GET", "/api/rooms/general/messages?limit=%C2%B2", None, 400, "invalid"),
+        ("GET", "/api/rooms/general/messages?limit=%D9%A1", None, 400, "invalid"),
+        ("GET", "/api/rooms/general/messages?after=%EF%BC%95", None, 400, "invalid"),
+        ("GET", "/api/rooms/general/messages?before=" + "9" * 5000, None, 400, "invalid"),
+        ("GET", "/api/rooms/general/messages?before=0000000000000000001", None, 400, "invalid"),
+        ("GET", "/" + "a" * 10_000, None, 404, "not_found"),  # ENAMETOOLONG
+        ("GET", "/" + "ab/" * 2000 + "x.js", None, 404, "not_found"),
+        ("GET", "/%00.js", None, 404, "not_found"),
         ("GET", "/api/rooms/..%2Fsecret/messages", None, 404, "not_found"),
         ("GET", "/api/nothing-here", None, 404, "not_found"),
         ("PUT", "/api/rooms", b"{}", 405, "method_not_allowed"),
@@ -166,3 +190,12 @@ async def test_bad_input_rest_without_credentials_is_401_json(api: Api) -> None:
             await api.get(path)
         assert caught.value.status == 401
         assert caught.value.body["error"]["code"] == "unauthorized"
+
+
+async def test_bad_input_look_alike_user_name_is_taken(api: Api) -> None:
+    await api.signup("alice")
+    for name in ("aIice", "a1ice", "ALlCE"):
+        with pytest.raises(HttpError) as caught:
+            await api.post("/api/users", {"name": name, "password": "long enough"})
+        assert caught.value.status == 409
+        assert caught.value.body["error"]["code"] == "name_taken"

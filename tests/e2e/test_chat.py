@@ -58,7 +58,7 @@ async def test_chat_presence_and_typing_reach_others(server: RunningServer, api:
             }
             await b.send(type="typing", room="general")
             assert await a.recv() == {"type": "typing", "room": "general", "user": "bob"}
-            stats = await api.get("/api/stats")
+            stats = await ann.get("/api/stats")
             assert stats == {"online_users": 2, "connections": 2, "rooms": 1}
         offline = await a.recv()
         assert offline == {"type": "presence", "room": "general", "user": "bob", "state": "offline"}

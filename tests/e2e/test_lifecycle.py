@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -70,7 +71,12 @@ async def test_lifecycle_login_sets_httponly_cookie_and_logout_ends_the_token(
 ) -> None:
     await api.post("/api/users", {"name": "ann", "password": "long enough"})
     body = json.dumps({"name": "ann", "password": "long enough"}).encode()
-    req = urllib.request.Request(f"{server.http}/api/sessions", data=body, method="POST")
+    req = urllib.request.Request(
+        f"{server.http}/api/sessions",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
 
     def login() -> tuple[dict[str, object], str]:
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -88,18 +94,48 @@ async def test_lifecycle_login_sets_httponly_cookie_and_logout_ends_the_token(
 
 
 async def test_lifecycle_health_ready_metrics_and_security_headers(
-    server: RunningServer, api: Api
+    nursery: trio.Nursery, tmp_path: Path
 ) -> None:
+    server = await start_server(nursery, make_settings(tmp_path / "d", metrics_token="m-s3cret"))
+    api = Api(server.http)
     assert await api.get("/healthz") == {"status": "ok"}
-    assert await api.get("/readyz") == {"status": "ready"}
+    assert await api.get("/readyz") == {"status": "ready", "store": "ok"}
 
     def fetch(path: str) -> tuple[str, dict[str, str]]:
-        with urllib.request.urlopen(server.http + path, timeout=10) as resp:
+        req = urllib.request.Request(
+            server.http + path, headers={"Authorization": "Bearer m-s3cret"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.read().decode(), {k.lower(): v for k, v in resp.headers.items()}
 
     text, headers = await trio.to_thread.run_sync(fetch, "/metrics")
     assert "nochat_connections 0.0" in text and "nochat_store_commits_total" in text
     assert headers["x-content-type-options"] == "nosniff"
+
+
+async def test_lifecycle_metrics_need_the_metrics_token(
+    nursery: trio.Nursery, tmp_path: Path, server: RunningServer
+) -> None:
+    # Unconfigured (the default): there are no metrics to see.
+    with pytest.raises(HttpError) as caught:
+        await Api(server.http).get("/metrics")
+    assert caught.value.status == 404
+    configured = await start_server(
+        nursery, make_settings(tmp_path / "m", metrics_token="m-s3cret")
+    )
+    user = await Api(configured.http).signup("ann")  # a user's token is not the metrics token
+    for api in (Api(configured.http), Api(configured.http, "m-s3cre"), user):
+        with pytest.raises(HttpError) as caught:
+            await api.get("/metrics")
+        assert (caught.value.status, caught.value.body["error"]["code"]) == (401, "unauthorized")
+
+
+async def test_lifecycle_stats_need_a_session(server: RunningServer, api: Api) -> None:
+    with pytest.raises(HttpError) as caught:
+        await api.get("/api/stats")
+    assert caught.value.status == 401
+    ann = await api.signup("ann")
+    assert (await ann.get("/api/stats"))["rooms"] == 1
 
 
 async def _handshake_headers(server: RunningServer, token: str) -> dict[bytes, bytes]:
@@ -170,3 +206,40 @@ async def test_lifecycle_plain_hypercorn_cli_serves_the_app_from_env(tmp_path: P
         proc.terminate()
         with trio.fail_after(10):
             await proc.wait()
+
+
+def _break_message_inserts(db_path: Path, broken: bool) -> None:
+    """Make every message insert fail inside SQLite (a trigger), or mend it again."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        if broken:
+            conn.execute(
+                "CREATE TRIGGER broken_disk BEFORE INSERT ON messages "
+                "BEGIN SELECT RAISE(ABORT, 'the disk is on fire'); END"
+            )
+        else:
+            conn.execute("DROP TRIGGER broken_disk")
+    finally:
+        conn.close()
+
+
+async def test_lifecycle_store_failure_is_unavailable_and_a_retry_lands_once(
+    server: RunningServer, api: Api
+) -> None:
+    """A failing store answers the documented, retryable `unavailable` on both paths."""
+    ann = await api.signup("ann")
+    _break_message_inserts(server.settings.db_path, broken=True)
+    async with ws_connect(server, ann.token) as a:
+        await a.join()
+        await a.say("lost?", client_id="c1")
+        error = await a.expect("error")
+        assert error["code"] == "unavailable", error
+        with pytest.raises(HttpError) as caught:
+            await ann.post("/api/rooms/general/messages", {"text": "rest", "client_id": "c2"})
+        assert caught.value.status == 503
+        assert caught.value.body["error"]["code"] == "unavailable"
+        _break_message_inserts(server.settings.db_path, broken=False)
+        await a.say("lost?", client_id="c1")  # what the client does: the same client_id again
+        assert (await a.expect("ack"))["seq"] == 1
+    page = await ann.get("/api/rooms/general/messages")
+    assert [m["text"] for m in page["messages"]] == ["lost?"]

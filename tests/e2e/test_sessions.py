@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import logging
 import urllib.request
 from pathlib import Path
 
@@ -116,3 +118,89 @@ async def test_sessions_allowed_origins_setting_admits_another_origin(
         async with ws_connect(server, None, headers=[cookie, (b"Origin", b"https://x.example")]):
             pass
     assert caught.value.status_code == 403
+
+
+async def _hammer(api: Api, stop: trio.Event) -> None:
+    """GET /api/me as fast as one client can until `stop`; 200 or 401 both fine here."""
+    while not stop.is_set():
+        try:
+            await api.get("/api/me")
+        except HttpError as exc:
+            assert exc.status == 401
+
+
+async def test_sessions_logout_wins_over_requests_in_flight(
+    server: RunningServer, api: Api
+) -> None:
+    """Requests racing a logout never bring the session back (REST 401, /ws refused)."""
+    for round_ in range(8):  # one round catches the old race about half the time
+        ann = await api.signup(f"ann{round_}")
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            for _ in range(8):
+                nursery.start_soon(_hammer, ann, stop)
+            await ann.get("/api/me")
+            await ann.call("DELETE", "/api/sessions")
+            for _ in range(20):
+                with pytest.raises(HttpError) as caught:
+                    await ann.get("/api/me")
+                assert caught.value.body["error"]["code"] == "token_revoked"
+                with pytest.raises(trio_websocket.ConnectionRejected) as rejected:
+                    async with ws_connect(server, ann.token):
+                        pass
+                assert rejected.value.status_code == 401
+            stop.set()
+
+
+async def test_sessions_logout_logs_no_error_and_keeps_the_connection(
+    server: RunningServer, api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    ann = await api.signup("ann")
+
+    def logout_then_reuse() -> tuple[int, bytes, int]:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            conn.request(
+                "DELETE", "/api/sessions", headers={"Authorization": f"Bearer {ann.token}"}
+            )
+            first = conn.getresponse()
+            body = first.read()
+            conn.request("GET", "/healthz")  # the same keep-alive connection
+            second = conn.getresponse()
+            second.read()
+            return first.status, body, second.status
+        finally:
+            conn.close()
+
+    with caplog.at_level(logging.WARNING):
+        status, body, after = await trio.to_thread.run_sync(logout_then_reuse)
+    assert (status, body, after) == (204, b"", 200)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def _variants(token: str) -> dict[str, str]:
+    """Spellings of the same bytes (or with junk added) that a lax decoder would accept."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    body, signature = token.split(".")
+    # 32 signature bytes are 43 characters: the last one carries 2 unused (zero) bits.
+    last = alphabet[alphabet.index(signature[-1]) ^ 1]
+    return {
+        "padding bit": f"{body}.{signature[:-1]}{last}",
+        "signature !!": f"{body}.{signature}!!",
+        "signature ==": f"{body}.{signature}==",
+        "signature =": f"{body}.{signature}=",
+        "body ==": f"{body}==.{signature}",
+        "inner space": f"{body}.{signature[:10]} {signature[10:]}",
+    }
+
+
+async def test_sessions_tokens_are_not_malleable(api: Api) -> None:
+    ann = await api.signup("ann")
+    assert (await ann.get("/api/me"))["name"] == "ann"
+    for name, variant in _variants(ann.token).items():
+        with pytest.raises(HttpError) as caught:
+            await Api(api.base, variant).get("/api/me")
+        assert (caught.value.status, caught.value.body["error"]["code"]) == (
+            401,
+            "invalid_token",
+        ), name
