@@ -11,8 +11,8 @@ import pytest
 from nochat.wire import OP_CONTINUATION, OP_PING, OP_TEXT, FrameReader
 
 from .abuse_cases import INVALID_PAYLOAD, MAX_FRAME_BYTES, Wire, frame
+from .rawsocket import raw_socket
 from .support import Api, RunningServer
-from .test_abuse import raw_socket
 
 EURO = "€".encode()  # three bytes: e2 82 ac
 

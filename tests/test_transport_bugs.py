@@ -33,7 +33,7 @@ from nochat.transport import DirectSocket
 from nochat.wire import OP_PONG, control_frame, text_frame
 
 from .abuse_cases import PING, TEXT, Wire, frame
-from .test_abuse import RawSocket, raw_socket
+from .rawsocket import RawSocket, raw_socket
 from .support import STEP_S, Api, RunningServer, make_settings, start_server, ws_connect
 from .test_connection import FakeSocket
 
