@@ -1,4 +1,5 @@
-"""The `nochat` command line: `nochat serve [--host] [--port] [--data-dir] [--log-level]`.
+"""The `nochat` command line: `nochat serve [--host] [--port] [--data-dir] [--log-level]
+[--workers N]`.
 
 Start-up problems a person can fix (a bad setting, a port in use, a host that does not
 resolve, a data directory that cannot be written or is in use, a damaged database) end
@@ -49,7 +50,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     serve.add_argument("--port", help="port; 0 picks a free one (NOCHAT_PORT, 8000)")
     serve.add_argument("--data-dir", help="database and secret (NOCHAT_DATA_DIR)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING… (NOCHAT_LOG_LEVEL, INFO)")
+    serve.add_argument(
+        "--workers", help="worker processes on one port; >1 needs Redis and PostgreSQL (1)"
+    )
+    # Internal: a worker of `--workers` serves the listening socket its parent made.
+    serve.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def worker_args(args: argparse.Namespace) -> list[str]:
+    """The flags a `--workers` parent passes on to each worker (the settings they set)."""
+    out: list[str] = []
+    for name in ("host", "port", "data_dir", "log_level", "workers"):
+        value = getattr(args, name)
+        if value is not None:
+            out += [f"--{name.replace('_', '-')}", value]
+    return out
 
 
 def version() -> str:
@@ -66,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nochat: warning: {warning}", file=sys.stderr)
     try:
         settings = Settings.from_env(
-            host=args.host, port=args.port, data_dir=args.data_dir, log_level=args.log_level
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            log_level=args.log_level,
+            workers=args.workers,
         )
     except ConfigError as exc:
         print(f"nochat: {exc}", file=sys.stderr)
@@ -76,7 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        trio.run(_main, settings)
+        if settings.workers > 1 and args.worker_fd is None:
+            from .workers import run_workers
+
+            return trio.run(run_workers, settings, worker_args(args))
+        trio.run(_main, settings, args.worker_fd)
     except (OSError, StartupError, BaseExceptionGroup) as exc:
         reason = startup_failure(exc, settings)
         if reason is None:
@@ -106,11 +130,13 @@ def startup_failure(exc: BaseException, settings: Settings) -> str | None:
     return None
 
 
-async def _main(settings: Settings) -> None:
+async def _main(settings: Settings, worker_fd: int | None) -> None:
+    from functools import partial
+
     from .server import serve
 
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(serve, settings)
+        binds = await nursery.start(partial(serve, settings, listen_fd=worker_fd))
         # Everything made so far lives as long as the process: keep the collector off it,
         # so full collections stay short (they showed as latency spikes).
         gc.freeze()

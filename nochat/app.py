@@ -57,7 +57,7 @@ def build_services(settings: Settings) -> Services:
     broker = open_broker(settings, hub, fetch_range=feed.fetch_range, fetch_head=feed.fetch_head)
     hub.room_opened, hub.room_closed = broker.subscribe, broker.unsubscribe
     svc = Services(settings, store, hub, broker, Presence(), auth)
-    store.on_commit = svc.on_commit
+    store.on_commit = svc.fanout
     return svc
 
 
@@ -108,14 +108,14 @@ def create_app(settings: Settings) -> NoChatApp:
         await app.nursery.start(svc.hub.run)
         await app.nursery.start(svc.broker.run)
         await app.nursery.start(svc.keepalive.run)
-        await app.nursery.start(svc.run_presence)
+        await app.nursery.start(svc.presence_feed.run)
         log.info("%s open (epoch %s)", type(svc.store).__name__, svc.store.epoch)
 
     @app.after_serving
     async def close_store() -> None:
-        svc.begin_shutdown()
+        svc.drain.begin()
         with trio.move_on_after(settings.shutdown_grace_s):
-            await svc.drained.wait()
+            await svc.drain.drained.wait()
         svc.store.close()
         await store_done.wait()
         log.info("store flushed and closed")
@@ -133,7 +133,7 @@ def create_app(settings: Settings) -> NoChatApp:
         A disconnected Redis broker is "degraded", still 200: local delivery and durable
         sends go on; other nodes' events do not arrive until it reconnects."""
         store = "closed" if store_done.is_set() or not svc.store.epoch else svc.store.health
-        if svc.shutting_down or store != "ok":
+        if svc.drain.shutting_down or store != "ok":
             return json_response({"status": "unavailable", "store": store}, 503)
         if svc.broker.status is BrokerStatus.DEGRADED:
             return json_response({"status": "degraded", "store": store, "broker": "down"})

@@ -166,7 +166,7 @@ async def register() -> Response:
     if not PASSWORD_CHARS[0] <= len(body.password) <= PASSWORD_CHARS[1]:
         raise ValidationError("password must be 8 to 1024 characters")
     svc = services()
-    throttle, address = svc.signup_throttle, client_address()
+    throttle, address = svc.throttles.signup, client_address()
     wait = throttle.retry_after(address, trio.current_time())
     if wait > 0:
         raise RateLimited(
@@ -194,7 +194,7 @@ async def login() -> Response:
         raise AuthError("wrong name or password", code="bad_credentials")
     svc = services()
     # Reserved before the (slow) password check: concurrent guesses count while in flight.
-    attempt = svc.login_throttle.begin(body.name, client_address(), trio.current_time())
+    attempt = svc.throttles.login.begin(body.name, client_address(), trio.current_time())
     outcome = Outcome.FAILED  # also when cancelled: a guesser could hang up to go uncounted
     try:
         token, session, user = await svc.auth.login(body.name, body.password)
@@ -214,7 +214,7 @@ async def refresh() -> Response:
     user, session = await authenticated()
     svc = services()
     token, renewed = await svc.auth.refresh(session)
-    svc.session_extended(renewed)
+    svc.connections.session_extended(renewed)
     return _session_response(svc, token, renewed, user)
 
 
@@ -243,7 +243,7 @@ async def logout() -> Response:
     _, session = await authenticated()
     svc = services()
     await svc.auth.logout(session)
-    svc.end_session(session.id)
+    svc.connections.end_session(session.id)
     # An explicit empty body: Response() with none wraps [] in Quart's iterable body,
     # which runs it through asyncio's executor (RuntimeError under Trio, connection lost).
     response = Response(b"", status=204)
@@ -288,7 +288,7 @@ async def create_room() -> Response:
         )
     svc = services()
     # Every attempt counts, a taken name too: that bounds how fast names can be probed.
-    wait = svc.room_creations.spend(f"user:{user.id}", trio.current_time())
+    wait = svc.throttles.room_creations.spend(f"user:{user.id}", trio.current_time())
     if wait > 0:
         raise RateLimited("too many rooms created this hour", retry_after_s=wait)
     room = await svc.store.create_room(
@@ -297,7 +297,7 @@ async def create_room() -> Response:
         owner=user,
         max_owned=svc.settings.max_rooms_per_user,
     )
-    svc.room_made(room, user)
+    svc.rooms.room_made(room, user)
     return json_response(room_json(room), 201)
 
 
@@ -315,7 +315,7 @@ def _int_arg(name: str, low: int, high: int) -> int | None:
 async def history(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
-    room = await svc.visible_room(user, name)
+    room = await svc.rooms.visible_room(user, name)
     before = _int_arg("before", 0, protocol.MAX_SEQ)
     after = _int_arg("after", 0, protocol.MAX_SEQ)
     limit = _int_arg("limit", 1, svc.settings.history_page_max) or DEFAULT_PAGE
@@ -330,11 +330,11 @@ async def history(name: str) -> Response:
 async def post_message(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
-    wait = svc.rest_sends.take(user.id, trio.current_time())
+    wait = svc.throttles.rest_sends.take(user.id, trio.current_time())
     if wait > 0:
         raise RateLimited("too many messages; slow down", retry_after_s=wait)
     body = await decode_body(NewMessage)
-    room = await svc.visible_room(user, name)
+    room = await svc.rooms.visible_room(user, name)
     protocol.require_text(body.text, svc.settings.max_text_chars)
     if not protocol.CLIENT_ID_RE.fullmatch(body.client_id):
         raise ValidationError("client_id must match [A-Za-z0-9_.:-]{1,64}")
@@ -348,7 +348,7 @@ async def post_message(name: str) -> Response:
 async def list_members(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
-    room = await svc.visible_room(user, name)
+    room = await svc.rooms.visible_room(user, name)
     return json_response({"members": await svc.store.members(room)})
 
 
@@ -357,7 +357,7 @@ async def add_member(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
     body = await decode_body(UserRef)
-    room = await svc.visible_room(user, name)
+    room = await svc.rooms.visible_room(user, name)
     if not room.private:
         raise ValidationError("public rooms have no member list to add to", code="not_private")
     if room.owner_id != user.id:
@@ -365,7 +365,7 @@ async def add_member(name: str) -> Response:
     other = await svc.store.user_by_name(body.user)
     if other is None:
         raise NotFound(f"no user {body.user!r}")
-    await svc.ensure_member(room, other)
+    await svc.rooms.ensure_member(room, other)
     return json_response({"members": await svc.store.members(room)})
 
 
@@ -380,7 +380,7 @@ async def open_dm() -> Response:
     if other.id == user.id:
         raise ValidationError("a direct conversation needs another user")
     room = await svc.store.open_dm(user, other)
-    svc.room_made(room, user, other)
+    svc.rooms.room_made(room, user, other)
     head = await svc.store.head_seq(room)
     return json_response(room_json(msgspec.structs.replace(room, head_seq=head)))
 

@@ -14,6 +14,8 @@ from typing import Any, Self
 from .errors import ConfigError
 
 ENV_PREFIX = "NOCHAT_"
+#: Most worker processes `nochat serve --workers` runs.
+MAX_WORKERS = 64
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
@@ -124,6 +126,8 @@ class Settings:
     redis_url: str = field(default="", repr=False)
     #: Events waiting to be PUBLISHed to Redis; more are dropped (other nodes backfill).
     broker_buffer: int = 10_000
+    #: Worker processes `nochat serve` runs on one port (more than 1: Redis and PostgreSQL).
+    workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -233,6 +237,18 @@ class Settings:
                 p.append(f"{name} must be >= 1")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             p.append("redis_url must start with redis://, rediss:// or unix://")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            p.append(f"workers must be 1..{MAX_WORKERS}")
+        elif self.workers > 1 and not self.redis_url:
+            p.append(
+                f"workers={self.workers} needs Redis (NOCHAT_REDIS_URL): it carries each "
+                "room's events and the signals between the workers"
+            )
+        elif self.workers > 1 and not self.database_url:
+            p.append(
+                f"workers={self.workers} needs PostgreSQL (NOCHAT_DATABASE_URL): SQLite "
+                "serves one process only"
+            )
         if self.max_frame_bytes < 1024:
             p.append("max_frame_bytes must be >= 1024")
         for proxy in self.trusted_proxies:

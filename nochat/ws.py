@@ -80,14 +80,14 @@ async def serve_websocket(
     headers = _headers(scope)
     offered = list(scope.get("subprotocols") or ())
     try:
-        if svc.shutting_down:
+        if svc.drain.shutting_down:
             raise Unavailable("the server is shutting down")
         token = _credentials(headers, offered, svc)
         user, session = await svc.auth.authenticate(token)
         # No await from here until Connection.serve registers the socket: a logout either
         # ran before authenticate's revocation check (refused above) or finds the socket
         # registered when it closes its session's sockets (4001).
-        svc.admit(user)  # caps: 429 per user, 503 server-wide; no await until registered
+        svc.admission.admit(user)  # caps: 429 per user, 503 server-wide; no await until registered
     except NoChatError as exc:
         await socket.reject(exc)
         return

@@ -92,6 +92,12 @@ class Broker(Protocol):
         up once it has read the store up to here."""
         ...
 
+    async def wait_head(self, room: str) -> int | None:
+        """`head(room)` once it is known (None: the room is not open here). It becomes
+        known once the room's events reach this node (with Redis: after SUBSCRIBE) and
+        the store's head has been read; callers bound the wait (Redis may be down)."""
+        ...
+
     def signal(self, kind: SignalKind, payload: SignalPayload) -> None:
         """Tell every node (this one at once). Never awaits; best effort across nodes."""
         ...

@@ -117,6 +117,9 @@ class RedisBroker:
     def head(self, room: str) -> int | None:
         return self.sequencer.head(room)
 
+    async def wait_head(self, room: str) -> int | None:
+        return await self.sequencer.wait_head(room)
+
     def signal(self, kind: SignalKind, payload: SignalPayload) -> None:
         self._signals.dispatch(kind, payload)
         self._queue(SIGNALS_CHANNEL, f"{self.node_id} {kind.value}\n{json.dumps(dict(payload))}")
