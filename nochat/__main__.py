@@ -49,6 +49,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     serve.add_argument("--port", help="port; 0 picks a free one (NOCHAT_PORT, 8000)")
     serve.add_argument("--data-dir", help="database and secret (NOCHAT_DATA_DIR)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING… (NOCHAT_LOG_LEVEL, INFO)")
+    serve.add_argument("--certfile", help="PEM certificate chain: serve HTTPS (NOCHAT_CERTFILE)")
+    serve.add_argument("--keyfile", help="PEM private key of --certfile (NOCHAT_KEYFILE)")
     return parser.parse_args(argv)
 
 
@@ -66,7 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nochat: warning: {warning}", file=sys.stderr)
     try:
         settings = Settings.from_env(
-            host=args.host, port=args.port, data_dir=args.data_dir, log_level=args.log_level
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            log_level=args.log_level,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
         )
     except ConfigError as exc:
         print(f"nochat: {exc}", file=sys.stderr)

@@ -32,6 +32,8 @@ MAX_BODY_BYTES = 256 * 1024
 #: Longest path under the web client's directory worth looking up (its own are < 40).
 MAX_WEB_PATH_CHARS = 255
 BUNDLED_WEB = Path(__file__).resolve().parent.parent / "web"
+#: Browsers that saw NoChat over HTTPS use only HTTPS for it for a year (RFC 6797).
+HSTS = "max-age=31536000"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -170,6 +172,8 @@ def create_app(settings: Settings) -> NoChatApp:
         headers.setdefault("X-Frame-Options", "DENY")
         if response.mimetype == "text/html":
             headers.setdefault("Content-Security-Policy", CSP)
+        if request.scheme == "https":  # only over TLS: HSTS over plain HTTP is ignored
+            headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -13,6 +14,7 @@ from quart_trio import QuartTrio
 from . import transport
 from .app import create_app
 from .datadir import DataDirLock, check_database
+from .errors import StartupError
 from .services import Services
 from .settings import Settings
 
@@ -34,7 +36,27 @@ def hypercorn_config(settings: Settings) -> transport.NoChatConfig:
     config.graceful_timeout = settings.shutdown_grace_s
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
+    if settings.tls:
+        # TLS: every socket is wrapped, so the direct writer finds an SSLStream, not a
+        # SocketStream, and stands aside (transport.attach); the direct reader still cuts
+        # the decrypted frames. docs/ARCHITECTURE.md ("TLS") has what that costs.
+        config.certfile = settings.certfile
+        config.keyfile = settings.keyfile
     return config
+
+
+def check_tls(config: transport.NoChatConfig) -> None:
+    """Raise StartupError unless the certificate and key load (Hypercorn would only
+    find out in the accept loop, after start-up reported success)."""
+    if not config.ssl_enabled:
+        return
+    try:
+        config.create_ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise StartupError(
+            f"cannot load TLS certificate {config.certfile} / key {config.keyfile}: {reason}"
+        ) from None
 
 
 def app_services(app: QuartTrio) -> Services:
@@ -71,11 +93,13 @@ async def serve(
             await svc.drained.wait()
 
     transport.install()
+    config = hypercorn_config(settings)
+    check_tls(config)
     with DataDirLock(settings.data_dir):
         await trio.to_thread.run_sync(check_database, settings.db_path)
         await hypercorn_serve(
             app,
-            hypercorn_config(settings),
+            config,
             shutdown_trigger=shutdown,
             task_status=task_status,
         )

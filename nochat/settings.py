@@ -112,6 +112,9 @@ class Settings:
     first_frame_timeout_s: float = 10.0
     #: Serve the browser client from this directory ("" = the bundled web/).
     web_dir: str = ""
+    #: PEM certificate chain and private key: both set serves HTTPS and wss:// only.
+    certfile: str = ""
+    keyfile: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -220,6 +223,8 @@ class Settings:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 p.append(f"trusted_proxies: {proxy!r} is not an address or CIDR")
+        if bool(self.certfile) != bool(self.keyfile):
+            p.append("certfile and keyfile must be set together (TLS needs both)")
         if self.outbox_bytes < 64 * 1024:
             p.append("outbox_bytes must be >= 65536")
         if p:
@@ -228,6 +233,10 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "nochat.sqlite3"
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.certfile)
 
 
 def _parse(kind: Any, text: str) -> Any:
