@@ -68,9 +68,7 @@ def tls_browser(tls_server: tuple[NochatServer, str]) -> Iterator[Any]:
             chromium.close()
 
 
-def test_two_people_chat_over_wss(
-    tls_browser: Any, tls_server: tuple[NochatServer, str]
-) -> None:
+def test_two_people_chat_over_wss(tls_browser: Any, tls_server: tuple[NochatServer, str]) -> None:
     server, _ = tls_server
     contexts = [tls_browser.new_context(base_url=server.url) for _ in range(2)]
     try:

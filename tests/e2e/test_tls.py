@@ -124,9 +124,10 @@ def test_certfile_without_keyfile_is_a_config_error() -> None:
 
 
 async def test_unloadable_certificate_is_one_startup_line(tmp_path: Path) -> None:
-    missing = tmp_path / "missing.pem"
+    missing = str(tmp_path / "missing.pem")
+    port = str(free_port())
     result = await run_cli(
-        ["serve", "--port", str(free_port()), "--certfile", str(missing), "--keyfile", str(missing)],
+        ["serve", "--port", port, "--certfile", missing, "--keyfile", missing],
         cli_env(tmp_path / "data"),
     )
     assert result.returncode == 1
