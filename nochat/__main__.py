@@ -20,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from . import __version__
+from . import __version__, logs
 from .errors import BackupError, ConfigError, StartupError
 from .settings import Settings, unknown_variables
 
@@ -92,10 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"nochat: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
     try:
         trio.run(_main, settings)
     except (OSError, StartupError, BaseExceptionGroup) as exc:

@@ -12,7 +12,7 @@ from quart import Response, request, send_from_directory
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from . import ws
+from . import logs, ws
 from .auth import Authenticator, bearer_from_header, load_or_create_secret
 from .broker.local import LocalBroker
 from .errors import AuthError, NoChatError, NotFound
@@ -70,6 +70,8 @@ class NoChatApp(QuartTrio):
         if scope["type"] == "websocket" and scope["path"] == ws.PATH:
             await ws.serve_websocket(self.extensions["nochat"], scope, receive, send)
         else:
+            if scope["type"] == "http":
+                logs.request_id.set(logs.new_id("r"))
             await self.asgi_app(scope, receive, send)
 
 
@@ -174,6 +176,8 @@ def create_app(settings: Settings) -> NoChatApp:
             headers.setdefault("Content-Security-Policy", CSP)
         if request.scheme == "https":  # only over TLS: HSTS over plain HTTP is ignored
             headers.setdefault("Strict-Transport-Security", HSTS)
+        # The path only: a query string is the client's to fill (a token, by mistake).
+        log.debug("%s %s %d", request.method, request.path, response.status_code)
         return response
 
     return app

@@ -28,6 +28,8 @@ class Settings:
     port: int = 8000
     data_dir: Path = Path("nochat-data")
     log_level: str = "INFO"
+    #: "text" (readable) or "json" (one object per line, for log shippers).
+    log_format: str = "text"
     #: Token signing secret; when empty one is generated once and kept in data_dir.
     secret: str = field(default="", repr=False)
     token_ttl_s: float = 24 * 3600.0
@@ -170,6 +172,8 @@ class Settings:
             p.append("port must be 0..65535")
         if self.log_level.upper() not in _LOG_LEVELS:
             p.append(f"log_level must be one of {sorted(_LOG_LEVELS)}")
+        if self.log_format not in ("text", "json"):
+            p.append("log_format must be 'text' or 'json'")
         if self.sqlite_synchronous.upper() not in _SYNC_MODES:
             p.append(f"sqlite_synchronous must be one of {sorted(_SYNC_MODES)}")
         if self.password_hashing not in {"default", "fast"}:
