@@ -22,9 +22,7 @@ from typing import Final
 
 #: The HTTP request or WebSocket connection being served ("" outside of one).
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("nochat_request", default="")
-connection_id: contextvars.ContextVar[str] = contextvars.ContextVar(
-    "nochat_connection", default=""
-)
+connection_id: contextvars.ContextVar[str] = contextvars.ContextVar("nochat_connection", default="")
 
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORMATS: Final = frozenset({"text", "json"})

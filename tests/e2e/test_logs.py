@@ -15,7 +15,7 @@ from nochat import logs
 from nochat.errors import ConfigError
 from nochat.settings import Settings
 
-from ..support import STEP_S, Api, cli_env, free_port, wait_until_serving, ws_connect
+from ..support import STEP_S, Api, HttpError, cli_env, free_port, wait_until_serving, ws_connect
 
 SECRET_TEXT = "the-secret-message-text-7f3a"
 REST_TEXT = "a-rest-message-text-91bc"
@@ -44,10 +44,10 @@ async def chat_session_log(tmp_path: Path, log_format: str) -> tuple[str, list[s
             alice = await api.signup("alice", PASSWORD)
             bob = await api.signup("bob", PASSWORD)
             tokens += [alice.token, bob.token]
-            try:  # a failed login (wrong password) is logged without the password
+            # A failed login (wrong password) is logged without the password.
+            with pytest.raises(HttpError) as failed:
                 await api.post("/api/sessions", {"name": "alice", "password": PASSWORD + "x"})
-            except Exception:  # noqa: BLE001 (the 401 is expected)
-                pass
+            assert failed.value.status == 401
             async with (
                 ws_connect(Child(port), alice.token) as a,
                 ws_connect(Child(port), bob.token) as b,
