@@ -16,7 +16,7 @@ from . import logs, ws
 from .auth import Authenticator, bearer_from_header, load_or_create_secret
 from .broker.local import LocalBroker
 from .errors import AuthError, NoChatError, NotFound
-from .http_api import RoomConverter, error_response, json_response
+from .http_api import RoomConverter, client_used_https, error_response, json_response
 from .http_api import blueprint as api_blueprint
 from .hub import Hub
 from .metrics import NoChatCollector, make_registry, render
@@ -174,7 +174,7 @@ def create_app(settings: Settings) -> NoChatApp:
         headers.setdefault("X-Frame-Options", "DENY")
         if response.mimetype == "text/html":
             headers.setdefault("Content-Security-Policy", CSP)
-        if request.scheme == "https":  # only over TLS: HSTS over plain HTTP is ignored
+        if client_used_https():  # only over TLS: HSTS over plain HTTP is ignored
             headers.setdefault("Strict-Transport-Security", HSTS)
         # The path only: a query string is the client's to fill (a token, by mistake).
         log.debug("%s %s %d", request.method, request.path, response.status_code)

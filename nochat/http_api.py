@@ -127,6 +127,12 @@ def client_address() -> str:
     return services().addresses.of(request.remote_addr, request.headers.get("X-Forwarded-For"))
 
 
+def client_used_https() -> bool:
+    """Whether the client spoke HTTPS: to NoChat, or to a trusted proxy that says so."""
+    proto = request.headers.get("X-Forwarded-Proto")
+    return services().addresses.scheme(request.remote_addr, request.scheme, proto) == "https"
+
+
 def require_json_from_allowed_origin() -> None:
     """Login CSRF: a request that sets the session cookie must be JSON (a cross-site form
     or `text/plain` fetch cannot send that without a CORS preflight, which NoChat never
@@ -232,7 +238,7 @@ def _session_response(svc: Services, token: str, session: Session, user: User) -
         max_age=int(svc.settings.token_ttl_s),
         httponly=True,
         samesite="Lax",
-        secure=svc.settings.cookie_secure or request.scheme == "https",
+        secure=svc.settings.cookie_secure or client_used_https(),
         path="/",
     )
     return response
