@@ -114,10 +114,17 @@ def copy_store(args: argparse.Namespace) -> int:
         print(f"nochat: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     target = Path(args.path)
+    if settings.database_url:
+        print(
+            f"nochat: {args.command} copies the embedded SQLite store; with "
+            "NOCHAT_DATABASE_URL use pg_dump/pg_restore (docs/DEPLOY.md)",
+            file=sys.stderr,
+        )
+        return EXIT_STARTUP
     try:
         if args.command == "backup":
             manifest = backup(settings.data_dir, target)
-            print(f"nochat: backed up {manifest['messages']} messages to {target}")
+            print(f"nochat: backed up {manifest['events']} room events to {target}")
         else:
             restore(target, settings.data_dir)
             print(f"nochat: restored {target} into {settings.data_dir}")

@@ -13,8 +13,11 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from . import logs, ws
-from .auth import Authenticator, bearer_from_header, load_or_create_secret
-from .broker.local import LocalBroker
+from .auth import Authenticator, bearer_from_header
+from .backends import open_store, signing_secret
+from .broker import BrokerStatus, open_broker
+from .broker.feed import StoreFeed
+from .broker.metrics import BrokerCollector
 from .errors import AuthError, NoChatError, NotFound
 from .http_api import RoomConverter, client_used_https, error_response, json_response
 from .http_api import blueprint as api_blueprint
@@ -23,7 +26,6 @@ from .metrics import NoChatCollector, make_registry, render
 from .presence import Presence
 from .services import Services
 from .settings import Settings
-from .store.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +46,19 @@ CSP = (
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     hub = Hub()
-    store = SQLiteStore(
-        settings.db_path,
-        synchronous=settings.sqlite_synchronous,
-        group_commit_max=settings.group_commit_max,
-    )
+    store = open_store(settings)
+    # The secret is set when the store has started (backends.signing_secret): with
+    # PostgreSQL it comes from the database.
     auth = Authenticator(
         store,
-        load_or_create_secret(settings.secret, settings.data_dir),
+        b"",
         ttl_s=settings.token_ttl_s,
         hashing=settings.password_hashing,
     )
-    svc = Services(settings, store, hub, LocalBroker(hub), Presence(), auth)
+    feed = StoreFeed(store)
+    broker = open_broker(settings, hub, fetch_range=feed.fetch_range, fetch_head=feed.fetch_head)
+    hub.room_opened, hub.room_closed = broker.subscribe, broker.unsubscribe
+    svc = Services(settings, store, hub, broker, Presence(), auth)
     store.on_commit = svc.on_commit
     return svc
 
@@ -89,9 +92,10 @@ def create_app(settings: Settings) -> NoChatApp:
             svc.counters,
             svc.hub,
             svc.presence,
-            lambda: (svc.store.commits, svc.store.committed_messages),
+            lambda: _store_counts(svc),
         )
     )
+    registry.register(BrokerCollector(svc.broker, svc.hub))
     store_done = trio.Event()
     web_dir = Path(settings.web_dir) if settings.web_dir else BUNDLED_WEB
 
@@ -104,10 +108,12 @@ def create_app(settings: Settings) -> NoChatApp:
                 store_done.set()
 
         await app.nursery.start(run_store)
+        svc.auth.use_secret(signing_secret(settings, svc.store))
         await app.nursery.start(svc.hub.run)
+        await app.nursery.start(svc.broker.run)
         await app.nursery.start(svc.keepalive.run)
         await app.nursery.start(svc.run_presence)
-        log.info("store open at %s (epoch %s)", settings.db_path, svc.store.epoch)
+        log.info("%s open (epoch %s)", type(svc.store).__name__, svc.store.epoch)
 
     @app.after_serving
     async def close_store() -> None:
@@ -127,10 +133,14 @@ def create_app(settings: Settings) -> NoChatApp:
     @app.get("/readyz")
     async def readyz() -> Response:
         """Ready when serving and the store is sound: "store" is ok, failed (its writer's
-        last commit failed), damaged (a read found corruption) or closed (not running)."""
+        last commit failed), damaged (a read found corruption) or closed (not running).
+        A disconnected Redis broker is "degraded", still 200: local delivery and durable
+        sends go on; other nodes' events do not arrive until it reconnects."""
         store = "closed" if store_done.is_set() or not svc.store.epoch else svc.store.health
         if svc.shutting_down or store != "ok":
             return json_response({"status": "unavailable", "store": store}, 503)
+        if svc.broker.status is BrokerStatus.DEGRADED:
+            return json_response({"status": "degraded", "store": store, "broker": "down"})
         return json_response({"status": "ready", "store": store})
 
     @app.get("/metrics")
@@ -181,6 +191,11 @@ def create_app(settings: Settings) -> NoChatApp:
         return response
 
     return app
+
+
+def _store_counts(svc: Services) -> tuple[int, int]:
+    stats = svc.store.statistics()
+    return stats.commits, stats.committed_messages
 
 
 async def _web_file(web_dir: Path, filename: str) -> Response:

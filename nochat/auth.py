@@ -24,7 +24,7 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .errors import AuthError
+from .errors import AuthError, Unavailable
 from .limits import HashingPool
 from .store import Session, Store, User, now_ms
 
@@ -95,6 +95,11 @@ class Authenticator:
         self._live: OrderedDict[str, tuple[User, Session]] = OrderedDict()
         self._revoked: OrderedDict[str, None] = OrderedDict()
 
+    def use_secret(self, secret: bytes) -> None:
+        """Sign and check tokens with `secret` from now on (set at start-up, once the store
+        is open: with PostgreSQL every node reads the same secret from the database)."""
+        self._secret = secret
+
     async def register(self, name: str, password: str) -> User:
         digest = await self.signup_pool.run_sync(self._hasher.hash, password)
         return await self.store.create_user(name, digest)
@@ -122,6 +127,8 @@ class Authenticator:
         return body + "." + _b64(self._mac(body))
 
     def _mac(self, body: str) -> bytes:
+        if not self._secret:
+            raise Unavailable("the server is starting")
         return hmac.new(self._secret, body.encode(), hashlib.sha256).digest()
 
     async def authenticate(self, token: str) -> tuple[User, Session]:

@@ -59,7 +59,8 @@ def backup(data_dir: Path, dest: Path) -> dict[str, object]:
             try:
                 src.backup(dst, pages=PAGES_PER_STEP)
                 _check(dst, partial)
-                messages = dst.execute("SELECT count(*) FROM messages").fetchone()[0]
+                # The room log: messages (and later edits, deletes, reactions).
+                events = dst.execute("SELECT count(*) FROM events").fetchone()[0]
             finally:
                 dst.close()
         finally:
@@ -81,11 +82,11 @@ def backup(data_dir: Path, dest: Path) -> dict[str, object]:
     manifest: dict[str, object] = {
         "format": 1,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "messages": messages,
+        "events": events,
         "copied": copied,
     }
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    log.info("backup of %s written to %s (%d messages)", data_dir, dest, messages)
+    log.info("backup of %s written to %s (%d events)", data_dir, dest, events)
     return manifest
 
 

@@ -20,7 +20,7 @@ the kernel will not take goes through the outbox and the connection's write pump
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from math import inf
 
@@ -66,6 +66,10 @@ def pack(events: Sequence[tuple[str, int]]) -> Iterator[tuple[str, int]]:
         yield (Chunk(",".join(parts)) if len(parts) > 1 else parts[0]), last
 
 
+class SeqGap(Exception):
+    """An event that does not start right after what a subscriber has (never skip one)."""
+
+
 @dataclass(slots=True)
 class RoomCursor:
     """One subscriber's position in one room.
@@ -109,8 +113,10 @@ class Subscriber:
         """Characters this subscriber holds now: queued, being written, pending."""
         return self.queued_chars + self.pending_chars
 
-    def wants(self, room: str, seq: int | None) -> bool:
-        """Whether this subscriber should get an event of `room` carrying `seq` now."""
+    def wants(self, room: str, seq: int | None, first: int | None = None) -> bool:
+        """Whether this subscriber should get an event of `room` carrying seqs first..seq
+        (first None: just seq) now. A live cursor only ever advances by one event: an
+        event that would skip some raises SeqGap (the broker's Sequencer prevents it)."""
         cursor = self.rooms.get(room)
         if cursor is None:
             return False
@@ -120,6 +126,8 @@ class Subscriber:
                 return False
             if seq <= cursor.seq:
                 return False
+            if (seq if first is None else first) != cursor.seq + 1:
+                raise SeqGap(room)
             cursor.seq = seq
         return cursor.live
 
@@ -227,6 +235,10 @@ class Hub:
         self.evictions = 0
         self._dirty: dict[Subscriber, None] = {}
         self._wake = trio.Event()
+        self.gaps = 0
+        #: Told when a room gets its first local subscriber and loses its last (the broker).
+        self.room_opened: Callable[[str], None] | None = None
+        self.room_closed: Callable[[str], None] | None = None
 
     def connect(self, sub: Subscriber) -> None:
         self._all[sub] = None
@@ -242,7 +254,12 @@ class Hub:
 
     def subscribe(self, room: str, sub: Subscriber, cursor: RoomCursor) -> None:
         sub.rooms[room] = cursor
-        self._rooms.setdefault(room, {})[sub] = None
+        subs = self._rooms.get(room)
+        if subs is None:
+            subs = self._rooms[room] = {}
+            if self.room_opened is not None:
+                self.room_opened(room)
+        subs[sub] = None
 
     def unsubscribe(self, room: str, sub: Subscriber) -> None:
         sub.rooms.pop(room, None)
@@ -251,27 +268,40 @@ class Hub:
             subs.pop(sub, None)
             if not subs:
                 del self._rooms[room]
+                if self.room_closed is not None:
+                    self.room_closed(room)
 
-    def publish(self, room: str, encoded: str, seq: int | None = None) -> None:
-        """Hand one encoded event to every subscriber of `room`. Synchronous by design."""
+    def publish(
+        self, room: str, encoded: str, seq: int | None = None, first: int | None = None
+    ) -> None:
+        """Hand one encoded event (or Chunk of events first..seq) to every subscriber of
+        `room`. Synchronous by design."""
         subs = self._rooms.get(room)
         if not subs:
             return
         self.published += 1
         slow: list[Subscriber] = []
+        gapped: list[Subscriber] = []
         delivered = 0
         for sub in subs:
-            if not sub.wants(room, seq):
-                continue
             try:
+                if not sub.wants(room, seq, first):
+                    continue
                 self.send_to(sub, encoded)
                 delivered += 1
             except trio.WouldBlock:
                 slow.append(sub)
+            except SeqGap:
+                gapped.append(sub)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 pass  # already closing; its connection unsubscribes it on the way out
         self.delivered += delivered
         for sub in slow:
+            self.evict(sub)
+        for sub in gapped:
+            # Never skip a seq: the client resumes from the store (4008) with nothing lost.
+            self.gaps += 1
+            log.warning("closing %s: an event would skip seqs in a room", sub.user)
             self.evict(sub)
 
     def send_to(self, sub: Subscriber, encoded: str) -> None:

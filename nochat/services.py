@@ -11,7 +11,7 @@ import trio
 from . import protocol
 from .addresses import ClientAddresses
 from .auth import Authenticator
-from .broker import Broker
+from .broker import Broker, SignalKind, SignalPayload
 from .errors import CloseCode, NotFound, RateLimited, Unavailable
 from .hub import Hub, pack
 from .keepalive import Keepalive
@@ -19,8 +19,7 @@ from .limits import EventWindow, FailureThrottle, KeyedSlots, LoginThrottle, Typ
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
-from .store import Message, Room, Session, User
-from .store.sqlite import SQLiteStore
+from .store import Message, Room, Session, Store, User
 
 #: How often a big room's presence changes go out together.
 PRESENCE_BATCH_S = 0.25
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 @dataclass(eq=False)
 class Services:
     settings: Settings
-    store: SQLiteStore
+    store: Store
     hub: Hub
     broker: Broker
     presence: Presence
@@ -80,6 +79,7 @@ class Services:
         self.typing_gate = TypingGate(
             settings.typing_interval_s, ROOM_TYPING_MAX, settings.presence_batch_above
         )
+        self.broker.on_signal(SignalKind.SESSION_ENDED, self._session_ended)
 
     def on_commit(self, batch: Sequence[Message]) -> None:
         """Store writer → broker: each room's share of one commit goes out as one item.
@@ -96,8 +96,10 @@ class Services:
             rooms.setdefault(m.room, []).append((protocol.encode(event), m.seq))
         publish = self.broker.publish
         for room, events in rooms.items():
+            first = events[0][1]  # a commit's events of one room have consecutive seqs
             for item, last_seq in pack(events):
-                publish(room, item, last_seq)
+                publish(room, item, last_seq, first)
+                first = last_seq + 1
 
     async def visible_room(self, user: User, name: str) -> Room:
         """The room if `user` may read and write it; NotFound otherwise (names never leak).
@@ -198,8 +200,11 @@ class Services:
         self.connection_closed()
 
     def end_session(self, session_id: str) -> None:
-        """Logout: every socket opened with this session closes with 4001 now."""
-        for conn in self.by_session.get(session_id, ()):
+        """Logout: every socket opened with this session, on every node, closes with 4001."""
+        self.broker.signal(SignalKind.SESSION_ENDED, {"session": session_id})
+
+    def _session_ended(self, payload: SignalPayload) -> None:
+        for conn in self.by_session.get(payload["session"], ()):
             conn.sub.close(CloseCode.TOKEN_EXPIRED)
 
     def session_extended(self, session: Session) -> None:

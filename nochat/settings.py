@@ -18,6 +18,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 _SYNC_MODES = {"OFF", "NORMAL", "FULL", "EXTRA"}
+_DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,10 @@ class Settings:
     #: How long shutdown waits for connections to close with 1012.
     shutdown_grace_s: float = 5.0
     sqlite_synchronous: str = "FULL"
+    #: postgresql://… selects the PostgreSQL store (nodes share it); "" keeps SQLite.
+    database_url: str = field(default="", repr=False)
+    #: Connections each node keeps to PostgreSQL (one is the group-commit writer's).
+    database_pool_size: int = 10
     #: Most appends committed in one SQLite transaction.
     group_commit_max: int = 512
     history_page_max: int = 200
@@ -117,6 +122,13 @@ class Settings:
     #: PEM certificate chain and private key: both set serves HTTPS and wss:// only.
     certfile: str = ""
     keyfile: str = ""
+    #: How long an event that arrives ahead of its room's next seq is held before the
+    #: gap is read from the store.
+    broker_hold_s: float = 0.2
+    #: redis://… selects the Redis broker (scale-out); "" = one process, LocalBroker.
+    redis_url: str = field(default="", repr=False)
+    #: Events waiting to be PUBLISHed to Redis; more are dropped (other nodes backfill).
+    broker_buffer: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -176,6 +188,10 @@ class Settings:
             p.append("log_format must be 'text' or 'json'")
         if self.sqlite_synchronous.upper() not in _SYNC_MODES:
             p.append(f"sqlite_synchronous must be one of {sorted(_SYNC_MODES)}")
+        if self.database_url and not self.database_url.startswith(_DATABASE_SCHEMES):
+            p.append("database_url must start with postgresql:// (or be empty for SQLite)")
+        if self.database_pool_size < 2:
+            p.append("database_pool_size must be >= 2")
         if self.password_hashing not in {"default", "fast"}:
             p.append("password_hashing must be 'default' or 'fast'")
         for name in (
@@ -190,6 +206,7 @@ class Settings:
             "login_window_s",
             "first_frame_timeout_s",
             "outbox_stall_s",
+            "broker_hold_s",
         ):
             if getattr(self, name) <= 0:
                 p.append(f"{name} must be > 0")
@@ -217,9 +234,12 @@ class Settings:
             "login_address_failures",
             "signup_rate_per_h",
             "listen_backlog",
+            "broker_buffer",
         ):
             if getattr(self, name) < 1:
                 p.append(f"{name} must be >= 1")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            p.append("redis_url must start with redis://, rediss:// or unix://")
         if self.max_frame_bytes < 1024:
             p.append("max_frame_bytes must be >= 1024")
         for proxy in self.trusted_proxies:

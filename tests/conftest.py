@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import trio
 
+from .services_pg import own_postgres, pg_url, postgres_server
 from .support import Api, RunningServer, make_settings, start_server
+
+__all__ = ["own_postgres", "pg_url", "postgres_server"]  # fixtures for every test module
 
 
 @pytest.fixture

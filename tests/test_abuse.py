@@ -282,7 +282,7 @@ class Arena:
     def _database_rows(self) -> tuple[int, set[str], set[str]]:
         uri = self.server.settings.db_path.resolve().as_uri() + "?mode=ro"
         with closing(sqlite3.connect(uri, uri=True)) as db:
-            (messages,) = db.execute("SELECT COUNT(*) FROM messages").fetchone()
+            (messages,) = db.execute("SELECT COUNT(*) FROM events").fetchone()
             rooms = {name for (name,) in db.execute("SELECT name FROM rooms")}
             users = {name for (name,) in db.execute("SELECT name FROM users")}
         return int(messages), rooms, users

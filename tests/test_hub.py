@@ -21,7 +21,7 @@ def _drain(receive: trio.MemoryReceiveChannel[str]) -> list[str]:
     while True:
         try:
             out.append(receive.receive_nowait())
-        except trio.WouldBlock:
+        except (trio.WouldBlock, trio.EndOfChannel):
             return out
 
 
@@ -163,3 +163,40 @@ def test_hub_a_limit_below_the_budget_leaves_live_events_room() -> None:
     assert sub.has_room(500)  # a live event, a reply or a ping still fits
     sub.enqueue("p" * 500)
     assert sub.close_code is None and sub.used() == 1000
+
+
+def test_hub_never_skips_a_seq_for_a_live_subscriber() -> None:
+    hub = Hub()
+    (a, ra), (b, rb) = _sub("a"), _sub("b")
+    for sub in (a, b):
+        hub.connect(sub)
+    hub.subscribe("general", a, RoomCursor(seq=5, live=True))
+    hub.subscribe("general", b, RoomCursor(seq=6, live=True))
+    hub.publish("general", "m7", 7)  # a lacks 6: it must not get 7 (and resume instead)
+    assert _drain(rb) == ["m7"]
+    assert _drain(ra) == [] and a.close_code == CloseCode.SLOW_CONSUMER
+    assert hub.gaps == 1 and hub.subscribers("general") == 1
+
+
+def test_hub_chunk_must_start_right_after_the_cursor() -> None:
+    hub = Hub()
+    a, ra = _sub("a")
+    hub.connect(a)
+    hub.subscribe("general", a, RoomCursor(seq=3, live=True))
+    hub.publish("general", Chunk('"m4","m5"'), 5, 4)
+    assert _drain(ra) == ['"m4","m5"']
+    hub.publish("general", Chunk('"m7","m8"'), 8, 7)  # 6 missing
+    assert _drain(ra) == [] and a.close_code == CloseCode.SLOW_CONSUMER
+
+
+def test_hub_tells_the_broker_when_a_room_opens_and_closes() -> None:
+    hub = Hub()
+    events: list[tuple[str, str]] = []
+    hub.room_opened = lambda room: events.append(("open", room))
+    hub.room_closed = lambda room: events.append(("close", room))
+    (a, _), (b, _) = _sub("a"), _sub("b")
+    hub.subscribe("general", a, RoomCursor())
+    hub.subscribe("general", b, RoomCursor())
+    hub.unsubscribe("general", a)
+    hub.disconnect(b)
+    assert events == [("open", "general"), ("close", "general")]

@@ -38,6 +38,17 @@ def test_settings_validate_ranges() -> None:
     assert len(caught.value.problems) == 2
 
 
+def test_settings_database_url_selects_postgres_and_bad_values_are_all_reported() -> None:
+    s = Settings.from_env(
+        {"NOCHAT_DATABASE_URL": "postgresql://u@db/nochat", "NOCHAT_DATABASE_POOL_SIZE": "4"}
+    )
+    assert (s.database_url, s.database_pool_size) == ("postgresql://u@db/nochat", 4)
+    assert "postgresql://" not in repr(s)  # the URL may carry a password
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"NOCHAT_DATABASE_URL": "mysql://x", "NOCHAT_DATABASE_POOL_SIZE": "1"})
+    assert len(caught.value.problems) == 2
+
+
 def test_settings_room_caps_must_be_positive() -> None:
     env = {"NOCHAT_MAX_ROOMS_PER_USER": "0", "NOCHAT_ROOM_CREATIONS_PER_HOUR": "-1"}
     with pytest.raises(ConfigError) as caught:
@@ -64,3 +75,16 @@ def test_settings_unknown_variables_are_named_with_the_closest_setting() -> None
         "unknown variable NOCHAT_PROT is ignored; did you mean NOCHAT_PORT?",
         "unknown variable NOCHAT_ZZZ is ignored",
     ]
+
+
+def test_settings_broker_values_are_checked_together() -> None:
+    env = {
+        "NOCHAT_REDIS_URL": "http://redis",
+        "NOCHAT_BROKER_HOLD_S": "0",
+        "NOCHAT_BROKER_BUFFER": "0",
+    }
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert len(caught.value.problems) == 3
+    ok = Settings.from_env({"NOCHAT_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert ok.redis_url == "redis://127.0.0.1:6379/0" and "redis" not in repr(ok)

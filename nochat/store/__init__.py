@@ -1,17 +1,28 @@
-"""The Store protocol and its records; `sqlite.py` is the embedded default backend."""
+"""The Store protocol and its records; `sqlite.py` is the embedded default backend.
+
+Callers hold a `Store`, never a concrete class: `nochat.backends.open_store` picks the
+backend from the settings, and everything a caller touches is declared here.
+"""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 import msgspec
+import trio
 
 
 def now_ms() -> int:
     """Wall-clock milliseconds since the Unix epoch: the unit of every `ts` and expiry."""
     return time.time_ns() // 1_000_000
+
+
+def new_id() -> str:
+    """An event or session id: time-ordered prefix, random suffix (sortable, unguessable)."""
+    return f"{now_ms():012x}{secrets.token_hex(6)}"
 
 
 class User(msgspec.Struct, frozen=True):
@@ -38,6 +49,26 @@ class Message(msgspec.Struct, frozen=True):
     text: str
     ts: int
     client_id: str
+
+
+#: What a room-log row records. Only "message" is written today; "edit", "delete" and
+#: "reaction" are reserved for the chat-model work (each takes a seq; `target` names the
+#: message it changes). docs/STORAGE.md describes the log.
+EventKind = Literal["message", "edit", "delete", "reaction"]
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One row of a room's log, as replay returns it."""
+
+    room: str
+    id: str
+    seq: int
+    kind: EventKind
+    user: str
+    client_id: str
+    ts: int
+    target: str | None
+    payload: str
 
 
 class Ack(msgspec.Struct, frozen=True):
@@ -79,12 +110,39 @@ CommitListener = Callable[[Sequence[Message]], None]
 AppendCallback = Callable[[Ack | BaseException], None]
 
 
+class StoreStatistics(msgspec.Struct, frozen=True):
+    """Counters since the store started (the Prometheus collector reads them)."""
+
+    commits: int
+    committed_messages: int
+
+
 class Store(Protocol):
     """What NoChat needs from a database. Every method may raise StorageError."""
 
+    #: A random id made once per database; a client seeing another one drops its cache.
     epoch: str
     #: "ok", "failed" (writes are failing now) or "damaged" (a read found corruption).
     health: str
+    #: Called by the writer, in seq order, with each batch of newly committed messages.
+    on_commit: CommitListener
+    #: The token signing secret every node sharing this database uses, once `run` has
+    #: started; "" when the backend keeps none (SQLite: the data directory holds it).
+    shared_secret: str
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the database (started() once usable), then write until `close()` drains it."""
+        ...
+
+    def close(self) -> None:
+        """Stop taking appends; what is queued still commits, then `run` returns."""
+        ...
+
+    def statistics(self) -> StoreStatistics: ...
+
+    def published_head(self, room: Room) -> int | None:
+        """The room's highest seq this process has committed and published (None: unknown)."""
+        ...
 
     async def append(self, request: AppendRequest) -> Ack:
         """Store a message durably (idempotent on (user, client_id)) and return its ack."""
@@ -96,7 +154,13 @@ class Store(Protocol):
 
     async def history(
         self, room: Room, *, before: int | None, after: int | None, limit: int
-    ) -> list[Message]: ...
+    ) -> list[Message]:
+        """A page of the room's messages in their current state, by seq (oldest first)."""
+        ...
+
+    async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
+        """The room's log events with seq > `after`, in seq order, every kind."""
+        ...
 
     async def head_seq(self, room: Room) -> int: ...
 

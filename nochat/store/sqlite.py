@@ -26,28 +26,24 @@ from . import (
     AppendCallback,
     AppendRequest,
     CommitListener,
+    Event,
     Message,
     Room,
+    StoreStatistics,
     User,
+    log_queries,
+    new_id,
     now_ms,
 )
 from .pages import missing_from_page
-from .sqlite_directory import SCHEMA, SQLiteDirectory, migrate
+from .sqlite_directory import SQLiteDirectory
+from .sqlite_schema import migrate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Appends that may wait for the writer; a full queue makes senders wait (back-pressure).
 APPEND_QUEUE_SIZE = 4096
-
-
-_MESSAGE_COLUMNS = "r.name, m.id, m.seq, u.name, m.text, m.ts, m.client_id"
-_MESSAGE_FROM = "messages m JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
-
-
-def new_id() -> str:
-    """A message or session id: time-ordered prefix, random suffix (sortable, unguessable)."""
-    return f"{now_ms():012x}{secrets.token_hex(6)}"
 
 
 class Chore(NamedTuple):
@@ -82,6 +78,7 @@ class SQLiteStore(SQLiteDirectory):
         self.group_commit_max = group_commit_max
         self.on_commit: CommitListener = on_commit or (lambda batch: None)
         self.epoch = ""
+        self.shared_secret = ""  # one process per file: the secret lives in the data dir
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._write_limiter = trio.CapacityLimiter(1)
@@ -124,13 +121,19 @@ class SQLiteStore(SQLiteDirectory):
         self._closing = True
         self._appends_in.close()
 
+    def statistics(self) -> StoreStatistics:
+        return StoreStatistics(self.commits, self.committed_messages)
+
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         writer = _connect(self.path)
         writer.execute(f"PRAGMA synchronous={self.synchronous}")
-        writer.executescript(SCHEMA)
-        with writer:
+        try:
             migrate(writer)
+        except BaseException:
+            writer.close()
+            raise
+        with writer:
             row = writer.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
             if row is None:
                 self.epoch = secrets.token_hex(8)
@@ -265,9 +268,10 @@ class SQLiteStore(SQLiteDirectory):
                 # One statement for the common case; the unique (user, client_id) index
                 # makes a retry a no-op, and only then is the original looked up.
                 inserted = conn.execute(
-                    "INSERT INTO messages (room_id, seq, id, user_id, text, client_id, ts) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, client_id) DO NOTHING",
-                    (room.id, seq, msg_id, user.id, req.text, req.client_id, ts),
+                    "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, "
+                    "target_id, payload) VALUES (?, ?, ?, 'message', ?, ?, ?, NULL, ?) "
+                    "ON CONFLICT (user_id, client_id) DO NOTHING",
+                    (room.id, seq, msg_id, user.id, req.client_id, ts, req.text),
                 ).rowcount
                 if not inserted:
                     results.append(self._original(conn, req))
@@ -298,8 +302,8 @@ class SQLiteStore(SQLiteDirectory):
     def _original(conn: sqlite3.Connection, req: AppendRequest) -> Ack | BaseException:
         """The ack of the message a retried (user, client_id) already stored."""
         row = conn.execute(
-            "SELECT m.room_id, r.name, m.id, m.seq, m.ts FROM messages m "
-            "JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? AND m.client_id = ?",
+            "SELECT e.room_id, r.name, e.id, e.seq, e.ts FROM events e "
+            "JOIN rooms r ON r.id = e.room_id WHERE e.user_id = ? AND e.client_id = ?",
             (req.user.id, req.client_id),
         ).fetchone()
         if row[0] != req.room.id:
@@ -352,39 +356,31 @@ class SQLiteStore(SQLiteDirectory):
     async def history(
         self, room: Room, *, before: int | None, after: int | None, limit: int
     ) -> list[Message]:
+        sql, params = log_queries.history(room.id, before, after, limit, "?")
+
         def query(c: sqlite3.Connection) -> list[Message]:
-            base = f"SELECT {_MESSAGE_COLUMNS} FROM {_MESSAGE_FROM} WHERE m.room_id = ?"
             c.execute("BEGIN")  # the head and the page from one snapshot
             try:
                 head = c.execute("SELECT last_seq FROM rooms WHERE id = ?", (room.id,)).fetchone()
-                rows = page(c, base)
-                wrong = missing_from_page(
-                    [row[2] for row in rows],
-                    head=head[0] if head else 0,
-                    before=before,
-                    after=after,
-                    limit=limit,
-                )
+                found = log_queries.messages(c.execute(sql, params).fetchall())
             finally:
                 c.execute("COMMIT")
+            wrong = missing_from_page(
+                [m.seq for m in found],
+                head=head[0] if head else 0,
+                before=before,
+                after=after,
+                limit=limit,
+            )
             if wrong is not None:
                 raise sqlite3.DatabaseError(f"history of room {room.id} is short: {wrong}")
-            return [Message(*row) for row in rows]
-
-        def page(c: sqlite3.Connection, base: str) -> list[Any]:
-            if after is not None:
-                rows = c.execute(
-                    base + " AND m.seq > ? ORDER BY m.seq LIMIT ?", (room.id, after, limit)
-                ).fetchall()
-            else:
-                upper = before if before is not None else 2**62
-                rows = c.execute(
-                    base + " AND m.seq < ? ORDER BY m.seq DESC LIMIT ?", (room.id, upper, limit)
-                ).fetchall()
-                rows.reverse()
-            return rows
+            return found
 
         return await self._read(query)
+
+    async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
+        sql, params = log_queries.replay(room.id, after, limit, "?")
+        return await self._read(lambda c: log_queries.events(c.execute(sql, params).fetchall()))
 
     async def create_room(
         self,

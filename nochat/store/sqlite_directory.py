@@ -6,7 +6,6 @@ function on the reader or writer connection in a worker thread.
 
 from __future__ import annotations
 
-import logging
 import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -16,85 +15,7 @@ from ..errors import Conflict, Forbidden, NotFound, StorageError
 from ..text import name_skeleton
 from . import Room, RoomView, Session, User, now_ms
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    password_hash TEXT NOT NULL,
-    created_ms INTEGER NOT NULL,
-    skeleton TEXT
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    expires_ms INTEGER NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS rooms (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    private INTEGER NOT NULL DEFAULT 0,
-    dm INTEGER NOT NULL DEFAULT 0,
-    owner_id INTEGER REFERENCES users(id),
-    last_seq INTEGER NOT NULL DEFAULT 0,
-    created_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS members (
-    room_id INTEGER NOT NULL REFERENCES rooms(id),
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    last_read INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (room_id, user_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS messages (
-    room_id INTEGER NOT NULL REFERENCES rooms(id),
-    seq INTEGER NOT NULL,
-    id TEXT NOT NULL UNIQUE,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    text TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    PRIMARY KEY (room_id, seq),
-    UNIQUE (user_id, client_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dms (
-    user_a INTEGER NOT NULL REFERENCES users(id),
-    user_b INTEGER NOT NULL REFERENCES users(id),
-    room_id INTEGER NOT NULL REFERENCES rooms(id),
-    PRIMARY KEY (user_a, user_b)
-) WITHOUT ROWID;
-"""
-
-
-def migrate(c: sqlite3.Connection) -> None:
-    """Bring a database made by an older NoChat up to SCHEMA (idempotent: a rerun after a
-    crash part-way finishes the job).
-
-    users.skeleton (text.name_skeleton, unique) came later: an old database gets the
-    column, filled in; names that already looked alike before the rule keep working,
-    only the first of each look-alike group gets the skeleton (NULLs do not clash).
-    """
-    columns = {row[1] for row in c.execute("PRAGMA table_info(users)")}
-    if "skeleton" not in columns:
-        c.execute("ALTER TABLE users ADD COLUMN skeleton TEXT")
-    missing = c.execute("SELECT id, name FROM users WHERE skeleton IS NULL ORDER BY id").fetchall()
-    if missing:
-        taken = {
-            row[0] for row in c.execute("SELECT skeleton FROM users WHERE skeleton IS NOT NULL")
-        }
-        fill: list[tuple[str, int]] = []
-        for user_id, name in missing:
-            skeleton = name_skeleton(name)
-            if skeleton not in taken:
-                taken.add(skeleton)
-                fill.append((skeleton, user_id))
-        c.executemany("UPDATE users SET skeleton = ? WHERE id = ?", fill)
-        if len(fill) < len(missing):
-            log.warning("%d existing user names look like others", len(missing) - len(fill))
-    c.execute("CREATE UNIQUE INDEX IF NOT EXISTS users_skeleton ON users (skeleton)")
 
 
 class SQLiteDirectory:

@@ -73,7 +73,7 @@ async def test_backup_while_sending_then_restore_keeps_every_acked_message(
     await server.stop()
 
     manifest: dict[str, Any] = json.loads((tmp_path / "backup/nochat-backup.json").read_text())
-    assert manifest["messages"] >= len(acked_before)
+    assert manifest["events"] >= len(acked_before)
     assert set(manifest["copied"]) == {"nochat.sqlite3", SECRET_FILE, "files/"}
     assert stat.S_IMODE((tmp_path / "backup" / SECRET_FILE).stat().st_mode) == 0o600
 
@@ -136,3 +136,11 @@ async def _make_backup(tmp_path: Path, data: Path) -> None:
         await server.stop()
     result = await run_cli(["backup", str(tmp_path / "backup")], cli_env(data))
     assert result.returncode == 0, result.stderr.decode()
+
+
+async def test_backup_with_postgresql_points_at_pg_dump(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "data", NOCHAT_DATABASE_URL="postgresql://nochat@localhost/x")
+    result = await run_cli(["backup", str(tmp_path / "backup")], env)
+    assert result.returncode == 1
+    assert "pg_dump" in result.stderr.decode()
+    assert not (tmp_path / "backup").exists()

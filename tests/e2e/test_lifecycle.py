@@ -214,7 +214,7 @@ def _break_message_inserts(db_path: Path, broken: bool) -> None:
     try:
         if broken:
             conn.execute(
-                "CREATE TRIGGER broken_disk BEFORE INSERT ON messages "
+                "CREATE TRIGGER broken_disk BEFORE INSERT ON events "
                 "BEGIN SELECT RAISE(ABORT, 'the disk is on fire'); END"
             )
         else:

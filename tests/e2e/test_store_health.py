@@ -36,7 +36,7 @@ async def test_store_health_lost_rows_are_an_error_not_a_short_page(
     # gone from the middle of the log, as when a page loses cells.
     conn = sqlite3.connect(settings.db_path)
     with conn:
-        conn.execute("DELETE FROM messages WHERE seq BETWEEN 78 AND 150")
+        conn.execute("DELETE FROM events WHERE seq BETWEEN 78 AND 150")
     conn.close()
     server = await start_server(nursery, settings.replace(port=0))
     ann.base = server.http
@@ -60,7 +60,7 @@ async def test_store_health_failing_writer_turns_readyz_red_until_it_commits_aga
     # A real failure in the writer's transaction: the database refuses every insert.
     conn = sqlite3.connect(settings.db_path, isolation_level=None)
     conn.execute(
-        "CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'no'); END"
+        "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'no'); END"
     )
     with pytest.raises(HttpError) as caught:
         await ann.post("/api/rooms/general/messages", {"text": "lost?", "client_id": "c1"})

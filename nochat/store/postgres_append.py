@@ -1,0 +1,106 @@
+"""One batch of appends in one PostgreSQL transaction: the seqs, the rows, the acks.
+
+Seqs come from `UPDATE rooms SET head_seq = head_seq + n … RETURNING head_seq` in the
+transaction that inserts the rows they number: the row lock makes another node's batch
+for the room wait until this one ends, so seqs are gapless across nodes. Rooms are
+taken in id order, so two nodes' batches cannot deadlock. A retry is found before any
+seq is taken; a retry racing on another node (its row not yet committed when we
+looked) is caught by ON CONFLICT DO NOTHING, and then the batch raises `Raced` to be
+rolled back and run again, rather than leave the seq it took unused.
+"""
+
+from __future__ import annotations
+
+from ..errors import Conflict, NotFound, StorageError
+from . import Ack, AppendRequest, Message, new_id, now_ms
+from .postgres_directory import Conn
+
+
+class Raced(Exception):
+    """Another node stored one of this batch's (user, client_id) meanwhile: run it again."""
+
+
+def append_batch(
+    conn: Conn, requests: list[AppendRequest]
+) -> tuple[list[Ack | BaseException], list[Message]]:
+    """One batch in the caller's transaction: each request's result, and the new messages."""
+    keys = [(r.user.id, r.client_id) for r in requests]
+    originals: dict[tuple[int, str], tuple[int, Ack]] = {}
+    for user_id, client_id, room_id, room, event_id, seq, ts in conn.execute(
+        "SELECT e.user_id, e.client_id, e.room_id, r.name, e.id, e.seq, e.ts FROM events e "
+        "JOIN rooms r ON r.id = e.room_id "
+        "WHERE (e.user_id, e.client_id) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
+        ([k[0] for k in keys], [k[1] for k in keys]),
+    ):
+        originals[user_id, client_id] = (room_id, Ack(room, client_id, event_id, seq, ts))
+    results: list[Ack | BaseException | None] = [None] * len(requests)
+    writer: dict[tuple[int, str], int] = {}  # key → the request in this batch that writes it
+    by_room: dict[int, list[int]] = {}
+    repeats: list[int] = []
+    for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
+        if key in originals:
+            results[i] = _retried(req, *originals[key])
+        elif key in writer:
+            repeats.append(i)
+        else:
+            writer[key] = i
+            by_room.setdefault(req.room.id, []).append(i)
+    ts = now_ms()
+    rows: list[tuple[int, int, str, int, str, str]] = []
+    fresh: list[Message] = []
+    for room_id in sorted(by_room):
+        indices = by_room[room_id]
+        head = conn.execute(
+            "UPDATE rooms SET head_seq = head_seq + %s WHERE id = %s RETURNING head_seq",
+            (len(indices), room_id),
+        ).fetchone()
+        if head is None:
+            for i in indices:
+                results[i] = NotFound("no such room")
+            continue
+        for seq, i in enumerate(indices, start=int(head[0]) - len(indices) + 1):
+            req, event_id = requests[i], new_id()
+            rows.append((room_id, seq, event_id, req.user.id, req.client_id, req.text))
+            results[i] = Ack(req.room.name, req.client_id, event_id, seq, ts)
+            fresh.append(
+                Message(req.room.name, event_id, seq, req.user.name, req.text, ts, req.client_id)
+            )
+    if rows:
+        columns = (list(col) for col in zip(*rows, strict=True))
+        room_ids, seqs, ids, user_ids, client_ids, texts = columns
+        inserted = conn.execute(
+            "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, target_id, "
+            "payload) SELECT v.room_id, v.seq, v.id, 'message', v.user_id, v.client_id, %s, "
+            "NULL, v.payload FROM unnest(%s::bigint[], %s::bigint[], %s::text[], "
+            "%s::bigint[], %s::text[], %s::text[]) "
+            "AS v(room_id, seq, id, user_id, client_id, payload) "
+            "ON CONFLICT (user_id, client_id) DO NOTHING RETURNING 1",
+            (ts, room_ids, seqs, ids, user_ids, client_ids, texts),
+        ).fetchall()
+        if len(inserted) != len(rows):
+            raise Raced
+        # Whoever writes in a room has read it: their own messages are never unread.
+        conn.execute(
+            "UPDATE members m SET last_read = GREATEST(m.last_read, v.seq) "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(room_id, user_id, seq) "
+            "WHERE m.room_id = v.room_id AND m.user_id = v.user_id",
+            (room_ids, user_ids, seqs),
+        )
+    for i in repeats:  # the same (user, client_id) twice in one batch: the first's ack
+        req, first = requests[i], results[writer[keys[i]]]
+        results[i] = (
+            first
+            if not isinstance(first, Ack) or first.room == req.room.name
+            else _duplicate_elsewhere()
+        )
+    return [r if r is not None else StorageError("append lost") for r in results], fresh
+
+
+def _retried(req: AppendRequest, room_id: int, original: Ack) -> Ack | BaseException:
+    if room_id != req.room.id:
+        return _duplicate_elsewhere()
+    return original
+
+
+def _duplicate_elsewhere() -> Conflict:
+    return Conflict("client_id already used for another room", code="duplicate_client_id")
