@@ -22,7 +22,7 @@ from .errors import AuthError, NoChatError, NotFound
 from .http_api import RoomConverter, client_used_https, error_response, json_response
 from .http_api import blueprint as api_blueprint
 from .hub import Hub
-from .metrics import NoChatCollector, make_registry, render
+from .metrics import NoChatCollector, render
 from .presence import Presence
 from .services import Services
 from .settings import Settings
@@ -87,13 +87,9 @@ def create_app(settings: Settings) -> NoChatApp:
     app.config["JSON_SORT_KEYS"] = False
     svc = build_services(settings)
     app.extensions["nochat"] = svc
-    registry = make_registry(
-        NoChatCollector(
-            svc.counters,
-            svc.hub,
-            svc.presence,
-            lambda: _store_counts(svc),
-        )
+    registry = svc.telemetry.registry
+    registry.register(
+        NoChatCollector(svc.counters, svc.hub, svc.presence, lambda: _store_counts(svc))
     )
     registry.register(BrokerCollector(svc.broker, svc.hub))
     store_done = trio.Event()

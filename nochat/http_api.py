@@ -84,6 +84,7 @@ def error_parts(exc: NoChatError) -> tuple[int, list[tuple[str, str]], bytes]:
 
 
 def error_response(exc: NoChatError) -> Response:
+    services().telemetry.refused(exc, request.endpoint or "other")
     status, headers, body = error_parts(exc)
     return Response(body, status=status, headers=Headers(headers))
 

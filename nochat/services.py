@@ -20,6 +20,7 @@ from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
 from .store import Message, Room, Session, Store, User
+from .telemetry import Telemetry
 
 #: How often a big room's presence changes go out together.
 PRESENCE_BATCH_S = 0.25
@@ -42,6 +43,7 @@ class Services:
     presence: Presence
     auth: Authenticator
     counters: Counters = field(default_factory=Counters)
+    telemetry: Telemetry = field(default_factory=Telemetry)
     keepalive: Keepalive = field(default_factory=Keepalive)
     shutting_down: bool = False
     #: Open connections by the session that opened them (logout and refresh reach them).
@@ -80,6 +82,14 @@ class Services:
             settings.typing_interval_s, ROOM_TYPING_MAX, settings.presence_batch_above
         )
         self.broker.on_signal(SignalKind.SESSION_ENDED, self._session_ended)
+        self.hub.observe_delivery = self.telemetry.delivery_seconds.observe
+        commit_seconds, commit_batch = self.telemetry.commit_seconds, self.telemetry.commit_batch
+
+        def observe_commit(seconds: float, size: int) -> None:
+            commit_seconds.observe(seconds)
+            commit_batch.observe(size)
+
+        self.store.observe_commit = observe_commit
 
     def on_commit(self, batch: Sequence[Message]) -> None:
         """Store writer → broker: each room's share of one commit goes out as one item.

@@ -90,6 +90,7 @@ async def serve_websocket(
         # registered when it closes its session's sockets (4001).
         svc.admit(user)  # caps: 429 per user, 503 server-wide; no await until registered
     except NoChatError as exc:
+        svc.telemetry.refused(exc, "ws")
         await socket.reject(exc)
         return
     subprotocol = protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None
