@@ -110,6 +110,9 @@ async def test_wss_chat_frames_arrive_intact_and_in_order(
             await a.say(text)
         got = await b.messages(len(texts))
     assert [m["text"] for m in got] == texts
+    # The direct writer stood aside: every event went through a write pump (and TLS).
+    assert tls_server.services.hub.direct_writes == 0
+    assert tls_server.services.counters.frames_out > 0
     assert [m["seq"] for m in got] == list(range(got[0]["seq"], got[0]["seq"] + len(texts)))
 
 
