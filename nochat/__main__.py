@@ -1,5 +1,5 @@
 """The `nochat` command line: `nochat serve [--host] [--port] [--data-dir] [--log-level]
-[--workers N]`.
+[--workers N] [--certfile --keyfile]`, `nochat backup PATH` and `nochat restore PATH`.
 
 Start-up problems a person can fix (a bad setting, a port in use, a host that does not
 resolve, a data directory that cannot be written or is in use, a damaged database) end
@@ -16,11 +16,12 @@ import socket
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 
 import trio
 
-from . import __version__
-from .errors import ConfigError, StartupError
+from . import __version__, logs
+from .errors import BackupError, ConfigError, StartupError
 from .settings import Settings, unknown_variables
 
 #: Exit statuses: a bad setting (as argparse's usage errors), and anything else that
@@ -55,6 +56,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     # Internal: a worker of `--workers` serves the listening socket its parent made.
     serve.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--certfile", help="PEM certificate chain: serve HTTPS (NOCHAT_CERTFILE)")
+    serve.add_argument("--keyfile", help="PEM private key of --certfile (NOCHAT_KEYFILE)")
+    backup = commands.add_parser(
+        "backup", help="copy the data directory's store to a new directory (server may run)"
+    )
+    backup.add_argument("path", help="new or empty directory to write the backup to")
+    backup.add_argument("--data-dir", help="the data directory (NOCHAT_DATA_DIR)")
+    restore = commands.add_parser(
+        "restore", help="restore a backup into an empty data directory (server stopped)"
+    )
+    restore.add_argument("path", help="a directory `nochat backup` wrote")
+    restore.add_argument("--data-dir", help="the empty data directory (NOCHAT_DATA_DIR)")
     return parser.parse_args(argv)
 
 
@@ -80,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     for warning in unknown_variables():
         print(f"nochat: warning: {warning}", file=sys.stderr)
+    if args.command in ("backup", "restore"):
+        return copy_store(args)
     try:
         settings = Settings.from_env(
             host=args.host,
@@ -87,14 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_dir=args.data_dir,
             log_level=args.log_level,
             workers=args.workers,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
         )
     except ConfigError as exc:
         print(f"nochat: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
     try:
         if settings.workers > 1 and args.worker_fd is None:
             from .workers import run_workers
@@ -106,6 +120,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reason is None:
             raise
         print(f"nochat: {reason}", file=sys.stderr)
+        return EXIT_STARTUP
+    return 0
+
+
+def copy_store(args: argparse.Namespace) -> int:
+    """`nochat backup PATH` / `nochat restore PATH`: one line on success or failure."""
+    from .backup import backup, restore
+
+    try:
+        settings = Settings.from_env(data_dir=args.data_dir)
+    except ConfigError as exc:
+        print(f"nochat: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    target = Path(args.path)
+    if settings.database_url:
+        print(
+            f"nochat: {args.command} copies the embedded SQLite store; with "
+            "NOCHAT_DATABASE_URL use pg_dump/pg_restore (docs/DEPLOY.md)",
+            file=sys.stderr,
+        )
+        return EXIT_STARTUP
+    try:
+        if args.command == "backup":
+            manifest = backup(settings.data_dir, target)
+            print(f"nochat: backed up {manifest['events']} room events to {target}")
+        else:
+            restore(target, settings.data_dir)
+            print(f"nochat: restored {target} into {settings.data_dir}")
+    except (BackupError, StartupError) as exc:
+        print(f"nochat: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    except OSError as exc:
+        print(f"nochat: cannot {args.command}: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return EXIT_STARTUP
     return 0
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any, Protocol
 
 import trio
@@ -142,6 +143,7 @@ class Connection:
         """
         services = self.services
         services.connections.register(self)
+        started = trio.current_time()
         try:
             await accept()
             self.sub.direct = self._direct  # frames may go straight out only after accept
@@ -157,6 +159,7 @@ class Connection:
             self.sub.close(CloseCode.INTERNAL)
         finally:
             self._ended = True
+            services.telemetry.connection_seconds.observe(trio.current_time() - started)
             for name in list(self.rooms):
                 self._leave(name)
             services.connections.unregister(self)
@@ -230,6 +233,7 @@ class Connection:
         return 0.0
 
     def _rate_limited(self, wait: float, ref: protocol.Ref) -> None:
+        self.services.telemetry.rate_limited.labels(limit="ws").inc()
         self._strikes += 1
         if self._strikes >= self.settings.rate_strikes:
             self.services.counters.closed_rate_limited += 1
@@ -244,6 +248,7 @@ class Connection:
         is the unwritten tail of a frame the hub started writing directly, and goes first.
         """
         counters = self.services.counters
+        observe = self.services.telemetry.delivery_seconds.observe
         inbox, sub = self._inbox, self.sub
         most = self.settings.batch_max_events
         try:
@@ -275,6 +280,9 @@ class Connection:
                             size += len(text)
                         if items:
                             await self._send_text(items)
+                            now = perf_counter()
+                            observe(now - sub.queued_since)
+                            sub.queued_since = now  # what is left waited at least this long
                         counters.events_out += len(items)
                         del items  # do not keep the last frame alive while idle
                     del first

@@ -84,6 +84,7 @@ def error_parts(exc: NoChatError) -> tuple[int, list[tuple[str, str]], bytes]:
 
 
 def error_response(exc: NoChatError) -> Response:
+    services().telemetry.refused(exc, request.endpoint or "other")
     status, headers, body = error_parts(exc)
     return Response(body, status=status, headers=Headers(headers))
 
@@ -125,6 +126,12 @@ async def authenticated() -> tuple[User, Session]:
 def client_address() -> str:
     """The address this request came from, through trusted proxies (nochat/addresses.py)."""
     return services().addresses.of(request.remote_addr, request.headers.get("X-Forwarded-For"))
+
+
+def client_used_https() -> bool:
+    """Whether the client spoke HTTPS: to NoChat, or to a trusted proxy that says so."""
+    proto = request.headers.get("X-Forwarded-Proto")
+    return services().addresses.scheme(request.remote_addr, request.scheme, proto) == "https"
 
 
 def require_json_from_allowed_origin() -> None:
@@ -232,7 +239,7 @@ def _session_response(svc: Services, token: str, session: Session, user: User) -
         max_age=int(svc.settings.token_ttl_s),
         httponly=True,
         samesite="Lax",
-        secure=svc.settings.cookie_secure or request.scheme == "https",
+        secure=svc.settings.cookie_secure or client_used_https(),
         path="/",
     )
     return response

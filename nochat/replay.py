@@ -105,6 +105,7 @@ async def _replay(services: Services, sub: Subscriber, room: Room, cursor: RoomC
             break
     if replayed:
         services.counters.resumes += 1
+        services.telemetry.replayed.inc(replayed)
 
 
 async def _wait_room(services: Services, sub: Subscriber, chars: int, limit: int) -> bool:

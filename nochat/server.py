@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import ssl
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -14,6 +15,7 @@ from quart_trio import QuartTrio
 from . import transport
 from .app import create_app
 from .datadir import DataDirLock, check_database
+from .errors import StartupError
 from .services import Services
 from .settings import Settings
 
@@ -36,7 +38,27 @@ def hypercorn_config(settings: Settings, listen_fd: int | None = None) -> transp
     config.graceful_timeout = settings.shutdown_grace_s
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
+    if settings.tls:
+        # TLS: every socket is wrapped, so the direct writer finds an SSLStream, not a
+        # SocketStream, and stands aside (transport.attach); the direct reader still cuts
+        # the decrypted frames. docs/ARCHITECTURE.md ("TLS") has what that costs.
+        config.certfile = settings.certfile
+        config.keyfile = settings.keyfile
     return config
+
+
+def check_tls(config: transport.NoChatConfig) -> None:
+    """Raise StartupError unless the certificate and key load (Hypercorn would only
+    find out in the accept loop, after start-up reported success)."""
+    if not config.ssl_enabled:
+        return
+    try:
+        config.create_ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise StartupError(
+            f"cannot load TLS certificate {config.certfile} / key {config.keyfile}: {reason}"
+        ) from None
 
 
 def app_services(app: QuartTrio) -> Services:
@@ -75,12 +97,14 @@ async def serve(
             await svc.drain.drained.wait()
 
     transport.install()
+    config = hypercorn_config(settings, listen_fd)
+    check_tls(config)
     with contextlib.nullcontext() if listen_fd is not None else DataDirLock(settings.data_dir):
         if not settings.database_url:
             await trio.to_thread.run_sync(check_database, settings.db_path)
         await hypercorn_serve(
             app,
-            hypercorn_config(settings, listen_fd),
+            config,
             shutdown_trigger=shutdown,
             task_status=task_status,
         )

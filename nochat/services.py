@@ -19,6 +19,7 @@ from .rooms import RoomDirectory
 from .sessions import ConnectionRegistry
 from .settings import Settings
 from .store import Store
+from .telemetry import Telemetry
 from .throttles import Throttles
 
 
@@ -31,6 +32,7 @@ class Services:
     presence: Presence
     auth: Authenticator
     counters: Counters = field(default_factory=Counters)
+    telemetry: Telemetry = field(default_factory=Telemetry)
     keepalive: Keepalive = field(default_factory=Keepalive)
     addresses: ClientAddresses = field(init=False)
     throttles: Throttles = field(init=False)
@@ -53,3 +55,11 @@ class Services:
             hub, self.presence, self.broker, self.drain, self.auth
         )
         self.fanout = CommitFanout(self.broker)
+        self.hub.observe_delivery = self.telemetry.delivery_seconds.observe
+        commit_seconds, commit_batch = self.telemetry.commit_seconds, self.telemetry.commit_batch
+
+        def observe_commit(seconds: float, size: int) -> None:
+            commit_seconds.observe(seconds)
+            commit_batch.observe(size)
+
+        self.store.observe_commit = observe_commit

@@ -31,6 +31,8 @@ class Settings:
     port: int = 8000
     data_dir: Path = Path("nochat-data")
     log_level: str = "INFO"
+    #: "text" (readable) or "json" (one object per line, for log shippers).
+    log_format: str = "text"
     #: Token signing secret; when empty one is generated once and kept in data_dir.
     secret: str = field(default="", repr=False)
     token_ttl_s: float = 24 * 3600.0
@@ -119,6 +121,9 @@ class Settings:
     first_frame_timeout_s: float = 10.0
     #: Serve the browser client from this directory ("" = the bundled web/).
     web_dir: str = ""
+    #: PEM certificate chain and private key: both set serves HTTPS and wss:// only.
+    certfile: str = ""
+    keyfile: str = ""
     #: How long an event that arrives ahead of its room's next seq is held before the
     #: gap is read from the store.
     broker_hold_s: float = 0.2
@@ -183,6 +188,8 @@ class Settings:
             p.append("port must be 0..65535")
         if self.log_level.upper() not in _LOG_LEVELS:
             p.append(f"log_level must be one of {sorted(_LOG_LEVELS)}")
+        if self.log_format not in ("text", "json"):
+            p.append("log_format must be 'text' or 'json'")
         if self.sqlite_synchronous.upper() not in _SYNC_MODES:
             p.append(f"sqlite_synchronous must be one of {sorted(_SYNC_MODES)}")
         if self.database_url and not self.database_url.startswith(_DATABASE_SCHEMES):
@@ -256,6 +263,8 @@ class Settings:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 p.append(f"trusted_proxies: {proxy!r} is not an address or CIDR")
+        if bool(self.certfile) != bool(self.keyfile):
+            p.append("certfile and keyfile must be set together (TLS needs both)")
         if self.outbox_bytes < 64 * 1024:
             p.append("outbox_bytes must be >= 65536")
         if p:
@@ -264,6 +273,10 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "nochat.sqlite3"
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.certfile)
 
 
 def _parse(kind: Any, text: str) -> Any:

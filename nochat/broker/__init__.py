@@ -59,6 +59,8 @@ class BrokerStatistics:
     sent: int = 0
     received: int = 0
     connects: int = 0
+    #: Items waiting to be published now (the broker's lag, in events).
+    queued: int = 0
 
 
 SignalPayload = Mapping[str, str]

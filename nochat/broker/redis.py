@@ -103,6 +103,7 @@ class RedisBroker:
             sent=self.sent,
             received=self.received,
             connects=self.connects,
+            queued=self._to_send.statistics().current_buffer_used,
         )
 
     def publish(
