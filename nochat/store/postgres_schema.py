@@ -75,8 +75,41 @@ _V1 = [
     "INSERT INTO rooms (name, created_ms) VALUES ('general', 0)",
 ]
 
+#: Files (nochat/blobs/postgres.py): records, and blobs as fixed-size chunk rows so that
+#: a read of any byte range touches only the rows it needs.
+_V2 = [
+    """CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        room TEXT NOT NULL,
+        user_id BIGINT NOT NULL,
+        name TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        content_type TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        thumb_sha256 TEXT,
+        attached_to TEXT
+    )""",
+    "CREATE INDEX files_user ON files (user_id)",
+    "CREATE INDEX files_sha ON files (sha256)",
+    "CREATE INDEX files_thumb ON files (thumb_sha256)",
+    """CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        size BIGINT NOT NULL,
+        chunks TEXT NOT NULL
+    )""",
+    """CREATE TABLE blob_chunks (
+        chunks TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (chunks, n)
+    )""",
+]
+
 #: MIGRATIONS[i] is version i + 1.
-MIGRATIONS: list[list[str]] = [_V1]
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
