@@ -5,20 +5,25 @@ from __future__ import annotations
 import hmac
 import logging
 from pathlib import Path
+from typing import Any
 
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Response, request, send_from_directory
 from quart_trio import QuartTrio
+from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import HTTPException
 
 from . import ws
 from .auth import Authenticator, bearer_from_header
-from .backends import open_store, signing_secret
+from .backends import open_blobs, open_store, signing_secret
 from .broker import BrokerStatus, open_broker
 from .broker.feed import StoreFeed
 from .broker.metrics import BrokerCollector
 from .errors import AuthError, NoChatError, NotFound
+from .files import FileService
+from .files_api import UPLOAD_PATH_RE
+from .files_api import blueprint as files_blueprint
 from .http_api import RoomConverter, error_response, json_response
 from .http_api import blueprint as api_blueprint
 from .hub import Hub
@@ -56,7 +61,8 @@ def build_services(settings: Settings) -> Services:
     feed = StoreFeed(store)
     broker = open_broker(settings, hub, fetch_range=feed.fetch_range, fetch_head=feed.fetch_head)
     hub.room_opened, hub.room_closed = broker.subscribe, broker.unsubscribe
-    svc = Services(settings, store, hub, broker, Presence(), auth)
+    files = FileService(open_blobs(settings), settings)
+    svc = Services(settings, store, hub, broker, Presence(), auth, files)
     store.on_commit = svc.on_commit
     return svc
 
@@ -74,9 +80,21 @@ class NoChatApp(QuartTrio):
             await self.asgi_app(scope, receive, send)
 
 
+class NoChatRequest(TrioRequest):
+    """Quart's request, with no body cap on uploads: MAX_BODY_BYTES is for JSON bodies;
+    an upload route counts its own bytes against NOCHAT_MAX_UPLOAD_BYTES as they arrive
+    (nochat/uploads.py), and answers a too-large Content-Length before reading any."""
+
+    def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
+        if method == "POST" and UPLOAD_PATH_RE.fullmatch(path):
+            kwargs["max_content_length"] = None
+        super().__init__(method, scheme, path, *args, **kwargs)
+
+
 def create_app(settings: Settings) -> NoChatApp:
     """The ASGI app. Its store opens at startup and is drained and closed at shutdown."""
     app = NoChatApp(__name__, static_folder=None)
+    app.request_class = NoChatRequest
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.url_map.merge_slashes = False  # a 308 to a "cleaned" path is no answer to an API call
     app.url_map.converters["room"] = RoomConverter
@@ -93,6 +111,7 @@ def create_app(settings: Settings) -> NoChatApp:
     )
     registry.register(BrokerCollector(svc.broker, svc.hub))
     store_done = trio.Event()
+    blobs_done = trio.Event()
     web_dir = Path(settings.web_dir) if settings.web_dir else BUNDLED_WEB
 
     @app.before_serving
@@ -103,8 +122,16 @@ def create_app(settings: Settings) -> NoChatApp:
             finally:
                 store_done.set()
 
+        async def run_blobs(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                await svc.files.blobs.run(task_status=task_status)
+            finally:
+                blobs_done.set()
+
         await app.nursery.start(run_store)
         svc.auth.use_secret(signing_secret(settings, svc.store))
+        await app.nursery.start(run_blobs)
+        await app.nursery.start(svc.files.run)
         await app.nursery.start(svc.hub.run)
         await app.nursery.start(svc.broker.run)
         await app.nursery.start(svc.keepalive.run)
@@ -118,9 +145,12 @@ def create_app(settings: Settings) -> NoChatApp:
             await svc.drained.wait()
         svc.store.close()
         await store_done.wait()
+        svc.files.blobs.close()
+        await blobs_done.wait()
         log.info("store flushed and closed")
 
     app.register_blueprint(api_blueprint)
+    app.register_blueprint(files_blueprint)
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -394,8 +394,13 @@ class Connection:
         return room
 
     async def on_send(self, frame: Send) -> None:
-        protocol.require_text(frame.text, self.settings.max_text_chars)
+        protocol.require_text(
+            frame.text, self.settings.max_text_chars, may_be_empty=bool(frame.attachments)
+        )
         room = self.rooms.get(frame.room) or await self.services.visible_room(self.user, frame.room)
+        attachments = await self.services.files.attach(
+            self.user, room, frame.attachments, frame.client_id
+        )
         ref = frame.ref
 
         def done(result: Ack | BaseException) -> None:
@@ -406,7 +411,7 @@ class Connection:
             else:
                 self.push_error("internal", "the message was not stored", ref)
 
-        request = AppendRequest(room, self.user, frame.text, frame.client_id)
+        request = AppendRequest(room, self.user, frame.text, frame.client_id, attachments)
         await self.services.store.submit(request, done)
 
     async def on_join(self, frame: Join) -> None:

@@ -53,6 +53,7 @@ class NewRoom(msgspec.Struct):
 class NewMessage(msgspec.Struct):
     text: str
     client_id: str
+    attachments: list[str] = []
 
 
 class UserRef(msgspec.Struct):
@@ -335,10 +336,13 @@ async def post_message(name: str) -> Response:
         raise RateLimited("too many messages; slow down", retry_after_s=wait)
     body = await decode_body(NewMessage)
     room = await svc.visible_room(user, name)
-    protocol.require_text(body.text, svc.settings.max_text_chars)
+    protocol.require_text(
+        body.text, svc.settings.max_text_chars, may_be_empty=bool(body.attachments)
+    )
     if not protocol.CLIENT_ID_RE.fullmatch(body.client_id):
         raise ValidationError("client_id must match [A-Za-z0-9_.:-]{1,64}")
-    ack = await svc.store.append(AppendRequest(room, user, body.text, body.client_id))
+    attachments = await svc.files.attach(user, room, body.attachments, body.client_id)
+    ack = await svc.store.append(AppendRequest(room, user, body.text, body.client_id, attachments))
     event = ack_event(ack, None)
     del event["type"]
     return json_response(event)

@@ -9,6 +9,7 @@ every subscriber's outbox.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
@@ -44,6 +45,8 @@ class Send(_Frame, tag="send"):
     room: str = ""
     text: str = ""
     client_id: str = ""
+    #: File ids (uploaded with POST /api/rooms/{room}/files) the message carries.
+    attachments: list[str] = []
 
 
 class Typing(_Frame, tag="typing"):
@@ -160,9 +163,12 @@ def valid_room(name: str) -> bool:
     return ROOM_RE.fullmatch(name) is not None
 
 
-def require_text(text: str, max_chars: int) -> None:
-    """Raise ValidationError (`empty_text`, `text_too_long`) unless `text` may be sent."""
+def require_text(text: str, max_chars: int, *, may_be_empty: bool = False) -> None:
+    """Raise ValidationError (`empty_text`, `text_too_long`) unless `text` may be sent;
+    `may_be_empty` for a message that carries attachments."""
     code = check_text(text, max_chars)
+    if code == "empty_text" and may_be_empty:
+        code = None
     if code is not None:
         raise ValidationError(f"text: {code.replace('_', ' ')}", code=code)
 
@@ -190,9 +196,17 @@ def encode(event: dict[str, Any]) -> str:
 
 
 def message_event(
-    room: str, msg_id: str, seq: int, user: str, text: str, ts: int, client_id: str
+    room: str,
+    msg_id: str,
+    seq: int,
+    user: str,
+    text: str,
+    ts: int,
+    client_id: str,
+    attachments: Sequence[Any] = (),
 ) -> dict[str, Any]:
-    return {
+    """The `message` event; `attachments` (store.Attachment structs) only when it has any."""
+    event = {
         "type": "message",
         "room": room,
         "id": msg_id,
@@ -202,6 +216,9 @@ def message_event(
         "ts": ts,
         "client_id": client_id,
     }
+    if attachments:
+        event["attachments"] = list(attachments)
+    return event
 
 
 def error_event(code: str, message: str, ref: Ref = None, **extra: Any) -> dict[str, Any]:

@@ -105,7 +105,9 @@ def _packed(messages: list[Message]) -> Iterator[tuple[str, int]]:
         [
             (
                 protocol.encode(
-                    protocol.message_event(m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id)
+                    protocol.message_event(
+                        m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id, m.attachments
+                    )
                 ),
                 m.seq,
             )

@@ -13,6 +13,7 @@ from .addresses import ClientAddresses
 from .auth import Authenticator
 from .broker import Broker, SignalKind, SignalPayload
 from .errors import CloseCode, NotFound, RateLimited, Unavailable
+from .files import FileService
 from .hub import Hub, pack
 from .keepalive import Keepalive
 from .limits import EventWindow, FailureThrottle, KeyedSlots, LoginThrottle, TypingGate, UserBuckets
@@ -41,6 +42,7 @@ class Services:
     broker: Broker
     presence: Presence
     auth: Authenticator
+    files: FileService
     counters: Counters = field(default_factory=Counters)
     keepalive: Keepalive = field(default_factory=Keepalive)
     shutting_down: bool = False
@@ -92,7 +94,9 @@ class Services:
         """
         rooms: dict[str, list[tuple[str, int]]] = {}
         for m in batch:
-            event = protocol.message_event(m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id)
+            event = protocol.message_event(
+                m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id, m.attachments
+            )
             rooms.setdefault(m.room, []).append((protocol.encode(event), m.seq))
         publish = self.broker.publish
         for room, events in rooms.items():

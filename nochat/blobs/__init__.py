@@ -13,7 +13,7 @@ one blob; a blob goes when no record names it any more.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -64,7 +64,9 @@ class BlobStore(Protocol):
         hash and size. An exception from `chunks` leaves nothing behind and propagates."""
         ...
 
-    def read(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    def read(
+        self, sha256: str, start: int = 0, end: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
         """The blob's bytes [start, end) in chunks of at most CHUNK_BYTES."""
         ...
 

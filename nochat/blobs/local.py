@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -130,7 +130,7 @@ class LocalBlobStore:
 
     async def read(
         self, sha256: str, start: int = 0, end: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         path = self._path(sha256)
         try:
             handle = await trio.open_file(path, "rb")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -134,7 +134,7 @@ class PostgresBlobStore:
 
     async def read(
         self, sha256: str, start: int = 0, end: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         row = await self._run(
             lambda c: c.execute(
                 "SELECT chunks, size FROM blobs WHERE sha256 = %s", (sha256,)

@@ -31,7 +31,7 @@ class StoreFeed:
                 if m.seq > upto:
                     break
                 event = protocol.message_event(
-                    m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id
+                    m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id, m.attachments
                 )
                 out.append((protocol.encode(event), m.seq))
             if not page:

@@ -39,7 +39,18 @@ class Room(msgspec.Struct, frozen=True):
     head_seq: int
 
 
-class Message(msgspec.Struct, frozen=True):
+class Attachment(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A file a message carries, as events and history show it (nochat/files.py)."""
+
+    id: str
+    name: str
+    size: int
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+
+
+class Message(msgspec.Struct, frozen=True, omit_defaults=True):
     """One stored message; its JSON form is the `message` event without `type`."""
 
     room: str
@@ -49,6 +60,33 @@ class Message(msgspec.Struct, frozen=True):
     text: str
     ts: int
     client_id: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+#: A payload that starts with this is JSON {"text", "attachments"} after it; any other is
+#: the text alone, as every message before attachments was stored. Text that itself
+#: starts with the mark is stored in the JSON form too, so the two never mix up.
+_PAYLOAD_MARK = "\x00"
+
+
+class _Payload(msgspec.Struct, frozen=True):
+    text: str
+    attachments: tuple[Attachment, ...]
+
+
+def pack_payload(text: str, attachments: tuple[Attachment, ...]) -> str:
+    """A message event's stored payload."""
+    if not attachments and not text.startswith(_PAYLOAD_MARK):
+        return text
+    return _PAYLOAD_MARK + msgspec.json.encode(_Payload(text, attachments)).decode()
+
+
+def unpack_payload(payload: str) -> tuple[str, tuple[Attachment, ...]]:
+    """A message event's text and attachments from its stored payload."""
+    if not payload.startswith(_PAYLOAD_MARK):
+        return payload, ()
+    found = msgspec.json.decode(payload[1:], type=_Payload)
+    return found.text, found.attachments
 
 
 #: What a room-log row records. Only "message" is written today; "edit", "delete" and
@@ -84,6 +122,7 @@ class AppendRequest(msgspec.Struct, frozen=True):
     user: User
     text: str
     client_id: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 class Session(msgspec.Struct, frozen=True):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from . import Event, Message
+from . import Event, Message, unpack_payload
 
 _FROM = "events e JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.user_id"
 _MESSAGE_COLUMNS = "r.name, e.id, e.seq, u.name, e.payload, e.ts, e.client_id"
@@ -35,10 +35,16 @@ def history(room_id: int, before: int | None, after: int | None, limit: int, mar
 
 def messages(rows: Sequence[Sequence[Any]]) -> list[Message]:
     """A history query's rows as messages in seq order."""
-    found = [Message(*row) for row in rows]
+    found = [_message(row) for row in rows]
     if len(found) > 1 and found[0].seq > found[1].seq:
         found.reverse()
     return found
+
+
+def _message(row: Sequence[Any]) -> Message:
+    room, msg_id, seq, user, payload, ts, client_id = row
+    text, attachments = unpack_payload(payload)
+    return Message(room, msg_id, seq, user, text, ts, client_id, attachments)
 
 
 def replay(room_id: int, after: int, limit: int, mark: str) -> Query:

@@ -12,7 +12,7 @@ rolled back and run again, rather than leave the seq it took unused.
 from __future__ import annotations
 
 from ..errors import Conflict, NotFound, StorageError
-from . import Ack, AppendRequest, Message, new_id, now_ms
+from . import Ack, AppendRequest, Message, new_id, now_ms, pack_payload
 from .postgres_directory import Conn
 
 
@@ -60,10 +60,20 @@ def append_batch(
             continue
         for seq, i in enumerate(indices, start=int(head[0]) - len(indices) + 1):
             req, event_id = requests[i], new_id()
-            rows.append((room_id, seq, event_id, req.user.id, req.client_id, req.text))
+            payload = pack_payload(req.text, req.attachments)
+            rows.append((room_id, seq, event_id, req.user.id, req.client_id, payload))
             results[i] = Ack(req.room.name, req.client_id, event_id, seq, ts)
             fresh.append(
-                Message(req.room.name, event_id, seq, req.user.name, req.text, ts, req.client_id)
+                Message(
+                    req.room.name,
+                    event_id,
+                    seq,
+                    req.user.name,
+                    req.text,
+                    ts,
+                    req.client_id,
+                    req.attachments,
+                )
             )
     if rows:
         columns = (list(col) for col in zip(*rows, strict=True))

@@ -34,6 +34,7 @@ from . import (
     log_queries,
     new_id,
     now_ms,
+    pack_payload,
 )
 from .pages import missing_from_page
 from .sqlite_directory import SQLiteDirectory
@@ -265,13 +266,14 @@ class SQLiteStore(SQLiteDirectory):
                     seq = found[0]
                 seq += 1
                 msg_id = new_id()
+                payload = pack_payload(req.text, req.attachments)
                 # One statement for the common case; the unique (user, client_id) index
                 # makes a retry a no-op, and only then is the original looked up.
                 inserted = conn.execute(
                     "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, "
                     "target_id, payload) VALUES (?, ?, ?, 'message', ?, ?, ?, NULL, ?) "
                     "ON CONFLICT (user_id, client_id) DO NOTHING",
-                    (room.id, seq, msg_id, user.id, req.client_id, ts, req.text),
+                    (room.id, seq, msg_id, user.id, req.client_id, ts, payload),
                 ).rowcount
                 if not inserted:
                     results.append(self._original(conn, req))
@@ -280,7 +282,16 @@ class SQLiteStore(SQLiteDirectory):
                 results.append(Ack(room.name, req.client_id, msg_id, seq, ts))
                 wrote[room.id, user.id] = seq
                 fresh.append(
-                    Message(room.name, msg_id, seq, user.name, req.text, ts, req.client_id)
+                    Message(
+                        room.name,
+                        msg_id,
+                        seq,
+                        user.name,
+                        req.text,
+                        ts,
+                        req.client_id,
+                        req.attachments,
+                    )
                 )
             conn.executemany(
                 "UPDATE rooms SET last_seq = ? WHERE id = ?",
