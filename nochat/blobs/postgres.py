@@ -5,7 +5,8 @@ exactly CHUNK_BYTES each (the last may be shorter), so a byte range is read from
 that hold it and nothing more. `put` writes each chunk as it arrives under a fresh
 `chunks` key, in a worker thread, then names it in one transaction: the bytes are
 committed before the upload is acked, and a failed or duplicate upload removes its rows.
-The tables come from the PostgreSQL store's numbered migrations (postgres_schema.py, v2).
+The tables come from the PostgreSQL store's numbered migrations (postgres_schema.py, v2),
+applied when that store starts, which the app does first.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import trio
 from psycopg_pool import ConnectionPool
 
 from ..errors import StorageError
-from ..store.postgres_schema import migrate
 from . import CHUNK_BYTES, Blob, FileRecord
 
 T = TypeVar("T")
@@ -72,8 +72,6 @@ class PostgresBlobStore:
             open=False,
         )
         pool.open(wait=True, timeout=POOL_TIMEOUT_S)
-        with pool.connection() as conn:
-            migrate(conn)  # idempotent: whichever starts first, store or blobs, migrates
         self._pool = pool
 
     async def _run(self, fn: Callable[[Conn], T]) -> T:

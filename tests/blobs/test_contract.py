@@ -6,12 +6,14 @@ import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import trio
 
 from nochat.blobs import CHUNK_BYTES, BlobStore, FileRecord, new_file_id
 from nochat.blobs.local import LocalBlobStore
 from nochat.blobs.postgres import PostgresBlobStore
+from nochat.store.postgres_schema import migrate
 
 
 @pytest.fixture(params=["local", "postgres"])
@@ -20,7 +22,10 @@ async def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "local":
         store = LocalBlobStore(tmp_path)
     else:
-        store = PostgresBlobStore(request.getfixturevalue("pg_url"))
+        url = request.getfixturevalue("pg_url")
+        with psycopg.connect(url) as conn:  # what the PostgreSQL store does when it starts
+            migrate(conn)
+        store = PostgresBlobStore(url)
     async with trio.open_nursery() as nursery:
         with trio.fail_after(30):
             await nursery.start(store.run)
