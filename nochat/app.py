@@ -5,13 +5,11 @@ from __future__ import annotations
 import hmac
 import logging
 from pathlib import Path
-from typing import Any
 
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Response, request, send_from_directory
 from quart_trio import QuartTrio
-from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import HTTPException
 
 from . import ws
@@ -22,7 +20,6 @@ from .broker.feed import StoreFeed
 from .broker.metrics import BrokerCollector
 from .errors import AuthError, NoChatError, NotFound
 from .files import FileService
-from .files_api import UPLOAD_PATH_RE
 from .files_api import blueprint as files_blueprint
 from .http_api import RoomConverter, error_response, json_response
 from .http_api import blueprint as api_blueprint
@@ -31,6 +28,7 @@ from .metrics import NoChatCollector, make_registry, render
 from .presence import Presence
 from .services import Services
 from .settings import Settings
+from .upload_body import NoChatRequest, gated_receive, is_upload
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +74,10 @@ class NoChatApp(QuartTrio):
     ) -> None:
         if scope["type"] == "websocket" and scope["path"] == ws.PATH:
             await ws.serve_websocket(self.extensions["nochat"], scope, receive, send)
+        elif is_upload(scope):
+            await self.asgi_app(scope, gated_receive(scope, receive), send)
         else:
             await self.asgi_app(scope, receive, send)
-
-
-class NoChatRequest(TrioRequest):
-    """Quart's request, with no body cap on uploads: MAX_BODY_BYTES is for JSON bodies;
-    an upload route counts its own bytes against NOCHAT_MAX_UPLOAD_BYTES as they arrive
-    (nochat/uploads.py), and answers a too-large Content-Length before reading any."""
-
-    def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
-        if method == "POST" and UPLOAD_PATH_RE.fullmatch(path):
-            kwargs["max_content_length"] = None
-        super().__init__(method, scheme, path, *args, **kwargs)
 
 
 def create_app(settings: Settings) -> NoChatApp:

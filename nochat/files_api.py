@@ -8,7 +8,6 @@ out as `application/octet-stream` with `Content-Disposition: attachment`.
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from contextlib import aclosing
 from typing import Any, Final
@@ -25,8 +24,6 @@ from .uploads import MULTIPART_OVERHEAD_BYTES, clean_name, limited, multipart_fi
 
 blueprint = Blueprint("files", __name__, url_prefix="/api")
 
-#: The upload route's path (app.NoChatRequest lifts the JSON body cap for it).
-UPLOAD_PATH_RE: Final = re.compile(r"/api/rooms/.*/files")
 FILE_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "sandbox; default-src 'none'",
@@ -132,7 +129,9 @@ def _file_response(sha256: str, size: int, content_type: str, name: str) -> Resp
     headers["Content-Length"] = str(stop - start)
     # The blob store is bound now: the body is sent after the request context has gone.
     body = services().files.blobs.read(sha256, start, stop)
-    return Response(body, status=status, headers=headers, content_type=served_type)
+    response = Response(body, status=status, headers=headers, content_type=served_type)
+    response.timeout = None  # a big file on a slow link takes its time (TCP_USER_TIMEOUT
+    return response  # still ends a peer that stopped reading)
 
 
 def disposition(kind: str, name: str) -> str:

@@ -66,7 +66,7 @@ class Message(msgspec.Struct, frozen=True, omit_defaults=True):
 #: A payload that starts with this is JSON {"text", "attachments"} after it; any other is
 #: the text alone, as every message before attachments was stored. Text that itself
 #: starts with the mark is stored in the JSON form too, so the two never mix up.
-_PAYLOAD_MARK = "\x00"
+_PAYLOAD_MARK = "\x01"  # not NUL: PostgreSQL text cannot hold it
 
 
 class _Payload(msgspec.Struct, frozen=True):
