@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -109,9 +111,7 @@ def test_files_upload_progress_cancel_and_a_failure_that_says_why(
     drop_files(ann, [("site-survey.mp4", "video/mp4", big)])
     upload = ann.locator("#uploads li.upload")
     expect(upload).to_have_attribute("data-state", "uploading")
-    ann.wait_for_function(
-        "() => { const p = document.querySelector('#uploads progress'); return p && p.value >= 25; }"
-    )
+    ann.wait_for_function("() => (document.querySelector('#uploads progress') || {}).value >= 25")
     composer(ann).fill("uploading while I type")  # the composer stays usable
     expect(composer(ann)).to_have_value("uploading while I type")
     ann.screenshot(path=str(screenshots / "upload-progress.png"))
@@ -142,8 +142,6 @@ def test_files_html_claiming_to_be_png_runs_no_script(new_page: Any, server: Noc
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/xss-ran-svg")</script></svg>'
     ids = []
     for name, data in (("cat.png", html), ("logo.png", svg)):
-        import urllib.request
-
         req = urllib.request.Request(
             f"{server.url}/api/rooms/general/files?filename={name}",
             data=data,
@@ -151,7 +149,7 @@ def test_files_html_claiming_to_be_png_runs_no_script(new_page: Any, server: Noc
             headers={"Content-Type": "image/png", "Authorization": f"Bearer {token}"},
         )
         with urllib.request.urlopen(req, timeout=10) as resp:
-            ids.append(__import__("json").loads(resp.read())["id"])
+            ids.append(json.loads(resp.read())["id"])
     status, _ = server.request(
         "POST",
         "/api/rooms/general/messages",
