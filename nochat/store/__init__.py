@@ -100,6 +100,23 @@ def reaction_payload(emoji: str, on: bool) -> str:
     return ("+" if on else "-") + emoji
 
 
+class SearchHit(msgspec.Struct, frozen=True):
+    """One message a search found, in its current text. `snippet` marks the matched
+    words with « and » (plain text: never HTML) and elides with …"""
+
+    room: str
+    seq: int
+    id: str
+    user: str
+    text: str
+    snippet: str
+    ts: int
+
+
+#: The marks around a matched word in a SearchHit's snippet, and the elision.
+SNIPPET_OPEN, SNIPPET_CLOSE, SNIPPET_ELLIPSIS = "«", "»", "…"
+
+
 class Session(msgspec.Struct, frozen=True):
     id: str
     user_id: int
@@ -181,6 +198,14 @@ class Store(Protocol):
         ...
 
     async def head_seq(self, room: Room) -> int: ...
+
+    async def search(
+        self, user: User, q: str, *, room: Room | None, before: str | None, limit: int
+    ) -> list[SearchHit]:
+        """Messages `user` can see (public rooms, and private ones they are a member of)
+        whose current text holds every word of `q`, newest first (by id), ids below
+        `before` when given, in `room` when given. Deleted messages are never found."""
+        ...
 
     async def create_user(self, name: str, password_hash: str) -> User: ...
 

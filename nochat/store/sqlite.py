@@ -29,6 +29,7 @@ from . import (
     Event,
     Message,
     Room,
+    SearchHit,
     StoreStatistics,
     User,
     changes,
@@ -445,6 +446,14 @@ class SQLiteStore(SQLiteDirectory):
     def published_head(self, room: Room) -> int | None:
         """The room's highest seq this process has committed and published (None: unknown)."""
         return self._last_seq.get(room.id)
+
+    async def search(
+        self, user: User, q: str, *, room: Room | None, before: str | None, limit: int
+    ) -> list[SearchHit]:
+        room_id = None if room is None else room.id
+        return await self._read(
+            lambda c: search.search(c, user.id, q, room_id=room_id, before=before, limit=limit)
+        )
 
     async def head_seq(self, room: Room) -> int:
         cached = self._last_seq.get(room.id)

@@ -185,3 +185,44 @@ async def test_chat_model_rest_twins_dedup_on_client_id(server: RunningServer, a
         assert (exc.status, exc.body["error"]["code"]) == (409, "deleted")
     [m] = (await bob.get("/api/rooms/general/messages"))["messages"]
     assert m["deleted"] and "text" not in m
+
+
+async def test_chat_model_search_over_rest(server: RunningServer, api: Api) -> None:
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    await ann.post("/api/rooms", {"name": "hideout", "private": True})
+    seen = await ann.post(
+        "/api/rooms/general/messages", {"text": "otters hold hands", "client_id": "m1"}
+    )
+    await ann.post("/api/rooms/hideout/messages", {"text": "otters plotting", "client_id": "m2"})
+    found = await bob.get("/api/search?q=otters")
+    assert found == {
+        "results": [
+            {
+                "room": "general",
+                "seq": 1,
+                "id": seen["id"],
+                "user": "ann",
+                "text": "otters hold hands",
+                "snippet": "«otters» hold hands",
+                "ts": seen["ts"],
+            }
+        ],
+        "next": None,
+    }
+    assert [r["room"] for r in (await ann.get("/api/search?q=otters&limit=1"))["results"]] == [
+        "hideout"
+    ]
+    await ann.call("DELETE", f"/api/rooms/general/messages/{seen['id']}?client_id=d1")
+    assert (await bob.get("/api/search?q=otters"))["results"] == []
+    for query, status in (
+        ("q=", 400),
+        ("q=" + "x" * 201, 400),
+        ("q=a&limit=101", 400),
+        ("q=a&room=hideout", 404),
+        ("q=a&before=nope!", 400),
+    ):
+        try:
+            await bob.get(f"/api/search?{query}")
+            raise AssertionError(query)
+        except HttpError as exc:
+            assert exc.status == status, query

@@ -191,3 +191,39 @@ async def test_chat_a_deleted_text_leaves_no_trace_in_storage(backend: Backend) 
     texts = " ".join(r[0] for r in rows)
     assert "kept words" in texts
     assert "zebrasecret" not in texts and "quaggasecret" not in texts
+
+
+async def test_chat_search_finds_current_text_the_user_can_see(store: Store) -> None:
+    ann = await store.create_user("ann", "h")
+    bob = await store.create_user("bob", "h")
+    general = await _general(store)
+    secret = await store.create_room("secret", private=True, owner=ann)
+    old = await store.append(AppendRequest(general, ann, "the Blue whale sings", "m1"))
+    edited = await store.append(AppendRequest(general, ann, "a green whale", "m2"))
+    await store.append(_edit(general, ann, edited.id, "a red whale", "e1"))
+    gone = await store.append(AppendRequest(general, bob, "a whale to delete", "m3"))
+    await store.append(_delete(general, bob, gone.id, "d1"))
+    hidden = await store.append(AppendRequest(secret, ann, "whale in private", "m4"))
+    await store.append(AppendRequest(general, ann, "nothing here", "m5"))
+
+    hits = await store.search(bob, "whale", room=None, before=None, limit=10)
+    assert [(h.id, h.text) for h in hits] == [
+        (edited.id, "a red whale"),
+        (old.id, "the Blue whale sings"),
+    ]
+    assert hits[1].snippet == "the Blue «whale» sings" and hits[1].seq == old.seq
+    assert (hits[0].room, hits[0].user) == ("general", "ann")
+    assert await store.search(bob, "green", room=None, before=None, limit=10) == []  # edited away
+    assert await store.search(bob, "delete", room=None, before=None, limit=10) == []
+    assert await store.search(bob, "private", room=None, before=None, limit=10) == []
+    mine = await store.search(ann, "whale", room=None, before=None, limit=10)
+    assert [h.id for h in mine] == [hidden.id, edited.id, old.id]
+    assert [
+        h.id for h in await store.search(ann, "WHALE blue", room=None, before=None, limit=10)
+    ] == [old.id]
+    page = await store.search(ann, "whale", room=None, before=None, limit=2)
+    rest = await store.search(ann, "whale", room=None, before=page[-1].id, limit=2)
+    assert [h.id for h in page + rest] == [hidden.id, edited.id, old.id]
+    only = await store.search(ann, "whale", room=general, before=None, limit=10)
+    assert [h.id for h in only] == [edited.id, old.id]
+    assert await store.search(ann, '"whale" OR *', room=None, before=None, limit=10) == []
