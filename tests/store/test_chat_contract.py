@@ -8,10 +8,13 @@ current state, replay in one order, and unread counting messages only.
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 import trio
 
+from nochat.broker.feed import StoreFeed
 from nochat.errors import Conflict, Forbidden, NotFound
 from nochat.store import AppendRequest, Event, Room, Store, User, reaction_payload
 from nochat.store.postgres import PostgresStore
@@ -227,3 +230,19 @@ async def test_chat_search_finds_current_text_the_user_can_see(store: Store) -> 
     only = await store.search(ann, "whale", room=general, before=None, limit=10)
     assert [h.id for h in only] == [edited.id, old.id]
     assert await store.search(ann, '"whale" OR *', room=None, before=None, limit=10) == []
+
+
+async def test_chat_broker_gap_fill_reads_every_kind(store: Store) -> None:
+    """The broker fills a gap from the store (StoreFeed): edits, deletes and reactions
+    are in the range as well as messages, or a node would wait forever on their seqs."""
+    ann = await store.create_user("ann", "h")
+    room = await _general(store)
+    sent = await store.append(AppendRequest(room, ann, "hi", "m1"))
+    await store.append(_react(room, ann, sent.id, "👍", True, "r1"))
+    await store.append(_edit(room, ann, sent.id, "hey", "e1"))
+    got = await StoreFeed(store).fetch_range("general", 0, 3)
+    assert [(json.loads(text)["type"], seq) for text, seq in got] == [
+        ("message", 1),
+        ("reaction", 2),
+        ("edit", 3),
+    ]
