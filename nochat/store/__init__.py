@@ -54,6 +54,9 @@ class Message(msgspec.Struct, frozen=True):
     deleted: bool = False
     #: emoji → the users who reacted with it, in the order they did.
     reactions: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    reply_to: str | None = None
+    #: Users the text @-mentions who can see the room (store/mentions.py).
+    mentions: list[str] = msgspec.field(default_factory=list)
 
 
 #: What a room-log row records: a message, or a change to one ("edit", "delete",
@@ -73,6 +76,9 @@ class Event(msgspec.Struct, frozen=True):
     ts: int
     target: str | None
     payload: str
+    #: A message's reply_to and mentions (None and [] for the other kinds).
+    reply_to: str | None = None
+    mentions: list[str] = msgspec.field(default_factory=list)
 
 
 class Ack(msgspec.Struct, frozen=True):
@@ -93,6 +99,8 @@ class AppendRequest(msgspec.Struct, frozen=True):
     client_id: str
     kind: EventKind = "message"
     target: str | None = None
+    #: A message answering another of the same room.
+    reply_to: str | None = None
 
 
 def reaction_payload(emoji: str, on: bool) -> str:
@@ -133,6 +141,8 @@ class RoomView(msgspec.Struct, frozen=True):
     head_seq: int
     last_read: int
     unread: int
+    #: Unread messages that mention the user.
+    mentions: int = 0
 
 
 #: Called by the store's writer, in seq order, with each batch of newly committed events.

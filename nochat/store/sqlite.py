@@ -34,6 +34,7 @@ from . import (
     User,
     changes,
     log_queries,
+    mentions,
     new_id,
     now_ms,
 )
@@ -266,18 +267,26 @@ class SQLiteStore(SQLiteDirectory):
                         results.append(NotFound("no such room"))
                         continue
                     seq = found[0]
+                mentioned: list[tuple[int, str]] = []
                 if req.kind != "message":
                     verdict = changes.check(conn.execute, "?", req)
                     if verdict is not None:
                         results.append(verdict)
                         continue
+                else:
+                    refused = mentions.check_reply(conn.execute, "?", req)
+                    if refused is not None:
+                        results.append(refused)
+                        continue
+                    mentioned = mentions.resolve(conn.execute, "?", req)
                 seq += 1
                 event_id = new_id()
                 # One statement for the common case; the unique (user, client_id) index
                 # makes a retry a no-op, and only then is the original looked up.
                 inserted = conn.execute(
                     "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, "
-                    "target_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "target_id, payload, reply_to, mentions) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (user_id, client_id) DO NOTHING",
                     (
                         room.id,
@@ -289,6 +298,8 @@ class SQLiteStore(SQLiteDirectory):
                         ts,
                         req.target,
                         req.text,
+                        req.reply_to,
+                        mentions.joined(mentioned),
                     ),
                 ).rowcount
                 if not inserted:
@@ -299,6 +310,10 @@ class SQLiteStore(SQLiteDirectory):
                     search.forget(conn, req)
                 elif req.kind == "message":
                     search.index(conn, room.id, seq, req.text)
+                    conn.executemany(
+                        "INSERT INTO mentions (user_id, room_id, seq) VALUES (?, ?, ?)",
+                        [(uid, room.id, seq) for uid, _ in mentioned],
+                    )
                 elif req.kind == "edit":
                     search.reindex(conn, req)
                 seqs[room.id] = seq
@@ -316,6 +331,8 @@ class SQLiteStore(SQLiteDirectory):
                         ts,
                         req.target,
                         payload,
+                        reply_to=req.reply_to,
+                        mentions=[name for _, name in mentioned],
                     )
                 )
             conn.executemany(

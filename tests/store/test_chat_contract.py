@@ -246,3 +246,42 @@ async def test_chat_broker_gap_fill_reads_every_kind(store: Store) -> None:
         ("reaction", 2),
         ("edit", 3),
     ]
+
+
+async def test_chat_replies_and_mentions_are_stored_and_counted(store: Store) -> None:
+    ann = await store.create_user("ann", "h")
+    bob = await store.create_user("Bob", "h")
+    cat = await store.create_user("cat", "h")
+    general = await _general(store)
+    team = await store.create_room("team", private=True, owner=ann)
+    await store.add_member(team, bob)
+    for room in (general, team):
+        await store.add_member(room, ann)
+    await store.add_member(general, bob)
+    first = await store.append(
+        AppendRequest(general, ann, "hi @bob and @cat, mail a@cat.org", "m1")
+    )
+    reply = await store.append(AppendRequest(general, bob, "@ann: yes", "m2", reply_to=first.id))
+    await store.append(AppendRequest(team, ann, "@bob @cat @nobody see this", "m3"))
+    with pytest.raises(NotFound):  # a reply names a message of the same room
+        await store.append(AppendRequest(team, ann, "x", "m4", reply_to=first.id))
+    page = await store.history(general, before=None, after=None, limit=10)
+    assert [(m.reply_to, m.mentions) for m in page] == [
+        (None, ["Bob", "cat"]),
+        (first.id, ["ann"]),
+    ]
+    [secret] = await store.history(team, before=None, after=None, limit=10)
+    assert secret.mentions == ["Bob"]  # cat cannot see the private room
+    replayed = await store.replay(general, after=1, limit=10)
+    assert [(e.id, e.reply_to, e.mentions) for e in replayed] == [(reply.id, first.id, ["ann"])]
+    views, _ = await store.rooms_for(bob, after=None, limit=10)
+    counts = {v.name: (v.unread, v.mentions) for v in views}
+    assert counts == {"general": (0, 0), "team": (1, 1)}  # bob wrote in general after it
+    views, _ = await store.rooms_for(cat, after=None, limit=10)
+    assert [(v.name, v.member) for v in views] == [("general", False)]
+    await store.add_member(general, cat)
+    views, _ = await store.rooms_for(cat, after=None, limit=10)
+    assert [(v.name, v.unread, v.mentions) for v in views] == [("general", 2, 1)]
+    await store.set_read(general, cat, first.seq)
+    views, _ = await store.rooms_for(cat, after=None, limit=10)
+    assert [(v.unread, v.mentions) for v in views] == [(1, 0)]
