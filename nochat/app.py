@@ -23,6 +23,7 @@ from .files import FileService
 from .files_api import blueprint as files_blueprint
 from .http_api import RoomConverter, error_response, json_response
 from .http_api import blueprint as api_blueprint
+from .http_chat import blueprint as chat_blueprint
 from .hub import Hub
 from .metrics import NoChatCollector, make_registry, render
 from .presence import Presence
@@ -139,6 +140,7 @@ def create_app(settings: Settings) -> NoChatApp:
         log.info("store flushed and closed")
 
     app.register_blueprint(api_blueprint)
+    app.register_blueprint(chat_blueprint)
     app.register_blueprint(files_blueprint)
 
     @app.get("/healthz")

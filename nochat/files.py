@@ -23,15 +23,17 @@ import trio
 
 from .blobs import BlobStore, FileRecord, new_file_id
 from .blobs.media import IMAGE_TYPES, SNIFF_BYTES, ImageError, make_thumbnail, sniff
-from .errors import NotFound, ValidationError
+from .errors import NotFound, StorageError, ValidationError
 from .settings import Settings
-from .store import Attachment, Room, User, now_ms
+from .store import Attachment, Event, Room, User, now_ms, unpack_payload
 from .uploads import QuotaExceeded, TooLarge, limited
 
 log = logging.getLogger(__name__)
 
 #: Most files one message may carry.
 MAX_ATTACHMENTS = 10
+#: Committed file changes (binds, deletes) waiting to be applied.
+CHANGES_QUEUE = 10_000
 #: How often the cleanup looks for expired unattached files, at most and at least.
 CLEANUP_MAX_INTERVAL_S = 300.0
 CLEANUP_MIN_INTERVAL_S = 0.05
@@ -43,6 +45,13 @@ class FileService:
         self.settings = settings
         self._thumb_limiter = trio.CapacityLimiter(1)  # decoding images is CPU-heavy
         self._swept = trio.Event()
+        # Committed messages' files to bind, deleted messages' files to remove, in commit
+        # order: fed by the store's commit listener (which cannot wait), taken by `run`.
+        self._changes_in, self._changes_out = trio.open_memory_channel[tuple[str, str, list[str]]](
+            CHANGES_QUEUE
+        )
+        self._changes_done = 0
+        self._changed = trio.Event()
 
     async def limit_for(self, user: User, declared: int | None) -> tuple[int, TooLarge]:
         """How many bytes this upload may have, and the error for going past it."""
@@ -148,11 +157,51 @@ class FileService:
             raise NotFound("no such file")
         return record
 
-    async def forget(self, attachments: Sequence[Attachment]) -> None:
-        """A message was deleted: its files go with it."""
-        await self.blobs.remove_files([a.id for a in attachments])
+    def on_event(self, event: Event) -> None:
+        """A committed room-log event (from the commit listener, which cannot wait): a
+        message's files are bound to it; a deleted message's files go with it."""
+        if event.kind == "delete" and event.target:
+            self._queue(("delete", event.target, []))
+        elif event.kind == "message":
+            _, attachments = unpack_payload(event.payload)
+            if attachments:
+                self._queue(("bind", event.id, [a.id for a in attachments]))
+
+    def _queue(self, change: tuple[str, str, list[str]]) -> None:
+        try:
+            self._changes_in.send_nowait(change)
+        except trio.WouldBlock:
+            log.warning("file changes queue full: message %s's files not updated", change[1])
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Apply committed messages' file changes; sweep files never attached."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._apply_changes)
+            await nursery.start(self._sweep)
+            task_status.started()
+
+    async def _apply_changes(self) -> None:
+        async with self._changes_out:
+            async for kind, message_id, file_ids in self._changes_out:
+                try:
+                    if kind == "bind":
+                        await self.blobs.bind(file_ids, message_id)
+                    else:
+                        await self.blobs.remove_message(message_id)
+                except StorageError:
+                    log.exception("files of message %s not updated", message_id)
+                self._changes_done += 1
+                self._changed.set()
+                self._changed = trio.Event()
+
+    async def wait_changes(self, count: int) -> None:
+        """Wait until `count` file changes have been applied in all (tests)."""
+        while self._changes_done < count:
+            await self._changed.wait()
+
+    async def _sweep(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Remove files never attached, NOCHAT_UPLOAD_GRACE_S after their upload."""
         grace_s = self.settings.upload_grace_s
         interval = min(CLEANUP_MAX_INTERVAL_S, max(CLEANUP_MIN_INTERVAL_S, grace_s / 4))

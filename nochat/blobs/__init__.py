@@ -48,6 +48,8 @@ class FileRecord(msgspec.Struct, frozen=True):
     thumb_sha256: str | None = None
     #: "<user id>:<client_id>" of the send that attached it; None while unattached.
     attached_to: str | None = None
+    #: The message it is attached to, once that has committed (deleting it removes this).
+    message_id: str | None = None
 
 
 class BlobStore(Protocol):
@@ -78,6 +80,14 @@ class BlobStore(Protocol):
         """Attach the files to the send `key` in one step: True when every one was uploaded
         by `user_id` to `room` and is unattached or already attached to `key` (a retry);
         else nothing changes and False."""
+        ...
+
+    async def bind(self, file_ids: Sequence[str], message_id: str) -> None:
+        """Record the committed message the (claimed) files belong to."""
+        ...
+
+    async def remove_message(self, message_id: str) -> int:
+        """Remove the files of a message (it was deleted); how many."""
         ...
 
     async def used_bytes(self, user_id: int) -> int:

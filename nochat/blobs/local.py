@@ -37,11 +37,12 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS files (
     width INTEGER,
     height INTEGER,
     thumb_sha256 TEXT,
-    attached_to TEXT
+    attached_to TEXT,
+    message_id TEXT
 )"""
 _COLUMNS = (
     "id, room, user_id, name, size, content_type, sha256, created_ms, width, height, "
-    "thumb_sha256, attached_to"
+    "thumb_sha256, attached_to, message_id"
 )
 
 
@@ -89,6 +90,7 @@ class LocalBlobStore:
         db.execute(_SCHEMA)
         db.execute("CREATE INDEX IF NOT EXISTS files_user ON files (user_id)")
         db.execute("CREATE INDEX IF NOT EXISTS files_sha ON files (sha256)")
+        db.execute("CREATE INDEX IF NOT EXISTS files_message ON files (message_id)")
         self._db = db
 
     def _path(self, sha256: str) -> Path:
@@ -194,6 +196,26 @@ class LocalBlobStore:
 
         return bool(ids) and await self._run(claim)
 
+    async def bind(self, file_ids: Sequence[str], message_id: str) -> None:
+        ids = list(file_ids)
+        marks = ", ".join("?" * len(ids))
+        await self._run(
+            lambda db: db.execute(
+                f"UPDATE files SET message_id = ? WHERE id IN ({marks})", (message_id, *ids)
+            )
+        )
+
+    async def remove_message(self, message_id: str) -> int:
+        def remove(db: sqlite3.Connection) -> tuple[int, list[str]]:
+            count = db.execute(
+                "SELECT COUNT(*) FROM files WHERE message_id = ?", (message_id,)
+            ).fetchone()[0]
+            return int(count), _remove(db, "message_id = ?", [message_id])
+
+        count, orphans = await self._run(remove)
+        await trio.to_thread.run_sync(self._unlink, orphans)
+        return count
+
     async def used_bytes(self, user_id: int) -> int:
         def used(db: sqlite3.Connection) -> int:
             row = db.execute(
@@ -263,6 +285,7 @@ def _values(record: FileRecord) -> tuple[Any, ...]:
         record.height,
         record.thumb_sha256,
         record.attached_to,
+        record.message_id,
     )
 
 

@@ -31,7 +31,7 @@ POOL_SIZE = 4
 POOL_TIMEOUT_S = 5.0
 _COLUMNS = (
     "id, room, user_id, name, size, content_type, sha256, created_ms, width, height, "
-    "thumb_sha256, attached_to"
+    "thumb_sha256, attached_to, message_id"
 )
 
 
@@ -191,6 +191,17 @@ class PostgresBlobStore:
 
         return bool(ids) and await self._run(claim)
 
+    async def bind(self, file_ids: Sequence[str], message_id: str) -> None:
+        ids = list(file_ids)
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE files SET message_id = %s WHERE id = ANY(%s)", (message_id, ids)
+            )
+        )
+
+    async def remove_message(self, message_id: str) -> int:
+        return await self._run(lambda c: _remove(c, "message_id = %s", (message_id,)))
+
     async def used_bytes(self, user_id: int) -> int:
         row = await self._run(
             lambda c: c.execute(
@@ -240,4 +251,5 @@ def _values(record: FileRecord) -> tuple[Any, ...]:
         record.height,
         record.thumb_sha256,
         record.attached_to,
+        record.message_id,
     )

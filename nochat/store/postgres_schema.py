@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from . import now_ms
+from . import mentions, now_ms, postgres_search, statuses
 from .sqlite_schema import refuse_newer
 
 #: pg_advisory_xact_lock key for migrations: any fixed 64-bit number ("NoChat" in ASCII).
@@ -77,7 +77,7 @@ _V1 = [
 
 #: Files (nochat/blobs/postgres.py): records, and blobs as fixed-size chunk rows so that
 #: a read of any byte range touches only the rows it needs.
-_V2 = [
+_FILES = [
     """CREATE TABLE files (
         id TEXT PRIMARY KEY,
         room TEXT NOT NULL,
@@ -90,11 +90,13 @@ _V2 = [
         width INTEGER,
         height INTEGER,
         thumb_sha256 TEXT,
-        attached_to TEXT
+        attached_to TEXT,
+        message_id TEXT
     )""",
     "CREATE INDEX files_user ON files (user_id)",
     "CREATE INDEX files_sha ON files (sha256)",
     "CREATE INDEX files_thumb ON files (thumb_sha256)",
+    "CREATE INDEX files_message ON files (message_id)",
     """CREATE TABLE blobs (
         sha256 TEXT PRIMARY KEY,
         size BIGINT NOT NULL,
@@ -109,7 +111,13 @@ _V2 = [
 ]
 
 #: MIGRATIONS[i] is version i + 1.
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+MIGRATIONS: list[list[str]] = [
+    _V1,
+    list(postgres_search.MIGRATION),
+    list(mentions.POSTGRES_MIGRATION),
+    list(statuses.POSTGRES_MIGRATION),
+    _FILES,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
