@@ -333,3 +333,34 @@ async def test_files_client_that_was_away_resumes_with_the_attachment(
     assert missed["text"] == "look"
     assert [a["id"] for a in missed["attachments"]] == [found["id"]]
     assert missed["attachments"][0]["width"] == 40
+
+
+async def test_files_deleting_the_message_deletes_its_files(server: RunningServer) -> None:
+    api = Api(server.http)
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    image = await upload_ok(ann, png(), "gone.png")
+    kept = await upload_ok(ann, PDF, "kept.pdf")
+    ack = await ann.post(
+        "/api/rooms/general/messages",
+        {"text": "soon gone", "client_id": "d1", "attachments": [image["id"]]},
+    )
+    await ann.post(
+        "/api/rooms/general/messages", {"text": "", "client_id": "d2", "attachments": [kept["id"]]}
+    )
+    files = server.services.files
+    with trio.fail_after(10):
+        await files.wait_changes(2)  # both messages' files bound to them
+    path = f"/api/files/{image['id']}"
+    assert (await http(api.base, "GET", path, token=bob.token)).status == 200
+    await ann.call("DELETE", f"/api/rooms/general/messages/{ack['id']}?client_id=d3")
+    with trio.fail_after(10):
+        await files.wait_changes(3)
+    for p in (path, path + "/thumbnail"):
+        gone = await http(api.base, "GET", p, token=ann.token)
+        assert gone.status == 404
+    assert await files.blobs.file(image["id"]) is None
+    history = await bob.get("/api/rooms/general/messages")
+    deleted, other = history["messages"]
+    assert deleted["deleted"] is True and "attachments" not in deleted
+    assert [a["id"] for a in other["attachments"]] == [kept["id"]]
+    assert (await http(api.base, "GET", f"/api/files/{kept['id']}", token=bob.token)).status == 200
