@@ -23,16 +23,25 @@ MIGRATION: list[str] = [
 _HEADLINE = f"StartSel={SNIPPET_OPEN}, StopSel={SNIPPET_CLOSE}, MaxWords=24, MinWords=8"
 
 
+#: A row's text: a message with files stores U+0001 and JSON (store.pack_payload).
+_TEXT = (
+    "CASE WHEN left(x.payload, 1) = chr(1) "
+    "THEN (substr(x.payload, 2)::jsonb ->> 'text') ELSE x.payload END"
+)
+
+
 def search(
     conn: Conn, user_id: int, q: str, *, room_id: int | None, before: str | None, limit: int
 ) -> list[SearchHit]:
     sql = (
-        "SELECT r.name, m.seq, m.id, u.name, x.payload, "
-        "ts_headline('simple', x.payload, q, %s), m.ts "
+        f"SELECT r.name, m.seq, m.id, u.name, {_TEXT}, "
+        f"ts_headline('simple', {_TEXT}, q, %s), m.ts "
         "FROM events x CROSS JOIN plainto_tsquery('simple', %s) AS q "
         "JOIN events m ON m.id = COALESCE(x.target_id, x.id) AND m.kind = 'message' "
         "JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id "
         "WHERE x.kind IN ('message', 'edit') AND to_tsvector('simple', x.payload) @@ q "
+        # The index finds candidates; a packed payload must match on its text alone.
+        f"AND (left(x.payload, 1) <> chr(1) OR to_tsvector('simple', {_TEXT}) @@ q) "
         "AND NOT EXISTS (SELECT 1 FROM events d WHERE d.target_id = m.id "
         "AND d.kind = 'delete') "
         "AND NOT EXISTS (SELECT 1 FROM events y WHERE y.target_id = m.id "

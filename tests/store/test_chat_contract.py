@@ -18,7 +18,16 @@ import trio
 
 from nochat.broker.feed import StoreFeed
 from nochat.errors import Conflict, Forbidden, NotFound
-from nochat.store import AppendRequest, Event, Room, Store, User, UserStatus, reaction_payload
+from nochat.store import (
+    AppendRequest,
+    Attachment,
+    Event,
+    Room,
+    Store,
+    User,
+    UserStatus,
+    reaction_payload,
+)
 from nochat.store.postgres import PostgresStore
 from nochat.store.sqlite import SQLiteStore
 
@@ -312,3 +321,18 @@ async def _running(backend: Backend) -> AsyncIterator[Store]:
             yield s
         finally:
             s.close()
+
+
+async def test_chat_search_of_a_message_with_files_sees_its_text_only(store: Store) -> None:
+    """A message's files ride its payload (store.pack_payload); search sees the text."""
+    room = await store.room("general")
+    assert room is not None
+    ann = await store.create_user("ann", "h")
+    files = (Attachment("f" * 32, "harbour.png", 10, "image/png", 4, 2),)
+    with trio.fail_after(10):
+        await store.append(AppendRequest(room, ann, "sunset photos", "s1", attachments=files))
+        (hit,) = await store.search(ann, "sunset", room=None, before=None, limit=10)
+        assert hit.text == "sunset photos" and "attachments" not in hit.snippet
+        assert await store.search(ann, "content_type", room=None, before=None, limit=10) == []
+        (page,) = await store.history(room, before=None, after=None, limit=10)
+        assert page.attachments == files and page.text == "sunset photos"
