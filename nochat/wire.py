@@ -14,17 +14,26 @@ and reads them from Hypercorn's sockets is `nochat/transport/`.
 from __future__ import annotations
 
 _TEXT = 0x81  # FIN + opcode 1 (text)
+_BINARY = 0x82  # FIN + opcode 2 (binary)
 
 
 def text_frame(payload: str) -> bytes:
     """One complete, unmasked, unfragmented text frame carrying `payload`."""
-    data = payload.encode()
+    return _frame(_TEXT, payload.encode())
+
+
+def binary_frame(data: bytes) -> bytes:
+    """One complete, unmasked, unfragmented binary frame carrying `data`."""
+    return _frame(_BINARY, data)
+
+
+def _frame(first: int, data: bytes) -> bytes:
     n = len(data)
     if n < 126:
-        return bytes((_TEXT, n)) + data
+        return bytes((first, n)) + data
     if n < 65536:
-        return bytes((_TEXT, 126)) + n.to_bytes(2, "big") + data
-    return bytes((_TEXT, 127)) + n.to_bytes(8, "big") + data
+        return bytes((first, 126)) + n.to_bytes(2, "big") + data
+    return bytes((first, 127)) + n.to_bytes(8, "big") + data
 
 
 # ---- the fast receive path --------------------------------------------------------------------
