@@ -137,7 +137,8 @@ def render(runs: dict[str, Any], *, command: str, date: str, version: str, cases
         lines += [
             f"## {agent}",
             "",
-            f"{run['about']}. {len(run['cases'])} cases in {run['elapsed_s']} s; "
+            f"{run['about']}. Run {run.get('date', date)}: {len(run['cases'])} cases "
+            f"(`{run.get('cases_run', cases)}`) in {run['elapsed_s']} s; "
             f"still serving afterwards: {alive}.",
             "",
             *_counts(run),
