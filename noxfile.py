@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -100,13 +101,15 @@ AUTOBAHN_PY27_PINS = [
 
 
 def _python27() -> str | None:
-    """A Python 2.7 interpreter: on PATH, or one pyenv installed."""
-    found = shutil.which("python2.7")
-    if found:
-        return found
+    """A Python 2.7 interpreter that runs: one pyenv installed, or python2.7 on PATH (a
+    pyenv shim on PATH may not run when 2.7 is not the active version)."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for candidate in sorted(pyenv.glob("2.7*/bin/python2.7"), reverse=True):
-        return str(candidate)
+    candidates = [str(p) for p in sorted(pyenv.glob("2.7*/bin/python2.7"), reverse=True)]
+    candidates.append(shutil.which("python2.7") or "")
+    for candidate in filter(None, candidates):
+        check = [candidate, "-c", "import sys; assert sys.version_info[:2] == (2, 7)"]
+        if subprocess.run(check, capture_output=True, check=False).returncode == 0:
+            return candidate
     return None
 
 
@@ -122,12 +125,17 @@ def conformance(session: nox.Session) -> None:
         session.error(
             "Autobahn|Testsuite needs Python 2.7 and none was found (pyenv install 2.7.18)"
         )
-    base = Path(session.create_tmp()) / "py27"
+    base = Path(session.create_tmp()).resolve() / "py27"
     wstest = base / "bin" / "wstest"
     env = {"PYTHONUSERBASE": str(base), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    if not wstest.exists():
+    check = [str(wstest), "--autobahnversion"]
+    runs = wstest.exists() and subprocess.run(
+        check, env={**os.environ, **env}, capture_output=True, check=False
+    )
+    if not runs or runs.returncode:
         session.run(
-            python27, "-m", "pip", "install", "--user", "--no-warn-script-location",
+            python27, "-m", "pip", "install", "--user", "--ignore-installed",
+            "--no-warn-script-location",
             *AUTOBAHN_PY27_PINS, env=env, external=True,
         )  # fmt: skip
     session.install("-e", ".")

@@ -133,7 +133,7 @@ def render(runs: dict[str, Any], *, command: str, date: str, version: str, cases
     for agent, run in runs.items():
         alive = "yes" if run["alive"] else "**NO: the server stopped serving**"
         if "crash" in run:
-            alive += f" (the run ended with `{run['crash']}`)"
+            alive = f"**the run failed: `{run['crash']}`**"
         lines += [
             f"## {agent}",
             "",
