@@ -66,7 +66,7 @@ TARGETS = (
         "hypercorn-stock",
         compression=True,
         stock=True,
-        about="a plain Hypercorn Config, no NoChat hooks, ASGI sends (for comparison)",
+        about="A plain Hypercorn Config, no NoChat hooks, ASGI sends (for comparison)",
     ),
 )
 
