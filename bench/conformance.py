@@ -78,6 +78,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cases", default="*", help="case patterns, e.g. 6.4.*,7.* (default: all)")
     p.add_argument("--target", action="append", choices=[t.agent for t in TARGETS])
     p.add_argument("--command", default="nox -s conformance", help="recorded in the report")
+    p.add_argument("--note", default="", help="a sentence for the report (what was not run)")
     p.add_argument("--save", type=Path, help="also keep each target's results, DIR/AGENT.json")
     p.add_argument(
         "--load",
@@ -186,6 +187,7 @@ def main(argv: list[str]) -> int:
         date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=version,
         cases=args.cases,
+        note=args.note,
     )
     args.out.write_text(text)
     print(f"wrote {args.out}")

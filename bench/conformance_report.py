@@ -129,7 +129,9 @@ def _versus_stock(runs: dict[str, Any]) -> list[str]:
     return head + rows
 
 
-def render(runs: dict[str, Any], *, command: str, date: str, version: str, cases: str) -> str:
+def render(
+    runs: dict[str, Any], *, command: str, date: str, version: str, cases: str, note: str = ""
+) -> str:
     lines = [
         "# WebSocket conformance (Autobahn|Testsuite)",
         "",
@@ -145,6 +147,7 @@ def render(runs: dict[str, Any], *, command: str, date: str, version: str, cases
         f"- Date: {date}",
         f"- Autobahn: {' '.join(version.split()) or 'unknown'}",
         f"- Cases: `{cases}`",
+        *([f"- Note: {note}"] if note else []),
         "",
         "A case counts under its message behaviour, or under its close behaviour when that",
         "is worse.",
