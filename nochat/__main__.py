@@ -1,4 +1,5 @@
-"""The `nochat` command line: `nochat serve [--host] [--port] [--data-dir] [--log-level]`.
+"""The `nochat` command line: `nochat serve [--host] [--port] [--data-dir] [--log-level]
+[--workers N] [--certfile --keyfile]`, `nochat backup PATH` and `nochat restore PATH`.
 
 Start-up problems a person can fix (a bad setting, a port in use, a host that does not
 resolve, a data directory that cannot be written or is in use, a damaged database) end
@@ -15,11 +16,12 @@ import socket
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 
 import trio
 
-from . import __version__
-from .errors import ConfigError, StartupError
+from . import __version__, logs
+from .errors import BackupError, ConfigError, StartupError
 from .settings import Settings, unknown_variables
 
 #: Exit statuses: a bad setting (as argparse's usage errors), and anything else that
@@ -49,7 +51,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     serve.add_argument("--port", help="port; 0 picks a free one (NOCHAT_PORT, 8000)")
     serve.add_argument("--data-dir", help="database and secret (NOCHAT_DATA_DIR)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING… (NOCHAT_LOG_LEVEL, INFO)")
+    serve.add_argument(
+        "--workers", help="worker processes on one port; >1 needs Redis and PostgreSQL (1)"
+    )
+    # Internal: a worker of `--workers` serves the listening socket its parent made.
+    serve.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--certfile", help="PEM certificate chain: serve HTTPS (NOCHAT_CERTFILE)")
+    serve.add_argument("--keyfile", help="PEM private key of --certfile (NOCHAT_KEYFILE)")
+    backup = commands.add_parser(
+        "backup", help="copy the data directory's store to a new directory (server may run)"
+    )
+    backup.add_argument("path", help="new or empty directory to write the backup to")
+    backup.add_argument("--data-dir", help="the data directory (NOCHAT_DATA_DIR)")
+    restore = commands.add_parser(
+        "restore", help="restore a backup into an empty data directory (server stopped)"
+    )
+    restore.add_argument("path", help="a directory `nochat backup` wrote")
+    restore.add_argument("--data-dir", help="the empty data directory (NOCHAT_DATA_DIR)")
     return parser.parse_args(argv)
+
+
+def worker_args(args: argparse.Namespace) -> list[str]:
+    """The flags a `--workers` parent passes on to each worker (the settings they set)."""
+    out: list[str] = []
+    for name in ("host", "port", "data_dir", "log_level", "workers"):
+        value = getattr(args, name)
+        if value is not None:
+            out += [f"--{name.replace('_', '-')}", value]
+    return out
 
 
 def version() -> str:
@@ -64,24 +93,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     for warning in unknown_variables():
         print(f"nochat: warning: {warning}", file=sys.stderr)
+    if args.command in ("backup", "restore"):
+        return copy_store(args)
     try:
         settings = Settings.from_env(
-            host=args.host, port=args.port, data_dir=args.data_dir, log_level=args.log_level
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            log_level=args.log_level,
+            workers=args.workers,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
         )
     except ConfigError as exc:
         print(f"nochat: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
     try:
-        trio.run(_main, settings)
+        if settings.workers > 1 and args.worker_fd is None:
+            from .workers import run_workers
+
+            return trio.run(run_workers, settings, worker_args(args))
+        trio.run(_main, settings, args.worker_fd)
     except (OSError, StartupError, BaseExceptionGroup) as exc:
         reason = startup_failure(exc, settings)
         if reason is None:
             raise
         print(f"nochat: {reason}", file=sys.stderr)
+        return EXIT_STARTUP
+    return 0
+
+
+def copy_store(args: argparse.Namespace) -> int:
+    """`nochat backup PATH` / `nochat restore PATH`: one line on success or failure."""
+    from .backup import backup, restore
+
+    try:
+        settings = Settings.from_env(data_dir=args.data_dir)
+    except ConfigError as exc:
+        print(f"nochat: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    target = Path(args.path)
+    if settings.database_url:
+        print(
+            f"nochat: {args.command} copies the embedded SQLite store; with "
+            "NOCHAT_DATABASE_URL use pg_dump/pg_restore (docs/DEPLOY.md)",
+            file=sys.stderr,
+        )
+        return EXIT_STARTUP
+    try:
+        if args.command == "backup":
+            manifest = backup(settings.data_dir, target)
+            print(f"nochat: backed up {manifest['events']} room events to {target}")
+        else:
+            restore(target, settings.data_dir)
+            print(f"nochat: restored {target} into {settings.data_dir}")
+    except (BackupError, StartupError) as exc:
+        print(f"nochat: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    except OSError as exc:
+        print(f"nochat: cannot {args.command}: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return EXIT_STARTUP
     return 0
 
@@ -106,11 +177,13 @@ def startup_failure(exc: BaseException, settings: Settings) -> str | None:
     return None
 
 
-async def _main(settings: Settings) -> None:
+async def _main(settings: Settings, worker_fd: int | None) -> None:
+    from functools import partial
+
     from .server import serve
 
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(serve, settings)
+        binds = await nursery.start(partial(serve, settings, listen_fd=worker_fd))
         # Everything made so far lives as long as the process: keep the collector off it,
         # so full collections stay short (they showed as latency spikes).
         gc.freeze()

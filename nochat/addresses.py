@@ -5,7 +5,9 @@ Behind a reverse proxy every request comes from the proxy's address, so the prox
 header, so it is believed only from a configured proxy (NOCHAT_TRUSTED_PROXIES).
 The header is read right to left: each trusted proxy appends the address it saw, so
 the first hop from the right that is not a trusted proxy is the client. Left of that,
-everything was written by the client and is ignored.
+everything was written by the client and is ignored. A trusted proxy's
+`X-Forwarded-Proto` likewise says whether the client spoke HTTPS to it (Secure cookie,
+HSTS).
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ class ClientAddresses:
             if not self._is_trusted(client):
                 return client
         return client
+
+    def scheme(self, peer: str | None, scheme: str, forwarded_proto: str | None) -> str:
+        """ "https" or "http" as the client used it: a trusted proxy's X-Forwarded-Proto
+        (the first hop's, leftmost), else the scheme of the connection to NoChat."""
+        if forwarded_proto and self._trusted and self._is_trusted(peer or UNKNOWN):
+            first = forwarded_proto.split(",")[0].strip().lower()
+            if first in ("http", "https"):
+                return first
+        return scheme
 
     def _is_trusted(self, address: str) -> bool:
         try:

@@ -12,17 +12,17 @@ from quart import Response, request, send_from_directory
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from . import ws
+from . import logs, ws
 from .auth import Authenticator, bearer_from_header
 from .backends import open_store, signing_secret
 from .broker import BrokerStatus, open_broker
 from .broker.feed import StoreFeed
 from .broker.metrics import BrokerCollector
 from .errors import AuthError, NoChatError, NotFound
-from .http_api import RoomConverter, error_response, json_response
+from .http_api import RoomConverter, client_used_https, error_response, json_response
 from .http_api import blueprint as api_blueprint
 from .hub import Hub
-from .metrics import NoChatCollector, make_registry, render
+from .metrics import NoChatCollector, render
 from .presence import Presence
 from .services import Services
 from .settings import Settings
@@ -34,6 +34,8 @@ MAX_BODY_BYTES = 256 * 1024
 #: Longest path under the web client's directory worth looking up (its own are < 40).
 MAX_WEB_PATH_CHARS = 255
 BUNDLED_WEB = Path(__file__).resolve().parent.parent / "web"
+#: Browsers that saw NoChat over HTTPS use only HTTPS for it for a year (RFC 6797).
+HSTS = "max-age=31536000"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -57,7 +59,7 @@ def build_services(settings: Settings) -> Services:
     broker = open_broker(settings, hub, fetch_range=feed.fetch_range, fetch_head=feed.fetch_head)
     hub.room_opened, hub.room_closed = broker.subscribe, broker.unsubscribe
     svc = Services(settings, store, hub, broker, Presence(), auth)
-    store.on_commit = svc.on_commit
+    store.on_commit = svc.fanout
     return svc
 
 
@@ -71,6 +73,8 @@ class NoChatApp(QuartTrio):
         if scope["type"] == "websocket" and scope["path"] == ws.PATH:
             await ws.serve_websocket(self.extensions["nochat"], scope, receive, send)
         else:
+            if scope["type"] == "http":
+                logs.request_id.set(logs.new_id("r"))
             await self.asgi_app(scope, receive, send)
 
 
@@ -83,13 +87,9 @@ def create_app(settings: Settings) -> NoChatApp:
     app.config["JSON_SORT_KEYS"] = False
     svc = build_services(settings)
     app.extensions["nochat"] = svc
-    registry = make_registry(
-        NoChatCollector(
-            svc.counters,
-            svc.hub,
-            svc.presence,
-            lambda: _store_counts(svc),
-        )
+    registry = svc.telemetry.registry
+    registry.register(
+        NoChatCollector(svc.counters, svc.hub, svc.presence, lambda: _store_counts(svc))
     )
     registry.register(BrokerCollector(svc.broker, svc.hub))
     store_done = trio.Event()
@@ -108,14 +108,14 @@ def create_app(settings: Settings) -> NoChatApp:
         await app.nursery.start(svc.hub.run)
         await app.nursery.start(svc.broker.run)
         await app.nursery.start(svc.keepalive.run)
-        await app.nursery.start(svc.run_presence)
+        await app.nursery.start(svc.presence_feed.run)
         log.info("%s open (epoch %s)", type(svc.store).__name__, svc.store.epoch)
 
     @app.after_serving
     async def close_store() -> None:
-        svc.begin_shutdown()
+        svc.drain.begin()
         with trio.move_on_after(settings.shutdown_grace_s):
-            await svc.drained.wait()
+            await svc.drain.drained.wait()
         svc.store.close()
         await store_done.wait()
         log.info("store flushed and closed")
@@ -133,7 +133,7 @@ def create_app(settings: Settings) -> NoChatApp:
         A disconnected Redis broker is "degraded", still 200: local delivery and durable
         sends go on; other nodes' events do not arrive until it reconnects."""
         store = "closed" if store_done.is_set() or not svc.store.epoch else svc.store.health
-        if svc.shutting_down or store != "ok":
+        if svc.drain.shutting_down or store != "ok":
             return json_response({"status": "unavailable", "store": store}, 503)
         if svc.broker.status is BrokerStatus.DEGRADED:
             return json_response({"status": "degraded", "store": store, "broker": "down"})
@@ -180,6 +180,10 @@ def create_app(settings: Settings) -> NoChatApp:
         headers.setdefault("X-Frame-Options", "DENY")
         if response.mimetype == "text/html":
             headers.setdefault("Content-Security-Policy", CSP)
+        if client_used_https():  # only over TLS: HSTS over plain HTTP is ignored
+            headers.setdefault("Strict-Transport-Security", HSTS)
+        # The path only: a query string is the client's to fill (a token, by mistake).
+        log.debug("%s %s %d", request.method, request.path, response.status_code)
         return response
 
     return app

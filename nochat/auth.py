@@ -144,7 +144,12 @@ class Authenticator:
         if claims.e <= now_ms():
             raise AuthError("token expired", code="token_expired")
         known = self._live.get(claims.s)
-        if known is not None and known[1].user_id == claims.u:
+        # A token newer than the cached session was refreshed on another node: re-read.
+        if (
+            known is not None
+            and known[1].user_id == claims.u
+            and known[1].expires_at_ms >= claims.e
+        ):
             self._live.move_to_end(claims.s)
             return known
         session = await self.store.session(claims.s)
@@ -160,8 +165,10 @@ class Authenticator:
 
     def _remember(self, session: Session, user: User) -> None:
         """Live sessions by id: a handshake or request costs no store round trip after the
-        first. This process is the only writer of sessions, and logout and refresh update
-        the cache, so it is never stale; it is bounded (least recently used go first)."""
+        first. Logout on any node reaches every node's cache (`forget`, through the
+        broker's session_ended signal) and a refresh elsewhere shows as a token newer
+        than the cached session, so it is never stale; it is bounded (least recently used
+        go first)."""
         self._live[session.id] = (user, session)
         self._live.move_to_end(session.id)
         while len(self._live) > LIVE_SESSIONS_CACHED:
@@ -171,11 +178,15 @@ class Authenticator:
         """Revoke the session. The tombstone goes in before anything awaits: a request that
         read the session row before the revoke checks it after its reads and neither
         answers nor caches the session (it would otherwise live on in the cache)."""
-        self._revoked[session.id] = None
+        self.forget(session.id)
+        await self.store.revoke_session(session.id)
+
+    def forget(self, session_id: str) -> None:
+        """The session has ended (here or on another node): refuse it from now on."""
+        self._revoked[session_id] = None
         while len(self._revoked) > REVOKED_REMEMBERED:
             self._revoked.popitem(last=False)
-        self._live.pop(session.id, None)
-        await self.store.revoke_session(session.id)
+        self._live.pop(session_id, None)
 
     def revoked(self, session_id: str) -> bool:
         return session_id in self._revoked

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any, Protocol
 
 import trio
@@ -141,7 +142,8 @@ class Connection:
         (connection caps) and this registration cannot interleave with another handshake.
         """
         services = self.services
-        services.register(self)
+        services.connections.register(self)
+        started = trio.current_time()
         try:
             await accept()
             self.sub.direct = self._direct  # frames may go straight out only after accept
@@ -157,9 +159,10 @@ class Connection:
             self.sub.close(CloseCode.INTERNAL)
         finally:
             self._ended = True
+            services.telemetry.connection_seconds.observe(trio.current_time() - started)
             for name in list(self.rooms):
                 self._leave(name)
-            services.unregister(self)
+            services.connections.unregister(self)
             if self.sub.close_code is not None:
                 await self._close_socket(self.sub.close_code)
 
@@ -230,6 +233,7 @@ class Connection:
         return 0.0
 
     def _rate_limited(self, wait: float, ref: protocol.Ref) -> None:
+        self.services.telemetry.rate_limited.labels(limit="ws").inc()
         self._strikes += 1
         if self._strikes >= self.settings.rate_strikes:
             self.services.counters.closed_rate_limited += 1
@@ -244,6 +248,7 @@ class Connection:
         is the unwritten tail of a frame the hub started writing directly, and goes first.
         """
         counters = self.services.counters
+        observe = self.services.telemetry.delivery_seconds.observe
         inbox, sub = self._inbox, self.sub
         most = self.settings.batch_max_events
         try:
@@ -275,6 +280,9 @@ class Connection:
                             size += len(text)
                         if items:
                             await self._send_text(items)
+                            now = perf_counter()
+                            observe(now - sub.queued_since)
+                            sub.queued_since = now  # what is left waited at least this long
                         counters.events_out += len(items)
                         del items  # do not keep the last frame alive while idle
                     del first
@@ -372,7 +380,7 @@ class Connection:
             self._joined(frame.room)
             services, name = self.services, self.user.name
             subscribers = services.hub.subscribers(frame.room)
-            if services.typing_gate.allow(frame.room, name, subscribers, trio.current_time()):
+            if services.throttles.typing.allow(frame.room, name, subscribers, trio.current_time()):
                 event = {"type": "typing", "room": frame.room, "user": name}
                 services.broker.publish(frame.room, protocol.encode(event))
         elif isinstance(frame, Join):
@@ -395,7 +403,9 @@ class Connection:
 
     async def on_send(self, frame: Send) -> None:
         protocol.require_text(frame.text, self.settings.max_text_chars)
-        room = self.rooms.get(frame.room) or await self.services.visible_room(self.user, frame.room)
+        room = self.rooms.get(frame.room)
+        if room is None:
+            room = await self.services.rooms.visible_room(self.user, frame.room)
         ref = frame.ref
 
         def done(result: Ack | BaseException) -> None:
@@ -413,9 +423,9 @@ class Connection:
         services, store = self.services, self.services.store
         if frame.room not in self.rooms and len(self.rooms) >= MAX_ROOMS_PER_CONNECTION:
             raise ValidationError("too many rooms joined", code="too_many_rooms")
-        room = await services.visible_room(self.user, frame.room)
+        room = await services.rooms.visible_room(self.user, frame.room)
         if not room.private:
-            await services.ensure_member(room, self.user)  # so it counts unread for them
+            await services.rooms.ensure_member(room, self.user)  # so it counts unread for them
         head = await store.head_seq(room)
         since = frame.since
         if (frame.epoch is not None and frame.epoch != store.epoch) or (
@@ -432,7 +442,7 @@ class Connection:
         else:
             self.rooms[room.name] = room
             if services.presence.enter(room.name, self.user.name):
-                services.announce_presence(room.name, self.user.name, "online")
+                services.presence_feed.announce(room.name, self.user.name, "online")
         services.hub.subscribe(room.name, self.sub, cursor)
         joined = {
             "type": "joined",
@@ -450,7 +460,7 @@ class Connection:
         self._typing.pop(name, None)
         self.services.hub.unsubscribe(name, self.sub)
         if self.services.presence.leave(name, self.user.name):
-            self.services.announce_presence(name, self.user.name, "offline")
+            self.services.presence_feed.announce(name, self.user.name, "offline")
 
 
 def ack_event(ack: Ack, ref: protocol.Ref) -> dict[str, Any]:

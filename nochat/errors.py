@@ -126,6 +126,12 @@ class StartupError(NoChatError):
     code = "startup"
 
 
+class BackupError(NoChatError):
+    """A backup or restore that cannot be made (`nochat backup`/`restore` print it)."""
+
+    code = "backup"
+
+
 class Overloaded(Unavailable):
     """Too much work of this kind waiting already; `retry_after_s` says when to try again."""
 

@@ -84,6 +84,7 @@ def error_parts(exc: NoChatError) -> tuple[int, list[tuple[str, str]], bytes]:
 
 
 def error_response(exc: NoChatError) -> Response:
+    services().telemetry.refused(exc, request.endpoint or "other")
     status, headers, body = error_parts(exc)
     return Response(body, status=status, headers=Headers(headers))
 
@@ -127,6 +128,12 @@ def client_address() -> str:
     return services().addresses.of(request.remote_addr, request.headers.get("X-Forwarded-For"))
 
 
+def client_used_https() -> bool:
+    """Whether the client spoke HTTPS: to NoChat, or to a trusted proxy that says so."""
+    proto = request.headers.get("X-Forwarded-Proto")
+    return services().addresses.scheme(request.remote_addr, request.scheme, proto) == "https"
+
+
 def require_json_from_allowed_origin() -> None:
     """Login CSRF: a request that sets the session cookie must be JSON (a cross-site form
     or `text/plain` fetch cannot send that without a CORS preflight, which NoChat never
@@ -166,7 +173,7 @@ async def register() -> Response:
     if not PASSWORD_CHARS[0] <= len(body.password) <= PASSWORD_CHARS[1]:
         raise ValidationError("password must be 8 to 1024 characters")
     svc = services()
-    throttle, address = svc.signup_throttle, client_address()
+    throttle, address = svc.throttles.signup, client_address()
     wait = throttle.retry_after(address, trio.current_time())
     if wait > 0:
         raise RateLimited(
@@ -194,7 +201,7 @@ async def login() -> Response:
         raise AuthError("wrong name or password", code="bad_credentials")
     svc = services()
     # Reserved before the (slow) password check: concurrent guesses count while in flight.
-    attempt = svc.login_throttle.begin(body.name, client_address(), trio.current_time())
+    attempt = svc.throttles.login.begin(body.name, client_address(), trio.current_time())
     outcome = Outcome.FAILED  # also when cancelled: a guesser could hang up to go uncounted
     try:
         token, session, user = await svc.auth.login(body.name, body.password)
@@ -214,7 +221,7 @@ async def refresh() -> Response:
     user, session = await authenticated()
     svc = services()
     token, renewed = await svc.auth.refresh(session)
-    svc.session_extended(renewed)
+    svc.connections.session_extended(renewed)
     return _session_response(svc, token, renewed, user)
 
 
@@ -232,7 +239,7 @@ def _session_response(svc: Services, token: str, session: Session, user: User) -
         max_age=int(svc.settings.token_ttl_s),
         httponly=True,
         samesite="Lax",
-        secure=svc.settings.cookie_secure or request.scheme == "https",
+        secure=svc.settings.cookie_secure or client_used_https(),
         path="/",
     )
     return response
@@ -243,7 +250,7 @@ async def logout() -> Response:
     _, session = await authenticated()
     svc = services()
     await svc.auth.logout(session)
-    svc.end_session(session.id)
+    svc.connections.end_session(session.id)
     # An explicit empty body: Response() with none wraps [] in Quart's iterable body,
     # which runs it through asyncio's executor (RuntimeError under Trio, connection lost).
     response = Response(b"", status=204)
@@ -288,7 +295,7 @@ async def create_room() -> Response:
         )
     svc = services()
     # Every attempt counts, a taken name too: that bounds how fast names can be probed.
-    wait = svc.room_creations.spend(f"user:{user.id}", trio.current_time())
+    wait = svc.throttles.room_creations.spend(f"user:{user.id}", trio.current_time())
     if wait > 0:
         raise RateLimited("too many rooms created this hour", retry_after_s=wait)
     room = await svc.store.create_room(
@@ -297,7 +304,7 @@ async def create_room() -> Response:
         owner=user,
         max_owned=svc.settings.max_rooms_per_user,
     )
-    svc.room_made(room, user)
+    svc.rooms.room_made(room, user)
     return json_response(room_json(room), 201)
 
 
@@ -315,7 +322,7 @@ def _int_arg(name: str, low: int, high: int) -> int | None:
 async def history(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
-    room = await svc.visible_room(user, name)
+    room = await svc.rooms.visible_room(user, name)
     before = _int_arg("before", 0, protocol.MAX_SEQ)
     after = _int_arg("after", 0, protocol.MAX_SEQ)
     limit = _int_arg("limit", 1, svc.settings.history_page_max) or DEFAULT_PAGE
@@ -330,11 +337,11 @@ async def history(name: str) -> Response:
 async def post_message(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
-    wait = svc.rest_sends.take(user.id, trio.current_time())
+    wait = svc.throttles.rest_sends.take(user.id, trio.current_time())
     if wait > 0:
         raise RateLimited("too many messages; slow down", retry_after_s=wait)
     body = await decode_body(NewMessage)
-    room = await svc.visible_room(user, name)
+    room = await svc.rooms.visible_room(user, name)
     protocol.require_text(body.text, svc.settings.max_text_chars)
     if not protocol.CLIENT_ID_RE.fullmatch(body.client_id):
         raise ValidationError("client_id must match [A-Za-z0-9_.:-]{1,64}")
@@ -348,7 +355,7 @@ async def post_message(name: str) -> Response:
 async def list_members(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
-    room = await svc.visible_room(user, name)
+    room = await svc.rooms.visible_room(user, name)
     return json_response({"members": await svc.store.members(room)})
 
 
@@ -357,7 +364,7 @@ async def add_member(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
     body = await decode_body(UserRef)
-    room = await svc.visible_room(user, name)
+    room = await svc.rooms.visible_room(user, name)
     if not room.private:
         raise ValidationError("public rooms have no member list to add to", code="not_private")
     if room.owner_id != user.id:
@@ -365,7 +372,7 @@ async def add_member(name: str) -> Response:
     other = await svc.store.user_by_name(body.user)
     if other is None:
         raise NotFound(f"no user {body.user!r}")
-    await svc.ensure_member(room, other)
+    await svc.rooms.ensure_member(room, other)
     return json_response({"members": await svc.store.members(room)})
 
 
@@ -380,7 +387,7 @@ async def open_dm() -> Response:
     if other.id == user.id:
         raise ValidationError("a direct conversation needs another user")
     room = await svc.store.open_dm(user, other)
-    svc.room_made(room, user, other)
+    svc.rooms.room_made(room, user, other)
     head = await svc.store.head_seq(room)
     return json_response(room_json(msgspec.structs.replace(room, head_seq=head)))
 

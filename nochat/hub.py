@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from math import inf
+from time import perf_counter
 
 import trio
 import trio.lowlevel
@@ -104,6 +105,9 @@ class Subscriber:
     budget: int = OUTBOX_BYTES
     #: Characters in the outbox or being written by the write pump (not `pending`).
     queued_chars: int = 0
+    #: When the outbox last went from empty to holding something (delivery latency;
+    #: `time.perf_counter`, real time even under a test's fake Trio clock).
+    queued_since: float = 0.0
     #: Set when `_room_need` more characters fit the budget (or the subscriber closed).
     _room: trio.Event | None = None
     _room_need: int = 0
@@ -139,6 +143,8 @@ class Subscriber:
         item always fits, or an event bigger than the budget could never go)."""
         if not self.has_room(len(item)):
             raise trio.WouldBlock
+        if not self.queued_chars:
+            self.queued_since = perf_counter()
         self.hold()
         self.outbox.send_nowait(item)
         self.queued_chars += len(item)
@@ -239,6 +245,10 @@ class Hub:
         #: Told when a room gets its first local subscriber and loses its last (the broker).
         self.room_opened: Callable[[str], None] | None = None
         self.room_closed: Callable[[str], None] | None = None
+        #: Told, once per flusher round, how long its oldest event waited since publish.
+        self.observe_delivery: Callable[[float], None] = _ignore
+        #: When the first event now waiting for the flusher was published (None: none).
+        self._round_since: float | None = None
 
     def connect(self, sub: Subscriber) -> None:
         self._all[sub] = None
@@ -315,6 +325,8 @@ class Hub:
         if len(sub.pending) >= FLUSH_EVERY_EVENTS or sub.pending_chars >= CHUNK_MAX_CHARS:
             self.direct_writes += sub.flush()
         else:
+            if self._round_since is None:
+                self._round_since = perf_counter()
             self._dirty[sub] = None
             self._wake.set()
 
@@ -340,6 +352,7 @@ class Hub:
 
     def flush(self) -> None:
         dirty, self._dirty = self._dirty, {}
+        since, self._round_since = self._round_since, None
         slow: list[Subscriber] = []
         frames: dict[tuple[int, ...], bytes] = {}
         for sub in dirty:
@@ -349,6 +362,8 @@ class Hub:
                 slow.append(sub)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 pass
+        if since is not None and dirty:
+            self.observe_delivery(perf_counter() - since)
         for sub in slow:
             self.evict(sub)
 
@@ -370,6 +385,10 @@ class Hub:
 
     def subscribers(self, room: str) -> int:
         return len(self._rooms.get(room, ()))
+
+    def queued_chars(self) -> Iterator[int]:
+        """What each connection holds queued, pending or being written (at scrape)."""
+        return (sub.used() for sub in self._all)
 
     def statistics(self) -> HubStatistics:
         queued = [sub.outbox.statistics().current_buffer_used for sub in self._all]
@@ -400,3 +419,7 @@ class HubStatistics:
     #: The most characters any one subscriber holds (never much more than its budget).
     max_queued_chars: int
     total_queued_chars: int
+
+
+def _ignore(seconds: float) -> None:
+    """The default delivery observer: nobody watches."""

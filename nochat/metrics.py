@@ -1,4 +1,8 @@
-"""Prometheus metrics, read at scrape time from plain counters (nothing on the hot path)."""
+"""Prometheus metrics read at scrape time from plain counters (nothing on the hot path).
+
+Histograms and labelled counters, observed where things happen, are in
+nochat/telemetry.py; docs/OPERATIONS.md lists every metric.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from .hub import Hub
 from .presence import Presence
+from .telemetry import outbox_histogram
 
 
 @dataclass(slots=True)
@@ -72,8 +77,14 @@ class NoChatCollector(Collector):
             ("nochat_error_frames", "error frames sent", c.errors_sent),
             ("nochat_evictions", "Slow consumers evicted (4008)", stats.evictions),
             ("nochat_published", "Events published to the hub", stats.published),
+            ("nochat_deliveries", "Events handed to subscribers (one per socket)", stats.delivered),
             ("nochat_closed_no_pong", "Connections closed for silence (4002)", c.closed_no_pong),
             ("nochat_disconnects", "Connections the client ended or abandoned", c.disconnects),
+            (
+                "nochat_closed_rate_limited",
+                "Connections closed for floods (4029)",
+                c.closed_rate_limited,
+            ),
             (
                 "nochat_internal_errors",
                 "Connections closed by a server bug (1011)",
@@ -81,15 +92,10 @@ class NoChatCollector(Collector):
             ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
+        yield outbox_histogram(self.hub.queued_chars())
         commits, messages = self.store_stats()
         yield CounterMetricFamily("nochat_store_commits", "Group commits", value=commits)
         yield CounterMetricFamily("nochat_store_messages", "Messages committed", value=messages)
-
-
-def make_registry(collector: Collector) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(collector)
-    return registry
 
 
 def render(registry: CollectorRegistry) -> bytes:

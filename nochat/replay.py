@@ -31,21 +31,38 @@ if TYPE_CHECKING:
 EVENT_OVERHEAD_CHARS = 256
 #: The part of a subscriber's byte budget a replay may fill.
 REPLAY_SHARE = 0.5
+#: Longest a join waits for the broker to know where a just-opened room stands (one
+#: SUBSCRIBE and one store read; with Redis down it gives up and goes on).
+HEAD_WAIT_S = 2.0
 
 
 async def catch_up(
     services: Services, sub: Subscriber, user: str, room: Room, cursor: RoomCursor
 ) -> None:
-    """Replay from the store until caught up with what the hub has published, then go live.
+    """Replay from the store until caught up with what the hub has been given, then go live.
 
     Live messages seen meanwhile only raise `cursor.seen`; the switch to live happens
     with no await between the last check and the flag, so nothing falls in between.
+
+    "What the hub has been given" is the broker's head of the room, not this process's
+    commits: with several nodes, events of other nodes reach the hub too, and when the
+    room has just opened here its head is not known until the broker has subscribed and
+    read the store. Going live before that could put the cursor behind an event the
+    broker then starts after (a seq never delivered). So the replay waits for the head
+    (at most HEAD_WAIT_S: with Redis down it may not come; the hub's seq check then
+    evicts rather than skips) and reads the store at least up to it.
     """
-    head = services.store.published_head(room)
+    broker = services.broker
+    head = broker.head(room.name)
+    if head is None:
+        with trio.move_on_after(HEAD_WAIT_S):
+            head = await broker.wait_head(room.name)
+        if sub.rooms.get(room.name) is not cursor:
+            return  # left (or re-joined) meanwhile
     if head is not None and cursor.seq >= head and cursor.seen <= cursor.seq:
         cursor.live = True  # nothing was missed: no store read at all
         return
-    async with services.replays.slot(user):
+    async with services.throttles.replays.slot(user):
         if sub.rooms.get(room.name) is cursor:
             await _replay(services, sub, room, cursor)
 
@@ -88,6 +105,7 @@ async def _replay(services: Services, sub: Subscriber, room: Room, cursor: RoomC
             break
     if replayed:
         services.counters.resumes += 1
+        services.telemetry.replayed.inc(replayed)
 
 
 async def _wait_room(services: Services, sub: Subscriber, chars: int, limit: int) -> bool:

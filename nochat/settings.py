@@ -14,6 +14,8 @@ from typing import Any, Self
 from .errors import ConfigError
 
 ENV_PREFIX = "NOCHAT_"
+#: Most worker processes `nochat serve --workers` runs.
+MAX_WORKERS = 64
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
@@ -29,6 +31,8 @@ class Settings:
     port: int = 8000
     data_dir: Path = Path("nochat-data")
     log_level: str = "INFO"
+    #: "text" (readable) or "json" (one object per line, for log shippers).
+    log_format: str = "text"
     #: Token signing secret; when empty one is generated once and kept in data_dir.
     secret: str = field(default="", repr=False)
     token_ttl_s: float = 24 * 3600.0
@@ -117,6 +121,9 @@ class Settings:
     first_frame_timeout_s: float = 10.0
     #: Serve the browser client from this directory ("" = the bundled web/).
     web_dir: str = ""
+    #: PEM certificate chain and private key: both set serves HTTPS and wss:// only.
+    certfile: str = ""
+    keyfile: str = ""
     #: How long an event that arrives ahead of its room's next seq is held before the
     #: gap is read from the store.
     broker_hold_s: float = 0.2
@@ -124,6 +131,8 @@ class Settings:
     redis_url: str = field(default="", repr=False)
     #: Events waiting to be PUBLISHed to Redis; more are dropped (other nodes backfill).
     broker_buffer: int = 10_000
+    #: Worker processes `nochat serve` runs on one port (more than 1: Redis and PostgreSQL).
+    workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -179,6 +188,8 @@ class Settings:
             p.append("port must be 0..65535")
         if self.log_level.upper() not in _LOG_LEVELS:
             p.append(f"log_level must be one of {sorted(_LOG_LEVELS)}")
+        if self.log_format not in ("text", "json"):
+            p.append("log_format must be 'text' or 'json'")
         if self.sqlite_synchronous.upper() not in _SYNC_MODES:
             p.append(f"sqlite_synchronous must be one of {sorted(_SYNC_MODES)}")
         if self.database_url and not self.database_url.startswith(_DATABASE_SCHEMES):
@@ -233,6 +244,18 @@ class Settings:
                 p.append(f"{name} must be >= 1")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             p.append("redis_url must start with redis://, rediss:// or unix://")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            p.append(f"workers must be 1..{MAX_WORKERS}")
+        elif self.workers > 1 and not self.redis_url:
+            p.append(
+                f"workers={self.workers} needs Redis (NOCHAT_REDIS_URL): it carries each "
+                "room's events and the signals between the workers"
+            )
+        elif self.workers > 1 and not self.database_url:
+            p.append(
+                f"workers={self.workers} needs PostgreSQL (NOCHAT_DATABASE_URL): SQLite "
+                "serves one process only"
+            )
         if self.max_frame_bytes < 1024:
             p.append("max_frame_bytes must be >= 1024")
         for proxy in self.trusted_proxies:
@@ -240,6 +263,8 @@ class Settings:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 p.append(f"trusted_proxies: {proxy!r} is not an address or CIDR")
+        if bool(self.certfile) != bool(self.keyfile):
+            p.append("certfile and keyfile must be set together (TLS needs both)")
         if self.outbox_bytes < 64 * 1024:
             p.append("outbox_bytes must be >= 65536")
         if p:
@@ -248,6 +273,10 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "nochat.sqlite3"
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.certfile)
 
 
 def _parse(kind: Any, text: str) -> Any:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
 from werkzeug.http import parse_cookie
 
-from . import protocol, transport
+from . import logs, protocol, transport
 from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
 from .connection import Connection, Disconnected
 from .errors import AuthError, Forbidden, NoChatError, Unavailable
@@ -73,6 +73,7 @@ class AsgiSocket:
 async def serve_websocket(
     svc: Services, scope: WebsocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
 ) -> None:
+    logs.connection_id.set(logs.new_id("c"))  # this task's and its children's log lines
     socket = AsgiSocket(receive, send)
     first = await receive()
     if first["type"] != "websocket.connect":
@@ -80,15 +81,16 @@ async def serve_websocket(
     headers = _headers(scope)
     offered = list(scope.get("subprotocols") or ())
     try:
-        if svc.shutting_down:
+        if svc.drain.shutting_down:
             raise Unavailable("the server is shutting down")
         token = _credentials(headers, offered, svc)
         user, session = await svc.auth.authenticate(token)
         # No await from here until Connection.serve registers the socket: a logout either
         # ran before authenticate's revocation check (refused above) or finds the socket
         # registered when it closes its session's sockets (4001).
-        svc.admit(user)  # caps: 429 per user, 503 server-wide; no await until registered
+        svc.admission.admit(user)  # caps: 429 per user, 503 server-wide; no await until registered
     except NoChatError as exc:
+        svc.telemetry.refused(exc, "ws")
         await socket.reject(exc)
         return
     subprotocol = protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None
@@ -98,7 +100,11 @@ async def serve_websocket(
     scope["headers"] = []
     del headers, first
     conn = Connection(svc, user, session, socket, direct)
-    await conn.serve(lambda: socket.accept(subprotocol))
+    log.debug("socket of %s accepted", user.name)
+    try:
+        await conn.serve(lambda: socket.accept(subprotocol))
+    finally:
+        log.debug("socket of %s ended", user.name)
 
 
 def _headers(scope: WebsocketScope) -> dict[str, str]:

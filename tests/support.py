@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -59,11 +60,13 @@ class RunningServer:
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.settings.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        scheme = "wss" if self.settings.tls else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}/ws"
 
     async def stop(self) -> None:
         """Graceful shutdown, as on SIGTERM; returns when the store is flushed and closed."""
@@ -240,6 +243,8 @@ class Api:
     base: str
     token: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: For an https:// base: the context that trusts the test's certificate.
+    ssl_context: ssl.SSLContext | None = None
 
     async def call(
         self, method: str, path: str, body: Any = None, *, raw: bytes | None = None
@@ -252,7 +257,7 @@ class Api:
 
         def run() -> Any:
             try:
-                with urllib.request.urlopen(req, timeout=STEP_S) as resp:
+                with urllib.request.urlopen(req, timeout=STEP_S, context=self.ssl_context) as resp:
                     text = resp.read()
                     return json.loads(text) if text else None
             except urllib.error.HTTPError as exc:
@@ -276,7 +281,7 @@ class Api:
         """Register `name`, log in, and return an Api carrying its token."""
         await self.post("/api/users", {"name": name, "password": password})
         session = await self.post("/api/sessions", {"name": name, "password": password})
-        return Api(self.base, session["token"])
+        return Api(self.base, session["token"], ssl_context=self.ssl_context)
 
 
 class WsClient:
@@ -349,14 +354,22 @@ async def ws_connect(
     *,
     subprotocols: list[str] | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
     **kwargs: Any,
 ) -> AsyncIterator[WsClient]:
+    """A client of `server`'s /ws; over TLS (wss://) when `ssl_context` is given."""
     extra = list(headers or [])
     if token:
         extra.append((b"Authorization", f"Bearer {token}".encode()))
     # Our own stream, closed in `finally`: trio-websocket leaves the socket open when a
     # test ends right after the server's close frame (it waits for the server's TCP FIN).
-    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    stream: trio.abc.Stream
+    if ssl_context is None:
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    else:
+        stream = await trio.open_ssl_over_tcp_stream(
+            "127.0.0.1", server.port, ssl_context=ssl_context, https_compatible=True
+        )
     try:
         async with _unwrap_rejection(), trio.open_nursery() as nursery:
             with trio.fail_after(STEP_S):

@@ -43,3 +43,20 @@ def test_addresses_setting_lists_every_bad_proxy() -> None:
         "10.0.0.0/8",
         "::1",
     )
+
+
+@pytest.mark.parametrize(
+    ("peer", "scheme", "proto", "seen"),
+    [
+        ("10.0.0.5", "http", "https", "https"),  # TLS ended at a trusted proxy
+        ("10.0.0.5", "http", "HTTPS, http", "https"),  # the first hop's word counts
+        ("10.0.0.5", "http", "gopher", "http"),  # nonsense: the connection's own
+        ("10.0.0.5", "https", None, "https"),
+        ("203.0.113.1", "http", "https", "http"),  # not a proxy: header ignored
+    ],
+)
+def test_scheme_forwarded_proto_from_trusted_proxies(
+    peer: str, scheme: str, proto: str | None, seen: str
+) -> None:
+    assert ClientAddresses(("10.0.0.0/8",)).scheme(peer, scheme, proto) == seen
+    assert ClientAddresses(()).scheme(peer, scheme, proto) == scheme

@@ -25,7 +25,7 @@ async def test_transport_direct_reader_and_writer_engage_on_real_hypercorn(
     hub = server.services.hub
     async with ws_connect(server, ann.token) as a:
         await a.join()
-        (conns,) = server.services.by_session.values()
+        (conns,) = server.services.connections.by_session.values()
         (conn,) = conns
         sink = conn.sub.direct
         assert isinstance(sink, DirectSocket), "the direct writer did not attach"
@@ -44,7 +44,7 @@ async def test_transport_hooks_stay_off_when_direct_send_is_off(
     ann = await Api(server.http).signup("ann")
     async with ws_connect(server, ann.token) as a:
         await a.join()
-        (conns,) = server.services.by_session.values()
+        (conns,) = server.services.connections.by_session.values()
         assert next(iter(conns)).sub.direct is None
         await a.say("plain")
         assert (await a.messages(1))[0]["text"] == "plain"

@@ -59,6 +59,8 @@ class BrokerStatistics:
     sent: int = 0
     received: int = 0
     connects: int = 0
+    #: Items waiting to be published now (the broker's lag, in events).
+    queued: int = 0
 
 
 SignalPayload = Mapping[str, str]
@@ -90,6 +92,12 @@ class Broker(Protocol):
         """The last seq of `room` this node's hub has been given (None: the room is not
         open here, or where it starts is not known yet). A joining subscriber is caught
         up once it has read the store up to here."""
+        ...
+
+    async def wait_head(self, room: str) -> int | None:
+        """`head(room)` once it is known (None: the room is not open here). It becomes
+        known once the room's events reach this node (with Redis: after SUBSCRIBE) and
+        the store's head has been read; callers bound the wait (Redis may be down)."""
         ...
 
     def signal(self, kind: SignalKind, payload: SignalPayload) -> None:

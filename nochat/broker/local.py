@@ -58,6 +58,9 @@ class LocalBroker:
     def head(self, room: str) -> int | None:
         return self.sequencer.head(room)
 
+    async def wait_head(self, room: str) -> int | None:
+        return await self.sequencer.wait_head(room)
+
     def signal(self, kind: SignalKind, payload: SignalPayload) -> None:
         self._signals.dispatch(kind, payload)
 

@@ -20,6 +20,9 @@ class BrokerCollector(Collector):
         s = self.broker.statistics()
         up = 1 if s.status is BrokerStatus.HEALTHY else 0
         yield GaugeMetricFamily("nochat_broker_up", "1: the broker is connected", value=up)
+        yield GaugeMetricFamily(
+            "nochat_broker_queued", "Events waiting to be published to Redis", value=s.queued
+        )
         for name, doc, value in (
             ("nochat_broker_held", "Events that waited for an earlier seq", s.held),
             ("nochat_broker_gap_fills", "Gaps read from the store", s.gap_fills),

@@ -103,6 +103,7 @@ class RedisBroker:
             sent=self.sent,
             received=self.received,
             connects=self.connects,
+            queued=self._to_send.statistics().current_buffer_used,
         )
 
     def publish(
@@ -116,6 +117,9 @@ class RedisBroker:
 
     def head(self, room: str) -> int | None:
         return self.sequencer.head(room)
+
+    async def wait_head(self, room: str) -> int | None:
+        return await self.sequencer.wait_head(room)
 
     def signal(self, kind: SignalKind, payload: SignalPayload) -> None:
         self._signals.dispatch(kind, payload)

@@ -54,6 +54,8 @@ class _Room:
     fill_to: int = 0
     #: When the open gap is filled from the store (inf: no gap).
     deadline: float = inf
+    #: Set once `head` is known (`wait_head`).
+    known: trio.Event = field(default_factory=trio.Event)
 
 
 class Sequencer:
@@ -86,6 +88,14 @@ class Sequencer:
     def head(self, room: str) -> int | None:
         state = self._rooms.get(room)
         return None if state is None else state.head
+
+    async def wait_head(self, room: str) -> int | None:
+        """The room's head once it is known (None: the room is not open, or was closed)."""
+        state = self._rooms.get(room)
+        if state is None:
+            return None
+        await state.known.wait()
+        return self.head(room) if self._rooms.get(room) is state else None
 
     def offer(self, room: str, encoded: str, seq: int | None, first: int | None = None) -> None:
         """One item from anywhere (this node or another); delivered now if it is next."""
@@ -121,6 +131,7 @@ class Sequencer:
             # Held items came after the room opened: whoever joined then has the seqs
             # before the earliest of them, maybe not those up to the store's head.
             state.head = min(head, min(state.held) - 1) if state.held else head
+            state.known.set()
             self._drain(room, state)
             if head > state.head:
                 self._need(state, head)
@@ -199,6 +210,7 @@ class Sequencer:
             # earliest item held is the start. Subscribers read the rest from the store.
             state.head = min(state.held) - 1 if state.held else None
             if state.head is not None:
+                state.known.set()
                 self._drain(room, state)
             else:
                 state.deadline = inf

@@ -110,6 +110,13 @@ CommitListener = Callable[[Sequence[Message]], None]
 AppendCallback = Callable[[Ack | BaseException], None]
 
 
+CommitObserver = Callable[[float, int], None]
+
+
+def ignore_commit(seconds: float, size: int) -> None:
+    """The default CommitObserver: nobody watches."""
+
+
 class StoreStatistics(msgspec.Struct, frozen=True):
     """Counters since the store started (the Prometheus collector reads them)."""
 
@@ -126,6 +133,9 @@ class Store(Protocol):
     health: str
     #: Called by the writer, in seq order, with each batch of newly committed messages.
     on_commit: CommitListener
+    #: Called by the writer after each group commit: its seconds and how many requests
+    #: it carried (the /metrics histograms).
+    observe_commit: CommitObserver
     #: The token signing secret every node sharing this database uses, once `run` has
     #: started; "" when the backend keeps none (SQLite: the data directory holds it).
     shared_secret: str

@@ -26,10 +26,12 @@ from . import (
     AppendCallback,
     AppendRequest,
     CommitListener,
+    CommitObserver,
     Event,
     Message,
     Room,
     StoreStatistics,
+    ignore_commit,
     log_queries,
 )
 from .postgres_append import Raced, append_batch
@@ -62,6 +64,7 @@ class PostgresStore(PostgresDirectory):
         self.pool_size = pool_size
         self.group_commit_max = group_commit_max
         self.on_commit: CommitListener = on_commit or (lambda batch: None)
+        self.observe_commit: CommitObserver = ignore_commit
         self.epoch = ""
         self.shared_secret = ""
         #: "ok", or "failed" while the last group commit failed (the database unreachable).
@@ -179,6 +182,7 @@ class PostgresStore(PostgresDirectory):
     async def _commit(self, batch: list[tuple[AppendRequest, AppendCallback]]) -> None:
         requests = [request for request, _ in batch]
         results: list[Ack | BaseException]
+        started = trio.current_time()
         try:
             with trio.CancelScope(shield=True):  # a half-finished commit must still report
                 results, fresh = await trio.to_thread.run_sync(
@@ -193,6 +197,7 @@ class PostgresStore(PostgresDirectory):
             self.health = "ok"
         self._commits += 1
         self._committed_messages += len(fresh)
+        self.observe_commit(trio.current_time() - started, len(batch))
         for (_, done), result in zip(batch, results, strict=True):
             done(result)
         if fresh:

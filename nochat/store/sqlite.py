@@ -26,11 +26,13 @@ from . import (
     AppendCallback,
     AppendRequest,
     CommitListener,
+    CommitObserver,
     Event,
     Message,
     Room,
     StoreStatistics,
     User,
+    ignore_commit,
     log_queries,
     new_id,
     now_ms,
@@ -77,6 +79,7 @@ class SQLiteStore(SQLiteDirectory):
         self.synchronous = synchronous.upper()
         self.group_commit_max = group_commit_max
         self.on_commit: CommitListener = on_commit or (lambda batch: None)
+        self.observe_commit: CommitObserver = ignore_commit
         self.epoch = ""
         self.shared_secret = ""  # one process per file: the secret lives in the data dir
         self._writer: sqlite3.Connection | None = None
@@ -208,6 +211,7 @@ class SQLiteStore(SQLiteDirectory):
 
     async def _commit(self, batch: list[_Pending]) -> None:
         requests = [p.request for p in batch]
+        started = trio.current_time()
         try:
             with trio.CancelScope(shield=True):  # a half-finished commit must still report
                 results, fresh, seqs = await trio.to_thread.run_sync(
@@ -226,6 +230,7 @@ class SQLiteStore(SQLiteDirectory):
             self.health = "ok"
         self.commits += 1
         self.committed_messages += len(fresh)
+        self.observe_commit(trio.current_time() - started, len(batch))
         for pending, result in zip(batch, results, strict=True):
             pending.callback(result)
         if fresh:

@@ -355,3 +355,14 @@ async def test_broker_killed_subscription_reconnects_and_backfills(cluster: Clus
     sender.commit("r")
     assert await receiver.take(3) == [("r", 1), ("r", 2), ("r", 3)]
     assert receiver.broker.connects >= 2  # type: ignore[attr-defined]
+
+
+async def test_broker_wait_head_returns_once_the_store_head_is_read(cluster: Cluster) -> None:
+    (node,) = await cluster.nodes(1)
+    cluster.log.commit("r", 2)  # committed by another node, never published here
+    assert await node.broker.wait_head("r") is None  # not open here
+    node.join("r")
+    assert node.broker.head("r") is None  # just opened: where it stands is not known yet
+    with trio.fail_after(STEP_S):
+        assert await node.broker.wait_head("r") == 2
+    assert node.broker.head("r") == 2

@@ -80,6 +80,7 @@ async def test_redis_down_node_serves_and_readyz_says_degraded(
             assert await api.get("/readyz") == {"status": "ready", "store": "ok"}
             text = await _metrics(server.http)
             assert "nochat_broker_up 1.0" in text and "nochat_broker_connects_total 1.0" in text
+            assert "nochat_broker_queued 0.0" in text  # nothing waiting to be published
             await a.say("after")
             assert [m["seq"] for m in await a.messages(1)] == [2]
         finally:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -66,6 +67,8 @@ class NochatServer:
         self.proc: subprocess.Popen[bytes] | None = None
         #: Extra NOCHAT_* settings for the next start().
         self.env: dict[str, str] = {}
+        #: Set with an https:// url: the context that trusts the server's certificate.
+        self.ssl_context: ssl.SSLContext | None = None
 
     def start(self) -> None:
         env = {
@@ -108,7 +111,9 @@ class NochatServer:
             if self.proc.poll() is not None:
                 pytest.fail(f"nochat serve exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:
+                with urllib.request.urlopen(
+                    f"{self.url}/healthz", timeout=1, context=self.ssl_context
+                ) as resp:
                     if resp.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -148,7 +153,7 @@ class NochatServer:
         if token:
             req.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=10, context=self.ssl_context) as resp:
                 raw = resp.read()
                 status = resp.status
         except urllib.error.HTTPError as err:

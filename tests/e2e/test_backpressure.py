@@ -146,7 +146,7 @@ async def test_backpressure_a_users_extra_replays_wait_for_a_slot(
         await a.expect("presence", user="cat", state="online")  # its replay has the slot
         async with ws_connect(server, cat.token) as c:
             await c.join(since=0)  # `joined` at once; its replay waits for cat's slot
-            slots = server.services.replays
+            slots = server.services.throttles.replays
             assert slots.holders("cat") == 1
             assert slots._slots["cat"].statistics().tasks_waiting == 1
             await a.join(since=0)  # another user's replay is not held up

@@ -1,0 +1,56 @@
+"""Presence changes on their way to a room: at once in small rooms, batched in big ones."""
+
+from __future__ import annotations
+
+import trio
+
+from . import protocol
+from .broker import Broker
+from .hub import Hub, pack
+
+#: How often a big room's presence changes go out together.
+PRESENCE_BATCH_S = 0.25
+
+
+class PresenceFeed:
+    def __init__(self, hub: Hub, broker: Broker, batch_above: int) -> None:
+        self._hub = hub
+        self._broker = broker
+        self._batch_above = batch_above
+        self._pending: dict[str, dict[str, str]] = {}
+        self._wake = trio.Event()
+
+    def announce(self, room: str, user: str, state: str) -> None:
+        """Tell the room `user` came online or went offline.
+
+        In a room of more than `batch_above` subscribers, changes are collected and sent
+        together every PRESENCE_BATCH_S (latest state per user): a storm of N users
+        joining a room of N would otherwise cost N² deliveries. A room with changes
+        waiting keeps batching, so an older state never overtakes a newer one.
+        """
+        pending = self._pending
+        if room not in pending and self._hub.subscribers(room) <= self._batch_above:
+            self._broker.publish(room, protocol.encode(_event(room, user, state)))
+            return
+        pending.setdefault(room, {})[user] = state
+        self._wake.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Send the batched presence changes of big rooms, once per PRESENCE_BATCH_S."""
+        task_status.started()
+        while True:
+            await self._wake.wait()
+            await trio.sleep(PRESENCE_BATCH_S)
+            self._wake = trio.Event()
+            pending, self._pending = self._pending, {}
+            for room, states in pending.items():
+                events = [
+                    (protocol.encode(_event(room, user, state)), 0)
+                    for user, state in states.items()
+                ]
+                for item, _ in pack(events):
+                    self._broker.publish(room, item)
+
+
+def _event(room: str, user: str, state: str) -> dict[str, str]:
+    return {"type": "presence", "room": room, "user": user, "state": state}

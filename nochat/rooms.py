@@ -1,0 +1,52 @@
+"""The room directory: which rooms exist and who is a member, cached per node."""
+
+from __future__ import annotations
+
+from . import protocol
+from .errors import NotFound
+from .store import Room, Store, User
+
+
+class RoomDirectory:
+    """Rooms and memberships this node has seen, in front of the store.
+
+    Rooms never change once made and members are never removed, so both caches only ever
+    hold true facts: a join or send costs no store round trip after the first, and a
+    miss (a room or member another node has just added) is read from the store, which
+    every node shares. Nothing negative is cached, so no node can be told "no" from a
+    stale cache.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._rooms: dict[str, Room] = {}
+        self._members: set[tuple[int, int]] = set()
+
+    async def visible_room(self, user: User, name: str) -> Room:
+        """The room if `user` may read and write it; NotFound otherwise (names never leak)."""
+        room = self._rooms.get(name)
+        if room is None and protocol.valid_room(name):
+            room = await self._store.room(name)
+            if room is not None:
+                self._rooms[name] = room
+        if room is None or (room.private and not await self.is_member(room, user)):
+            raise NotFound(f"no room {name!r}")
+        return room
+
+    async def is_member(self, room: Room, user: User) -> bool:
+        if (room.id, user.id) in self._members:
+            return True
+        if await self._store.is_member(room, user):
+            self._members.add((room.id, user.id))
+            return True
+        return False
+
+    async def ensure_member(self, room: Room, user: User) -> None:
+        """Make `user` a member (public rooms on join: so they count unread); once."""
+        if (room.id, user.id) not in self._members:
+            await self._store.add_member(room, user)
+            self._members.add((room.id, user.id))
+
+    def room_made(self, room: Room, *members: User) -> None:
+        self._rooms[room.name] = room
+        self._members.update((room.id, m.id) for m in members)
