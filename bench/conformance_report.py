@@ -29,7 +29,7 @@ _RACE = (
     " refused after the close frame, so Autobahn sees no echo (strict wants it first)."
     " Stock Hypercorn has the same race (its reader also closes before the app task runs):"
     " from run to run it shows each of these cases NON-STRICT or OK; the direct reader,"
-    " with no task switch between the two frames, loses it every time. Not a framing"
+    " with no task switch between the two frames, loses it nearly always. Not a framing"
     " fault: only an app that answered before the reader reads on could make it OK."
 )
 
