@@ -242,12 +242,16 @@ def check_text(text: str, max_chars: int) -> str | None:
 
     Text that shows nothing (spaces, zero-width and other invisible characters only) is
     `empty_text`; only the first `max_chars + 1` characters are looked at, which bounds
-    the work for any text that is too long anyway.
+    the work for any text that is too long anyway. A NUL character is `nul_in_text`:
+    PostgreSQL's text type cannot hold it, and one such message would fail the whole
+    group commit it rides in, every other sender's messages with it.
     """
     if not visible(text[: max_chars + 1]):
         return "empty_text"
     if len(text) > max_chars:
         return "text_too_long"
+    if "\x00" in text:
+        return "nul_in_text"
     return None
 
 

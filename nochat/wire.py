@@ -16,17 +16,26 @@ from __future__ import annotations
 import codecs
 
 _TEXT = 0x81  # FIN + opcode 1 (text)
+_BINARY = 0x82  # FIN + opcode 2 (binary)
 
 
 def text_frame(payload: str) -> bytes:
     """One complete, unmasked, unfragmented text frame carrying `payload`."""
-    data = payload.encode()
+    return _frame(_TEXT, payload.encode())
+
+
+def binary_frame(data: bytes) -> bytes:
+    """One complete, unmasked, unfragmented binary frame carrying `data`."""
+    return _frame(_BINARY, data)
+
+
+def _frame(first: int, data: bytes) -> bytes:
     n = len(data)
     if n < 126:
-        return bytes((_TEXT, n)) + data
+        return bytes((first, n)) + data
     if n < 65536:
-        return bytes((_TEXT, 126)) + n.to_bytes(2, "big") + data
-    return bytes((_TEXT, 127)) + n.to_bytes(8, "big") + data
+        return bytes((first, 126)) + n.to_bytes(2, "big") + data
+    return bytes((first, 127)) + n.to_bytes(8, "big") + data
 
 
 # ---- the fast receive path --------------------------------------------------------------------
@@ -99,11 +108,13 @@ class FrameReader:
     (checked from the header, before any of it is buffered). The fragments of a text
     message are checked as they come (RFC 6455 §8.1): the fragment that makes the text
     invalid UTF-8 fails the connection with 1007 at once; a valid prefix that ends inside
-    a code point is fine until the final fragment. (A text message in one frame is
-    decoded, and so checked, by its receiver.)
+    a code point is fine until the final fragment. A text frame still arriving is checked
+    as far as it has come, so a bad byte fails it before the rest arrives (Autobahn
+    6.4.3/6.4.4). (A whole text message in one frame is decoded, and so checked, by its
+    receiver.)
     """
 
-    __slots__ = ("_buf", "_max", "_opcode", "_parts", "_size", "_utf8")
+    __slots__ = ("_buf", "_max", "_opcode", "_partial", "_parts", "_size", "_utf8")
 
     def __init__(self, max_message: int) -> None:
         self._buf = b""
@@ -112,6 +123,9 @@ class FrameReader:
         self._parts: list[bytes] | None = None  # fragments of an unfinished message
         self._size = 0
         self._utf8: codecs.IncrementalDecoder | None = None  # while a text is in fragments
+        #: The text frame that is still arriving: payload bytes checked so far, and the
+        #: decoder that has seen them (a copy: the complete frame is decoded again).
+        self._partial: tuple[int, codecs.IncrementalDecoder] | None = None
 
     def feed(self, data: bytes) -> tuple[list[tuple[int, bytes]], ProtocolViolation | None]:
         """The (opcode, payload) of every message and control frame `data` completes, in
@@ -134,7 +148,10 @@ class FrameReader:
                     length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 14
                 self._check(b0, b1, length)
                 if end - pos < head + length:
+                    if opcode == OP_TEXT or (opcode == OP_CONTINUATION and self._utf8 is not None):
+                        self._check_partial(buf[pos + head - 4 : end])
                     break
+                self._partial = None
                 payload = unmask(
                     buf[pos + head : pos + head + length], buf[pos + head - 4 : pos + head]
                 )
@@ -163,10 +180,30 @@ class FrameReader:
                         out.append((self._opcode, b"".join(self._parts)))
                         self._parts, self._size, self._utf8 = None, 0, None
         except ProtocolViolation as exc:
-            self._buf = b""
+            self._buf, self._partial = b"", None
             return out, exc
         self._buf = buf[pos:]
         return out, None
+
+    def _check_partial(self, frame: bytes) -> None:
+        """Fail fast (1007) on a text frame whose arrived part is already invalid UTF-8,
+        before the rest of it comes (RFC 6455 §8.1, Autobahn 6.4.3/6.4.4). `frame` is the
+        masking key and the payload so far; each byte is checked once."""
+        if self._partial is None:
+            fresh: codecs.IncrementalDecoder = _utf8_decoder()
+            if self._utf8 is not None:  # a continuation: start where the text stands
+                fresh.setstate(self._utf8.getstate())
+            self._partial = (0, fresh)
+        checked, decoder = self._partial
+        key, payload = frame[:4], frame[4:]
+        if len(payload) <= checked:
+            return
+        turn = checked % 4
+        try:
+            decoder.decode(unmask(payload[checked:], key[turn:] + key[:turn]))
+        except UnicodeDecodeError:
+            raise ProtocolViolation(1007, "text is not UTF-8") from None
+        self._partial = (len(payload), decoder)
 
     def _check(self, b0: int, b1: int, length: int) -> None:
         """Raise ProtocolViolation unless a frame with this header may come now."""

@@ -64,7 +64,7 @@ def test_protocol_check_text() -> None:
         "\u115f\u1160\uffa0",  # Hangul choseong/jungseong/halfwidth fillers
         "\u2800\u2800",  # braille blank
         "\u0301\u0308",  # combining marks with nothing to sit on
-        "\x00\x1b\x7f",  # controls
+        "\x01\x1b\x7f",  # controls
         "\u00a0\u2003\u3000\u2028",  # no-break, em, ideographic space, line separator
         "\U000e0041\U000e007f",  # tag characters
     ],
@@ -77,6 +77,11 @@ def test_protocol_check_text_refuses_invisible_only_text(text: str) -> None:
 @pytest.mark.parametrize("text", ["e\u0301", "\U0001f600", "\u4e2d", "\u200bx", "."])
 def test_protocol_check_text_keeps_text_that_shows(text: str) -> None:
     assert protocol.check_text(text, 4000) is None
+
+
+def test_protocol_check_text_refuses_nul_which_postgresql_cannot_store() -> None:
+    assert protocol.check_text("a\x00b", 4000) == "nul_in_text"
+    assert protocol.check_text("a\x01b", 4000) is None
 
 
 def test_protocol_batch_is_one_event_or_an_array() -> None:

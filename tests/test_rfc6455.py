@@ -92,6 +92,45 @@ async def test_rfc6455_server_closes_1007_before_the_final_fragment(
         assert await sock.reply() == {"close": INVALID_PAYLOAD}
 
 
+def test_rfc6455_invalid_utf8_fails_before_the_rest_of_its_frame_arrives() -> None:
+    # Autobahn 6.4.3/6.4.4: one text frame in chunks; the chunk that makes it invalid
+    # fails the connection, the rest of the frame need not come.
+    whole = frame(OP_TEXT, "κόσμε".encode() + b"\xf4\x90\x80\x80" + b"edited")
+    cut = 2 + 4 + 11 + 2  # header, key, the valid text, two bytes of the bad sequence
+    reader = FrameReader(max_message=1000)
+    assert _feed(reader, whole[: cut - 2], whole[cut - 2 : cut]) == [
+        ([], None),
+        ([], INVALID_PAYLOAD),
+    ]
+
+
+def test_rfc6455_invalid_utf8_in_an_arriving_continuation_fails_at_once() -> None:
+    reader = FrameReader(max_message=1000)
+    first = frame(OP_TEXT, EURO[:1], fin=False)  # a code point begun in the first fragment
+    rest = frame(OP_CONTINUATION, b"A" + b"x" * 50)  # breaks it; the frame is not all here
+    assert _feed(reader, first, rest[:8]) == [([], None), ([], INVALID_PAYLOAD)]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7])
+def test_rfc6455_valid_text_arriving_in_chunks_is_checked_once_and_passes(chunk: int) -> None:
+    text = ("€κόσμε𝄞" * 30).encode()  # code points of 2-4 bytes, across every masking turn
+    data = frame(OP_TEXT, text[:100], fin=False) + frame(OP_CONTINUATION, text[100:])
+    reader = FrameReader(max_message=10_000)
+    got = [reader.feed(data[i : i + chunk]) for i in range(0, len(data), chunk)]
+    assert all(violation is None for _, violation in got)
+    assert [f for frames, _ in got for f in frames] == [(OP_TEXT, text)]
+
+
+async def test_rfc6455_server_closes_1007_inside_a_frame_that_has_not_all_arrived(
+    server: RunningServer, api: Api
+) -> None:
+    ann = await api.signup("ann")
+    whole = frame(OP_TEXT, b'{"type": "pong", "x": "\xff' + b"x" * 40 + b'"}')
+    async with raw_socket(server, ann.token) as sock:
+        await sock.send(Wire(whole[:40]))  # the bad byte is in, the rest of the frame is not
+        assert await sock.reply() == {"close": INVALID_PAYLOAD}
+
+
 @pytest.mark.parametrize("split", [1, 2])
 async def test_rfc6455_server_takes_a_code_point_split_across_fragments(
     server: RunningServer, api: Api, split: int

@@ -99,3 +99,20 @@ async def test_postgres_outage_answers_503_and_sends_resume_when_it_returns(
                 assert exc.status == 503
                 await trio.sleep(0.2)
     assert (first["seq"], again["seq"]) == (1, 2)
+
+
+async def test_postgres_a_nul_in_text_is_refused_and_fails_nobody_elses_send(
+    nursery: trio.Nursery, tmp_path: Path, pg_url: str
+) -> None:
+    # PostgreSQL's text cannot hold U+0000: stored, it would fail the whole group commit.
+    server = await start_server(nursery, make_settings(tmp_path / "d", database_url=pg_url))
+    ann = await Api(server.http).signup("ann")
+    async with ws_connect(server, ann.token) as a:
+        await a.join()
+        await a.send(type="send", room="general", text="bad\x00text", client_id="nul")
+        await a.send(type="send", room="general", text="fine", client_id="ok")
+        error = await a.expect("error")
+        assert error["code"] == "nul_in_text"
+        assert (await a.expect("ack", client_id="ok"))["seq"] == 1
+    page = await ann.get("/api/rooms/general/messages")
+    assert [m["text"] for m in page["messages"]] == ["fine"]
