@@ -18,7 +18,7 @@ import pytest
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, NochatServer
 from .ui import message, send, sign_up
@@ -55,17 +55,14 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[NochatServer, str]]:
 
 
 @pytest.fixture
-def tls_browser(tls_server: tuple[NochatServer, str]) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing")
+def tls_browser(playwright: Any, tls_server: tuple[NochatServer, str]) -> Iterator[Any]:
     _, spki = tls_server
     args = [*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={spki}"]
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=args)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
 
 
 def test_two_people_chat_over_wss(tls_browser: Any, tls_server: tuple[NochatServer, str]) -> None:
