@@ -1,5 +1,7 @@
 /** DOM rendering. User text only ever reaches the page through text nodes (el() children). */
 
+import { renderText } from "./format.js";
+
 /** Build an element; string children become text nodes, never markup. */
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -47,18 +49,32 @@ export function avatar(name, extra = "") {
 
 const STATE_TEXT = { pending: "Sending…", delivered: "Delivered", failed: "Not sent" };
 
-function stateEl(state, reason) {
+function stateEl(state, reason, actions) {
   const text = state === "failed" && reason ? `Not sent: ${reason}` : STATE_TEXT[state];
   if (state === "delivered") return el("span", { class: "state", title: text }, "✓", srOnly(text));
+  if (state === "failed" && actions) {
+    return el(
+      "span",
+      { class: "state", title: text },
+      text,
+      " ",
+      el("button", { type: "button", class: "link retry", onclick: actions.retry }, "Retry"),
+      " · ",
+      el("button", { type: "button", class: "link discard", onclick: actions.discard }, "Discard"),
+    );
+  }
   return el("span", { class: "state", title: text }, text);
 }
 
 /** The message list of the open room: ordered by seq, pending sends at the bottom. */
 export class MessageList {
-  constructor(list, scroller, me) {
+  /** `onRetry(clientId)` / `onDiscard(clientId)`: the buttons of a "Not sent" message. */
+  constructor(list, scroller, me, { onRetry, onDiscard } = {}) {
     this.list = list;
     this.scroller = scroller;
     this.me = me;
+    this.onRetry = onRetry;
+    this.onDiscard = onDiscard;
     this.bySeq = new Map();
     this.byClientId = new Map();
   }
@@ -107,6 +123,7 @@ export class MessageList {
       p.failed ? p.reason : undefined,
     );
     node.dataset.clientId = p.client_id;
+    if (p.failed) node.querySelector(".state").replaceWith(this.failedEl(p.client_id, p.reason));
     this.byClientId.set(p.client_id, node);
     this.list.append(node);
     this.regroup(node);
@@ -136,7 +153,32 @@ export class MessageList {
     const node = this.byClientId.get(clientId);
     if (!node) return;
     node.dataset.state = "failed";
-    node.querySelector(".state").replaceWith(stateEl("failed", reason));
+    node.querySelector(".state").replaceWith(this.failedEl(clientId, reason));
+  }
+
+  failedEl(clientId, reason) {
+    return stateEl("failed", reason, {
+      retry: () => this.onRetry && this.onRetry(clientId),
+      discard: () => this.onDiscard && this.onDiscard(clientId),
+    });
+  }
+
+  /** A failed send is being sent again (same client_id): it shows as pending. */
+  unfail(clientId) {
+    const node = this.byClientId.get(clientId);
+    if (!node) return;
+    node.dataset.state = "pending";
+    node.querySelector(".state").replaceWith(stateEl("pending"));
+  }
+
+  /** A failed send the writer gave up on. */
+  discard(clientId) {
+    const node = this.byClientId.get(clientId);
+    if (!node) return;
+    this.byClientId.delete(clientId);
+    const next = node.nextElementSibling;
+    node.remove();
+    if (next) this.regroup(next);
   }
 
   own(msg) {
@@ -150,7 +192,7 @@ export class MessageList {
       "div",
       { class: "bubble" },
       own ? srOnly("You said: ") : null,
-      el("div", { class: "text" }, msg.text),
+      renderText(el("div", { class: "text" }), msg.text),
     );
     const foot = own ? el("div", { class: "foot" }, stateEl(state, reason)) : null;
     return el(
