@@ -46,7 +46,10 @@ export class Chat {
     this.loadingOlder = false;
     this.timers = [];
     this.abort = new AbortController();
-    this.list = new MessageList($("messages"), $("scroller"), this.me);
+    this.list = new MessageList($("messages"), $("scroller"), this.me, {
+      onRetry: (clientId) => this.retrySend(clientId),
+      onDiscard: (clientId) => this.discardSend(clientId),
+    });
     this.status = new StatusView($("status"), () => this.socket.retryNow());
     this.socket = new ChatSocket({
       url: wsUrl(),
@@ -303,6 +306,13 @@ export class Chat {
       case "reset":
         if (room) this.onReset(room, event);
         break;
+      case "room":
+        // A room I can now see (created, or I was added): the list needs no poll for it.
+        if (event.room && typeof event.room === "object" && typeof event.room.name === "string") {
+          this.addRoom(event.room);
+          renderRooms(this);
+        }
+        break;
       case "send_failed":
         if (room) this.onSendFailed(room, event);
         break;
@@ -406,6 +416,27 @@ export class Chat {
     this.socket.send(room.name, text, pending.client_id);
     this.saveOutbox();
     input.value = "";
+  }
+
+  /** "Not sent" → Retry: the same client_id again, so a send that did land is not doubled. */
+  retrySend(clientId) {
+    const room = this.rooms.get(this.active);
+    const pending = room && room.pending.get(clientId);
+    if (!pending || !pending.failed) return;
+    pending.failed = false;
+    delete pending.reason;
+    this.list.unfail(clientId);
+    this.socket.send(room.name, pending.text, clientId);
+    this.saveOutbox();
+  }
+
+  /** "Not sent" → Discard: forget it here (it was never stored). */
+  discardSend(clientId) {
+    const room = this.rooms.get(this.active);
+    if (!room || !room.pending.get(clientId)?.failed) return;
+    room.pending.delete(clientId);
+    this.list.discard(clientId);
+    this.saveOutbox();
   }
 
   saveOutbox() {
