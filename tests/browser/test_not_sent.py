@@ -46,9 +46,7 @@ def test_not_sent_retry_with_same_client_id_and_discard(
     # With the limit lifted, Retry sends it: once, under the client_id it first had.
     server.env = {}
     server.restart()
-    expect(status(alice)).to_have_attribute(
-        "data-state", "connected", timeout=RECONNECT_TIMEOUT_MS
-    )
+    expect(status(alice)).to_have_attribute("data-state", "connected", timeout=RECONNECT_TIMEOUT_MS)
     message(alice, KEEP).get_by_role("button", name="Retry").click()
     expect(message(alice, KEEP)).to_have_attribute("data-state", "delivered")
     expect(message(bob, KEEP)).to_have_count(1)
