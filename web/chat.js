@@ -1,11 +1,14 @@
 /** The signed-in chat: rooms, the open room, socket events, composer, typing and read markers. */
 
+import { bindLongPress, MessageActions } from "./actions.js";
 import { api } from "./api.js";
 import { bindComposer } from "./composer.js";
 import { dropOutbox, loadOutbox, saveOutbox } from "./outbox.js";
 import { bindPanels, renderOlder, renderRoom, renderRooms, renderTyping, showRoomNotice } from "./panels.js";
 import { newClientId, Room } from "./rooms.js";
 import { ChatSocket } from "./socket.js";
+import { mentionsMe } from "./message.js";
+import { Notifier } from "./notify.js";
 import { MessageList, StatusView } from "./view.js";
 
 const PAGE_SIZE = 50;
@@ -46,9 +49,12 @@ export class Chat {
     this.loadingOlder = false;
     this.timers = [];
     this.abort = new AbortController();
+    this.actions = new MessageActions(this);
     this.list = new MessageList($("messages"), $("scroller"), this.me, {
       onRetry: (clientId) => this.retrySend(clientId),
       onDiscard: (clientId) => this.discardSend(clientId),
+      actions: this.actions.callbacks(),
+      lookup: (id) => this.rooms.get(this.active)?.byId.get(id),
     });
     this.status = new StatusView($("status"), () => this.socket.retryNow());
     this.socket = new ChatSocket({
@@ -66,6 +72,8 @@ export class Chat {
 
   async start() {
     this.panels = bindPanels(this, this.abort.signal);
+    bindLongPress($("messages"), this.abort.signal);
+    this.notifier = new Notifier((room, id) => this.openAt(room, id), this.abort.signal);
     bindComposer(this, this.abort.signal);
     await this.refreshRooms();
     this.restoreOutbox();
@@ -161,7 +169,7 @@ export class Chat {
     // Once more pages were loaded, the cursor is theirs; a poll only refreshes page one.
     if (!this.morePagesLoaded) this.roomsNext = next || null;
     const active = this.rooms.get(this.active);
-    if (active) active.unread = 0;
+    if (active) active.unread = active.mentions = 0;
     renderRooms(this);
   }
 
@@ -204,8 +212,9 @@ export class Chat {
   async open(name) {
     const room = this.rooms.get(name);
     if (!room) return;
+    if (name !== this.active) this.actions.roomChanged();
     this.active = name;
-    room.unread = 0;
+    room.unread = room.mentions = 0;
     history.replaceState(null, "", `#${encodeURIComponent(name)}`);
     localStorage.setItem(LAST_ROOM_KEY, name);
     this.panels.closeSidebar();
@@ -220,6 +229,12 @@ export class Chat {
     if (!window.matchMedia("(max-width: 760px)").matches) $("message").focus();
     if (!room.loaded) await this.loadLatest(room);
     this.markRead();
+  }
+
+  /** Open a room and show one message in it (a search result, a notification). */
+  async openAt(name, id) {
+    if (name !== this.active) await this.open(name);
+    await this.actions.jump(id);
   }
 
   /** The newest page of a room, merged with whatever live messages are already held. */
@@ -246,20 +261,30 @@ export class Chat {
     if (room.hasMore && s.scrollHeight <= s.clientHeight) await this.loadOlder();
   }
 
-  async loadOlder() {
+  /** The page above the oldest held message; a call while one loads waits for that one. */
+  loadOlder() {
+    if (this.loadingOlder) return this.loadingOlder;
+    this.loadingOlder = this.fetchOlder().finally(() => {
+      this.loadingOlder = null;
+    });
+    return this.loadingOlder;
+  }
+
+  async fetchOlder() {
     const room = this.rooms.get(this.active);
-    if (!room || !room.loaded || !room.hasMore || this.loadingOlder || room.oldestSeq === null) return;
-    this.loadingOlder = true;
+    if (!room || !room.loaded || !room.hasMore || room.oldestSeq === null) return;
     $("load-older").textContent = "Loading…";
     try {
       const page = await api.history(room.name, { before: room.oldestSeq, limit: PAGE_SIZE });
       if (page.messages.length < PAGE_SIZE) room.hasMore = false;
       const fresh = page.messages.filter((msg) => room.add(msg));
-      if (room.name === this.active) this.list.prepend(fresh);
+      if (room.name === this.active) {
+        this.list.prepend(fresh);
+        for (const msg of fresh) this.list.refreshQuotes(msg.id, room.sorted());
+      }
     } catch {
       /* leave the button up; the reader can try again */
     } finally {
-      this.loadingOlder = false;
       $("load-older").textContent = "Load older messages";
       renderOlder(this, room);
     }
@@ -306,6 +331,11 @@ export class Chat {
       case "reset":
         if (room) this.onReset(room, event);
         break;
+      case "edit":
+      case "delete":
+      case "reaction":
+        if (room) this.onChange(room, event);
+        break;
       case "room":
         // A room I can now see (created, or I was added): the list needs no poll for it.
         if (event.room && typeof event.room === "object" && typeof event.room.name === "string") {
@@ -344,8 +374,18 @@ export class Chat {
     }
     if (!own && msg.seq > room.lastRead && !(active && this.reading())) {
       room.unread += 1;
+      if (mentionsMe(msg, this.me)) room.mentions += 1;
       renderRooms(this);
     }
+    if (!own && mentionsMe(msg, this.me)) this.notifier.mentioned(room, msg);
+  }
+
+  /** An edit, delete or reaction: the message it names is shown in its new state. */
+  onChange(room, event) {
+    const msg = room.applyChange(event);
+    if (!msg || room.name !== this.active) return;
+    this.list.update(msg);
+    if (event.type !== "reaction") this.list.refreshQuotes(msg.id, room.sorted());
   }
 
   /** One of our pending sends came back as a message: it replaces the pending one. */
@@ -364,6 +404,7 @@ export class Chat {
     this.saveOutbox();
     const { id, seq, ts, client_id: clientId } = ack;
     const msg = { room: room.name, id, seq, ts, user: this.me, text: pending.text, client_id: clientId };
+    if (pending.reply_to) msg.reply_to = pending.reply_to;
     room.add(msg);
     if (room.name === this.active) this.list.settle(ack.client_id, msg);
   }
@@ -378,6 +419,11 @@ export class Chat {
   }
 
   onSendFailed(room, event) {
+    if (event.kind && event.kind !== "send") {
+      const what = { edit: "edit", delete: "delete", react: "react to" }[event.kind] || "change";
+      $("composer-error").textContent = `Could not ${what} the message: ${event.message || event.code}`;
+      return;
+    }
     const pending = room.pending.get(event.client_id);
     if (!pending) return;
     pending.failed = true;
@@ -409,11 +455,17 @@ export class Chat {
       $("composer-error").textContent = `Messages can be at most ${MAX_TEXT_CHARS} characters.`;
       return;
     }
+    if (this.actions.submitEdit(text)) {
+      input.value = "";
+      return;
+    }
+    const replyTo = this.actions.takeReply();
     const pending = { client_id: newClientId(), room: room.name, user: this.me, text, ts: Date.now() };
+    if (replyTo) pending.reply_to = replyTo;
     room.pending.set(pending.client_id, pending);
     this.list.addPending(pending);
     this.list.scrollToBottom();
-    this.socket.send(room.name, text, pending.client_id);
+    this.socket.send(room.name, text, pending.client_id, replyTo);
     this.saveOutbox();
     input.value = "";
   }
@@ -426,7 +478,7 @@ export class Chat {
     pending.failed = false;
     delete pending.reason;
     this.list.unfail(clientId);
-    this.socket.send(room.name, pending.text, clientId);
+    this.socket.send(room.name, pending.text, clientId, pending.reply_to);
     this.saveOutbox();
   }
 
@@ -449,7 +501,7 @@ export class Chat {
       const room = this.rooms.get(p.room);
       if (!room || room.pending.has(p.client_id)) continue;
       room.pending.set(p.client_id, { ...p, user: this.me });
-      this.socket.send(p.room, p.text, p.client_id);
+      this.socket.send(p.room, p.text, p.client_id, p.reply_to);
     }
   }
 
@@ -467,8 +519,8 @@ export class Chat {
         room.lastRead = room.newestSeq;
         this.socket.read(room.name, room.newestSeq);
       }
-      if (room.unread) {
-        room.unread = 0;
+      if (room.unread || room.mentions) {
+        room.unread = room.mentions = 0;
         renderRooms(this);
       }
     }, READ_DEBOUNCE_MS);

@@ -1,80 +1,26 @@
 /** DOM rendering. User text only ever reaches the page through text nodes (el() children). */
 
-import { renderText } from "./format.js";
+import { avatar, el, srOnly } from "./dom.js";
+import { messageNode, stateEl } from "./message.js";
 
-/** Build an element; string children become text nodes, never markup. */
-export function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined && child !== false) node.append(child);
-  }
-  return node;
-}
-
-const srOnly = (text) => el("span", { class: "sr-only" }, text);
+export { avatar, el };
 
 const GROUP_WINDOW_MS = 5 * 60_000;
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-
-function timeEl(ts) {
-  const d = new Date(ts);
-  const today = d.toDateString() === new Date().toDateString();
-  return el(
-    "time",
-    { datetime: d.toISOString(), title: fullFmt.format(d) },
-    today ? timeFmt.format(d) : fullFmt.format(d),
-  );
-}
-
-/** A stable, readable colour per name (white text on it keeps ≥ 4.5:1 contrast). */
-function hue(name) {
-  let h = 0;
-  for (const ch of String(name).toLowerCase()) h = (h * 31 + ch.codePointAt(0)) % 360;
-  return h;
-}
-
-export function avatar(name, extra = "") {
-  const node = el("span", { class: `avatar ${extra}`, "aria-hidden": "true" }, String(name).slice(0, 1).toUpperCase());
-  node.style.setProperty("--hue", String(hue(name))); // CSSOM: allowed by the CSP, unlike style=""
-  return node;
-}
-
-const STATE_TEXT = { pending: "Sending…", delivered: "Delivered", failed: "Not sent" };
-
-function stateEl(state, reason, actions) {
-  const text = state === "failed" && reason ? `Not sent: ${reason}` : STATE_TEXT[state];
-  if (state === "delivered") return el("span", { class: "state", title: text }, "✓", srOnly(text));
-  if (state === "failed" && actions) {
-    return el(
-      "span",
-      { class: "state", title: text },
-      text,
-      " ",
-      el("button", { type: "button", class: "link retry", onclick: actions.retry }, "Retry"),
-      " · ",
-      el("button", { type: "button", class: "link discard", onclick: actions.discard }, "Discard"),
-    );
-  }
-  return el("span", { class: "state", title: text }, text);
-}
 
 /** The message list of the open room: ordered by seq, pending sends at the bottom. */
 export class MessageList {
-  /** `onRetry(clientId)` / `onDiscard(clientId)`: the buttons of a "Not sent" message. */
-  constructor(list, scroller, me, { onRetry, onDiscard } = {}) {
+  /**
+   * `onRetry(clientId)` / `onDiscard(clientId)`: the buttons of a "Not sent" message;
+   * `actions`: what a message's own buttons do (message.js); `lookup(id)`: a held message.
+   */
+  constructor(list, scroller, me, { onRetry, onDiscard, actions, lookup } = {}) {
     this.list = list;
     this.scroller = scroller;
     this.me = me;
     this.onRetry = onRetry;
     this.onDiscard = onDiscard;
+    this.actions = actions;
+    this.lookup = lookup || (() => undefined);
     this.bySeq = new Map();
     this.byClientId = new Map();
   }
@@ -141,12 +87,11 @@ export class MessageList {
       node.remove(); // the echo got here first and is already shown
       return;
     }
-    node.dataset.state = "delivered";
-    node.querySelector(".state").replaceWith(stateEl("delivered"));
-    node.querySelector("time").replaceWith(timeEl(msg.ts));
-    node.dataset.ts = String(msg.ts);
+    // Rebuilt, not patched: a stored message has an id, and so its actions.
+    const next = node.nextElementSibling;
     node.remove();
-    this.place(node, msg.seq);
+    if (next) this.regroup(next);
+    this.place(this.node(msg, "delivered"), msg.seq);
   }
 
   fail(clientId, reason) {
@@ -187,23 +132,28 @@ export class MessageList {
 
   node(msg, state, reason) {
     const own = this.own(msg);
-    const meta = el("div", { class: "meta" }, el("span", { class: "author" }, msg.user), timeEl(msg.ts));
-    const bubble = el(
-      "div",
-      { class: "bubble" },
-      own ? srOnly("You said: ") : null,
-      renderText(el("div", { class: "text" }), msg.text),
-    );
-    const foot = own ? el("div", { class: "foot" }, stateEl(state, reason)) : null;
-    return el(
-      "li",
-      {
-        class: own ? "msg own" : "msg",
-        dataset: { user: msg.user, ts: String(msg.ts), ...(state ? { state } : {}) },
-      },
-      own ? null : avatar(msg.user),
-      el("div", { class: "body" }, meta, bubble, foot),
-    );
+    return messageNode(msg, { own, me: this.me, state, reason, actions: this.actions, lookup: this.lookup });
+  }
+
+  /** A held message changed (edit, delete, reaction) or its quoted original arrived. */
+  update(msg) {
+    const old = this.bySeq.get(msg.seq);
+    if (!old) return;
+    const node = this.node(msg, old.dataset.state || null);
+    node.dataset.seq = old.dataset.seq;
+    node.classList.toggle("cont", old.classList.contains("cont"));
+    this.bySeq.set(msg.seq, node);
+    old.replaceWith(node);
+  }
+
+  /** Messages quoting `id` show its current text. */
+  refreshQuotes(id, messages) {
+    for (const msg of messages) if (msg.reply_to === id) this.update(msg);
+  }
+
+  /** The node of a message by id, if shown. */
+  byId(id) {
+    return this.list.querySelector(`li.msg[data-id="${CSS.escape(id)}"]`);
   }
 
   place(node, seq) {
@@ -258,6 +208,7 @@ export function renderRoomList(ul, rooms, { active, me, onOpen }) {
     ...rooms.map((room) => {
       const label = room.label(me);
       const unread = room.name === active ? 0 : room.unread;
+      const mentions = room.name === active ? 0 : room.mentions;
       const icon = room.dm
         ? avatar(label, "small")
         : el("span", { class: "hash", "aria-hidden": "true" }, room.private ? lockIcon() : "#");
@@ -276,6 +227,7 @@ export function renderRoomList(ul, rooms, { active, me, onOpen }) {
           icon,
           el("span", { class: "room-name" }, label),
           room.private && !room.dm ? srOnly(" (private)") : null,
+          mentions ? el("span", { class: "mentions" }, `@${mentions > 99 ? "99+" : mentions}`, srOnly(" mentions")) : null,
           unread ? el("span", { class: "unread" }, unread > 99 ? "99+" : String(unread), srOnly(" unread")) : null,
         ),
       );
