@@ -21,6 +21,7 @@ from .broker.metrics import BrokerCollector
 from .errors import AuthError, NoChatError, NotFound
 from .http_api import RoomConverter, error_response, json_response
 from .http_api import blueprint as api_blueprint
+from .http_chat import blueprint as chat_blueprint
 from .hub import Hub
 from .metrics import NoChatCollector, make_registry, render
 from .presence import Presence
@@ -121,6 +122,7 @@ def create_app(settings: Settings) -> NoChatApp:
         log.info("store flushed and closed")
 
     app.register_blueprint(api_blueprint)
+    app.register_blueprint(chat_blueprint)
 
     @app.get("/healthz")
     async def healthz() -> Response:

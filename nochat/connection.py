@@ -22,11 +22,24 @@ from typing import Any, Protocol
 
 import trio
 
-from . import protocol, replay
+from . import chat_model, protocol, replay
 from .errors import CLOSE_REASONS, CloseCode, NoChatError, NotFound, ValidationError
 from .hub import CHUNK_MAX_CHARS, RoomCursor, Subscriber
 from .limits import TokenBucket
-from .protocol import Chunk, ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
+from .protocol import (
+    Chunk,
+    ClientFrame,
+    Delete,
+    Edit,
+    FrameError,
+    Join,
+    Leave,
+    Pong,
+    React,
+    Read,
+    Send,
+    Typing,
+)
 from .services import Services
 from .store import Ack, AppendRequest, Room, Session, User, now_ms
 from .transport import FrameSink
@@ -216,7 +229,7 @@ class Connection:
 
     def _limit(self, frame: ClientFrame, now: float) -> float:
         """Seconds this frame must wait under its type's limit (0.0: go ahead)."""
-        if isinstance(frame, Send):
+        if isinstance(frame, (Send, Edit, Delete, React)):  # every room-log write
             return self._send_bucket.take(now)
         if isinstance(frame, (Join, Leave)):
             return self._join_bucket.take(now)
@@ -368,6 +381,14 @@ class Connection:
     async def handle(self, frame: ClientFrame) -> None:
         if isinstance(frame, Send):
             await self.on_send(frame)
+        elif isinstance(frame, (Edit, Delete, React)):
+            room = self.rooms.get(frame.room) or await self.services.visible_room(
+                self.user, frame.room
+            )
+            request = chat_model.change_request(
+                room, self.user, frame, self.settings.max_text_chars
+            )
+            await self._submit(request, frame.ref)
         elif isinstance(frame, Typing):
             self._joined(frame.room)
             services, name = self.services, self.user.name
@@ -396,7 +417,10 @@ class Connection:
     async def on_send(self, frame: Send) -> None:
         protocol.require_text(frame.text, self.settings.max_text_chars)
         room = self.rooms.get(frame.room) or await self.services.visible_room(self.user, frame.room)
-        ref = frame.ref
+        await self._submit(AppendRequest(room, self.user, frame.text, frame.client_id), frame.ref)
+
+    async def _submit(self, request: AppendRequest, ref: protocol.Ref) -> None:
+        """Queue a room-log append; its ack (or error) is pushed when it commits."""
 
         def done(result: Ack | BaseException) -> None:
             if isinstance(result, Ack):
@@ -406,7 +430,6 @@ class Connection:
             else:
                 self.push_error("internal", "the message was not stored", ref)
 
-        request = AppendRequest(room, self.user, frame.text, frame.client_id)
         await self.services.store.submit(request, done)
 
     async def on_join(self, frame: Join) -> None:

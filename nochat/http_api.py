@@ -11,7 +11,7 @@ from quart import Blueprint, Response, current_app, request
 from werkzeug.datastructures import Headers
 from werkzeug.routing import PathConverter
 
-from . import protocol
+from . import events, protocol
 from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
 from .connection import ack_event
 from .errors import (
@@ -323,7 +323,13 @@ async def history(name: str) -> Response:
         raise ValidationError("give before or after, not both")
     messages = await svc.store.history(room, before=before, after=after, limit=limit)
     head = await svc.store.head_seq(room)
-    return json_response({"messages": messages, "head_seq": head, "epoch": svc.store.epoch})
+    return json_response(
+        {
+            "messages": [events.history_message(m) for m in messages],
+            "head_seq": head,
+            "epoch": svc.store.epoch,
+        }
+    )
 
 
 @blueprint.post("/rooms/<room:name>/messages")

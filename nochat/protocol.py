@@ -46,6 +46,31 @@ class Send(_Frame, tag="send"):
     client_id: str = ""
 
 
+class Edit(_Frame, tag="edit"):
+    room: str = ""
+    id: str = ""
+    text: str = ""
+    client_id: str = ""
+
+
+class Delete(_Frame, tag="delete"):
+    room: str = ""
+    id: str = ""
+    client_id: str = ""
+
+
+class React(_Frame, tag="react"):
+    room: str = ""
+    id: str = ""
+    emoji: str = ""
+    on: bool = True
+    client_id: str = ""
+
+
+#: The frames that change a message: each an event in the room's log, acked like a send.
+Change = Edit | Delete | React
+
+
 class Typing(_Frame, tag="typing"):
     room: str = ""
 
@@ -59,8 +84,12 @@ class Pong(_Frame, tag="pong"):
     pass
 
 
-ClientFrame = Join | Leave | Send | Typing | Read | Pong
-CLIENT_TYPES: Final = frozenset({"join", "leave", "send", "typing", "read", "pong"})
+ClientFrame = Join | Leave | Send | Edit | Delete | React | Typing | Read | Pong
+CLIENT_TYPES: Final = frozenset(
+    {"join", "leave", "send", "edit", "delete", "react", "typing", "read", "pong"}
+)
+#: A message id as the server makes them (store.new_id): 24 lower-case hex digits.
+MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{1,64}")
 
 _decoder = msgspec.json.Decoder(ClientFrame)
 _loose = msgspec.json.Decoder()
@@ -131,8 +160,12 @@ def _check(frame: ClientFrame) -> None:
         return
     if not valid_room(frame.room):
         raise FrameError("invalid_room", "room must match [a-z0-9][a-z0-9_-]{0,63}", frame.ref)
-    if isinstance(frame, Send) and not CLIENT_ID_RE.fullmatch(frame.client_id):
+    if isinstance(frame, (Send, Edit, Delete, React)) and not CLIENT_ID_RE.fullmatch(
+        frame.client_id
+    ):
         raise FrameError("invalid_frame", "client_id must match [A-Za-z0-9_.:-]{1,64}", frame.ref)
+    if isinstance(frame, (Edit, Delete, React)) and not MESSAGE_ID_RE.fullmatch(frame.id):
+        raise FrameError("invalid_frame", "id must be a message id", frame.ref)
     if isinstance(frame, Join) and frame.since is not None and not 0 <= frame.since <= MAX_SEQ:
         raise FrameError("invalid_frame", "since must be between 0 and 2**53-1", frame.ref)
     if isinstance(frame, Read) and not 0 <= frame.seq <= MAX_SEQ:

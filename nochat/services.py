@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from . import protocol
+from . import events, protocol
 from .addresses import ClientAddresses
 from .auth import Authenticator
 from .broker import Broker, SignalKind, SignalPayload
@@ -19,7 +19,7 @@ from .limits import EventWindow, FailureThrottle, KeyedSlots, LoginThrottle, Typ
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
-from .store import Message, Room, Session, Store, User
+from .store import Event, Room, Session, Store, User
 
 #: How often a big room's presence changes go out together.
 PRESENCE_BATCH_S = 0.25
@@ -81,23 +81,22 @@ class Services:
         )
         self.broker.on_signal(SignalKind.SESSION_ENDED, self._session_ended)
 
-    def on_commit(self, batch: Sequence[Message]) -> None:
+    def on_commit(self, batch: Sequence[Event]) -> None:
         """Store writer → broker: each room's share of one commit goes out as one item.
 
-        Every message is encoded exactly once. A commit's messages for one room travel as
-        one `Chunk` carrying the highest seq, so a burst costs each subscriber one outbox
-        slot, and a healthy client is never evicted for the size of a group commit. A
-        commit is atomic, so a reader's snapshot never ends inside one: no subscriber can
-        hold part of a chunk already.
+        Every event (a message, edit, delete or reaction) is encoded exactly once. A
+        commit's events for one room travel as one `Chunk` carrying the highest seq, so
+        a burst costs each subscriber one outbox slot, and a healthy client is never
+        evicted for the size of a group commit. A commit is atomic, so a reader's
+        snapshot never ends inside one: no subscriber can hold part of a chunk already.
         """
         rooms: dict[str, list[tuple[str, int]]] = {}
-        for m in batch:
-            event = protocol.message_event(m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id)
-            rooms.setdefault(m.room, []).append((protocol.encode(event), m.seq))
+        for e in batch:
+            rooms.setdefault(e.room, []).append((protocol.encode(events.log_event(e)), e.seq))
         publish = self.broker.publish
-        for room, events in rooms.items():
-            first = events[0][1]  # a commit's events of one room have consecutive seqs
-            for item, last_seq in pack(events):
+        for room, encoded in rooms.items():
+            first = encoded[0][1]  # a commit's events of one room have consecutive seqs
+            for item, last_seq in pack(encoded):
                 publish(room, item, last_seq, first)
                 first = last_seq + 1
 

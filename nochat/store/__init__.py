@@ -40,7 +40,8 @@ class Room(msgspec.Struct, frozen=True):
 
 
 class Message(msgspec.Struct, frozen=True):
-    """One stored message; its JSON form is the `message` event without `type`."""
+    """One stored message in its current state (history folds its edits, delete and
+    reactions in); its JSON form is the `message` event without `type`, plus the state."""
 
     room: str
     id: str
@@ -49,11 +50,14 @@ class Message(msgspec.Struct, frozen=True):
     text: str
     ts: int
     client_id: str
+    edited_ts: int | None = None
+    deleted: bool = False
+    #: emoji → the users who reacted with it, in the order they did.
+    reactions: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
 
-#: What a room-log row records. Only "message" is written today; "edit", "delete" and
-#: "reaction" are reserved for the chat-model work (each takes a seq; `target` names the
-#: message it changes). docs/STORAGE.md describes the log.
+#: What a room-log row records: a message, or a change to one ("edit", "delete",
+#: "reaction"; `target` names the message). Each takes a seq. docs/STORAGE.md.
 EventKind = Literal["message", "edit", "delete", "reaction"]
 
 
@@ -80,10 +84,20 @@ class Ack(msgspec.Struct, frozen=True):
 
 
 class AppendRequest(msgspec.Struct, frozen=True):
+    """One event to append. A message has `text` and no target; an edit has the new text,
+    a delete "", a reaction `reaction_payload(emoji, on)`; each names its `target`."""
+
     room: Room
     user: User
     text: str
     client_id: str
+    kind: EventKind = "message"
+    target: str | None = None
+
+
+def reaction_payload(emoji: str, on: bool) -> str:
+    """A reaction event's payload: "+" (added) or "-" (removed), then the emoji."""
+    return ("+" if on else "-") + emoji
 
 
 class Session(msgspec.Struct, frozen=True):
@@ -104,8 +118,8 @@ class RoomView(msgspec.Struct, frozen=True):
     unread: int
 
 
-#: Called by the store's writer, in seq order, with each batch of newly committed messages.
-CommitListener = Callable[[Sequence[Message]], None]
+#: Called by the store's writer, in seq order, with each batch of newly committed events.
+CommitListener = Callable[[Sequence[Event]], None]
 #: Called by the store's writer with one append's outcome: an Ack or the error it raised.
 AppendCallback = Callable[[Ack | BaseException], None]
 
@@ -124,7 +138,7 @@ class Store(Protocol):
     epoch: str
     #: "ok", "failed" (writes are failing now) or "damaged" (a read found corruption).
     health: str
-    #: Called by the writer, in seq order, with each batch of newly committed messages.
+    #: Called by the writer, in seq order, with each batch of newly committed events.
     on_commit: CommitListener
     #: The token signing secret every node sharing this database uses, once `run` has
     #: started; "" when the backend keeps none (SQLite: the data directory holds it).
@@ -145,7 +159,11 @@ class Store(Protocol):
         ...
 
     async def append(self, request: AppendRequest) -> Ack:
-        """Store a message durably (idempotent on (user, client_id)) and return its ack."""
+        """Store an event durably (idempotent on (user, client_id)) and return its ack.
+
+        A change (edit, delete, reaction) is checked in the commit's transaction
+        (changes.py): NotFound (no such message in the room), Forbidden (not yours),
+        Conflict `deleted`; a reaction that changes nothing is acked without an event."""
         ...
 
     async def submit(self, request: AppendRequest, done: AppendCallback) -> None:

@@ -200,7 +200,7 @@ class PostgresStore(PostgresDirectory):
 
     def _commit_sync(
         self, requests: list[AppendRequest]
-    ) -> tuple[list[Ack | BaseException], list[Message]]:
+    ) -> tuple[list[Ack | BaseException], list[Event]]:
         pool = self._need_pool()
         for _ in range(BATCH_ATTEMPTS):
             with pool.connection() as conn:
@@ -249,7 +249,14 @@ class PostgresStore(PostgresDirectory):
         self, room: Room, *, before: int | None, after: int | None, limit: int
     ) -> list[Message]:
         sql, params = log_queries.history(room.id, before, after, limit, "%s")
-        return await self._read(lambda c: log_queries.messages(c.execute(sql, params).fetchall()))
+
+        def query(c: Conn) -> list[Message]:
+            with c.transaction():  # the page and its changes from one snapshot
+                c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                found = log_queries.messages(c.execute(sql, params).fetchall())
+                return log_queries.fold(c.execute, "%s", found)
+
+        return await self._read(query)
 
     async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
         sql, params = log_queries.replay(room.id, after, limit, "%s")

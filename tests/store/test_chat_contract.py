@@ -1,0 +1,193 @@
+"""The Store contract for the chat model: edits, deletes and reactions as room-log events,
+on SQLite and on PostgreSQL (tests/store/conftest.py runs each test on both).
+
+Author rules, idempotent retries, tombstones that leave no text behind (in the SQLite
+file, in PostgreSQL's rows), reactions added, removed and no-ops, history folded to the
+current state, replay in one order, and unread counting messages only.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+import trio
+
+from nochat.errors import Conflict, Forbidden, NotFound
+from nochat.store import AppendRequest, Event, Room, Store, User, reaction_payload
+from nochat.store.postgres import PostgresStore
+from nochat.store.sqlite import SQLiteStore
+
+from .conftest import Backend
+
+
+async def _general(store: Store) -> Room:
+    room = await store.room("general")
+    assert room is not None
+    return room
+
+
+def _edit(room: Room, user: User, target: str, text: str, cid: str) -> AppendRequest:
+    return AppendRequest(room, user, text, cid, "edit", target)
+
+
+def _delete(room: Room, user: User, target: str, cid: str) -> AppendRequest:
+    return AppendRequest(room, user, "", cid, "delete", target)
+
+
+def _react(room: Room, user: User, target: str, emoji: str, on: bool, cid: str) -> AppendRequest:
+    return AppendRequest(room, user, reaction_payload(emoji, on), cid, "reaction", target)
+
+
+async def test_chat_edit_is_an_event_and_history_shows_the_latest_text(store: Store) -> None:
+    ann = await store.create_user("ann", "h")
+    room = await _general(store)
+    committed: list[Event] = []
+    store.on_commit = lambda batch: committed.extend(batch)
+    sent = await store.append(AppendRequest(room, ann, "helo", "m1"))
+    edit = await store.append(_edit(room, ann, sent.id, "hello", "e1"))
+    assert edit.seq == sent.seq + 1 and edit.id != sent.id
+    again = await store.append(_edit(room, ann, sent.id, "hello?", "e1"))  # a retry
+    assert again == edit
+    assert await store.head_seq(room) == 2
+    [m] = await store.history(room, before=None, after=None, limit=10)
+    assert (m.id, m.text, m.edited_ts, m.deleted) == (sent.id, "hello", edit.ts, False)
+    replayed = await store.replay(room, after=0, limit=10)
+    assert [(e.seq, e.kind, e.target, e.payload) for e in replayed] == [
+        (1, "message", None, "helo"),
+        (2, "edit", sent.id, "hello"),
+    ]
+    assert [(e.seq, e.kind) for e in committed] == [(1, "message"), (2, "edit")]
+
+
+async def test_chat_only_the_author_edits_a_live_message_of_the_room(store: Store) -> None:
+    ann = await store.create_user("ann", "h")
+    bob = await store.create_user("bob", "h")
+    room = await _general(store)
+    other = await store.create_room("other", private=False, owner=ann)
+    sent = await store.append(AppendRequest(room, ann, "mine", "m1"))
+    with pytest.raises(Forbidden):
+        await store.append(_edit(room, bob, sent.id, "yours", "b1"))
+    with pytest.raises(NotFound):
+        await store.append(_edit(room, ann, "00ff", "nothing", "a1"))
+    with pytest.raises(NotFound):  # the id is of another room's message
+        await store.append(_edit(other, ann, sent.id, "elsewhere", "a2"))
+    assert await store.head_seq(room) == 1
+    [m] = await store.history(room, before=None, after=None, limit=10)
+    assert (m.text, m.edited_ts) == ("mine", None)
+
+
+async def test_chat_delete_leaves_a_tombstone_and_refuses_later_changes(store: Store) -> None:
+    ann = await store.create_user("ann", "h")
+    bob = await store.create_user("bob", "h")
+    room = await _general(store)
+    sent = await store.append(AppendRequest(room, ann, "oops", "m1"))
+    await store.append(_react(room, bob, sent.id, "👍", True, "r1"))
+    await store.append(_edit(room, ann, sent.id, "oops again", "e1"))
+    with pytest.raises(Forbidden):  # a public room: only the author
+        await store.append(_delete(room, bob, sent.id, "bd"))
+    gone = await store.append(_delete(room, ann, sent.id, "d1"))
+    assert await store.append(_delete(room, ann, sent.id, "d1")) == gone  # a retry
+    for change in (
+        _delete(room, ann, sent.id, "d2"),
+        _edit(room, ann, sent.id, "back", "e2"),
+        _react(room, bob, sent.id, "🎉", True, "r2"),
+    ):
+        with pytest.raises(Conflict) as caught:
+            await store.append(change)
+        assert caught.value.code == "deleted"
+    [m] = await store.history(room, before=None, after=None, limit=10)
+    assert (m.id, m.deleted, m.text, m.reactions) == (sent.id, True, "", {})
+    replayed = await store.replay(room, after=0, limit=10)
+    assert [(e.kind, e.payload) for e in replayed] == [
+        ("message", ""),
+        ("reaction", "+👍"),
+        ("edit", ""),
+        ("delete", ""),
+    ]
+
+
+async def test_chat_the_private_rooms_owner_deletes_anyones_message(store: Store) -> None:
+    ann = await store.create_user("ann", "h")
+    bob = await store.create_user("bob", "h")
+    room = await store.create_room("team", private=True, owner=ann)
+    await store.add_member(room, bob)
+    sent = await store.append(AppendRequest(room, bob, "spam", "m1"))
+    await store.append(_delete(room, ann, sent.id, "d1"))
+    [m] = await store.history(room, before=None, after=None, limit=10)
+    assert m.deleted
+    dm = await store.open_dm(ann, bob)
+    said = await store.append(AppendRequest(dm, bob, "psst", "m2"))
+    with pytest.raises(Forbidden):  # a DM has no owner
+        await store.append(_delete(dm, ann, said.id, "d2"))
+
+
+async def test_chat_reactions_add_remove_and_no_ops(store: Store) -> None:
+    ann = await store.create_user("ann", "h")
+    bob = await store.create_user("bob", "h")
+    room = await _general(store)
+    sent = await store.append(AppendRequest(room, ann, "lunch?", "m1"))
+    off_first = await store.append(_react(room, bob, sent.id, "👍", False, "r0"))
+    assert (off_first.id, off_first.seq) == (sent.id, sent.seq)  # nothing to remove
+    on = await store.append(_react(room, bob, sent.id, "👍", True, "r1"))
+    twice = await store.append(_react(room, bob, sent.id, "👍", True, "r2"))
+    assert (twice.id, twice.seq) == (on.id, on.seq) and twice.client_id == "r2"
+    await store.append(_react(room, ann, sent.id, "👍", True, "r3"))
+    await store.append(_react(room, ann, sent.id, ":tada:", True, "r4"))
+    assert await store.head_seq(room) == 4
+    [m] = await store.history(room, before=None, after=None, limit=10)
+    assert m.reactions == {"👍": ["bob", "ann"], ":tada:": ["ann"]}
+    off = await store.append(_react(room, bob, sent.id, "👍", False, "r5"))
+    again = await store.append(_react(room, bob, sent.id, "👍", False, "r6"))
+    assert (again.id, again.seq) == (off.id, off.seq)
+    assert await store.append(_react(room, bob, sent.id, "👍", True, "r1")) == on  # a retry
+    [m] = await store.history(room, before=None, after=None, limit=10)
+    assert m.reactions == {"👍": ["ann"], ":tada:": ["ann"]}
+    assert await store.head_seq(room) == 5
+
+
+async def test_chat_history_pages_count_messages_only(store: Store) -> None:
+    ann = await store.create_user("ann", "h")
+    bob = await store.create_user("bob", "h")
+    room = await _general(store)
+    await store.add_member(room, bob)
+    ids = [(await store.append(AppendRequest(room, ann, f"m{i}", f"m{i}"))).id for i in range(4)]
+    for i, target in enumerate(ids):
+        await store.append(_react(room, ann, target, "👀", True, f"r{i}"))
+    page = await store.history(room, before=None, after=None, limit=2)
+    assert [m.text for m in page] == ["m2", "m3"]
+    page = await store.history(room, before=page[0].seq, after=None, limit=10)
+    assert [m.text for m in page] == ["m0", "m1"]
+    page = await store.history(room, before=None, after=0, limit=3)
+    assert [m.text for m in page] == ["m0", "m1", "m2"]
+    views, _ = await store.rooms_for(bob, after=None, limit=10)
+    [general] = [v for v in views if v.name == "general"]
+    assert (general.head_seq, general.unread) == (8, 4)  # reactions are not unread
+
+
+async def test_chat_a_deleted_text_leaves_no_trace_in_storage(backend: Backend) -> None:
+    secret = "zebrasecret" + "x" * 40
+    edited = "quaggasecret" + "y" * 40
+    async with trio.open_nursery() as nursery:
+        store = backend.make()
+        with trio.fail_after(30):
+            await nursery.start(store.run)
+        ann = await store.create_user("ann", "h")
+        room = await _general(store)
+        sent = await store.append(AppendRequest(room, ann, secret, "m1"))
+        await store.append(AppendRequest(room, ann, "kept words", "m2"))
+        await store.append(_edit(room, ann, sent.id, edited, "e1"))
+        await store.append(_delete(room, ann, sent.id, "d1"))
+        store.close()  # run() returns once the files are closed: the nursery waits for it
+    if isinstance(store, SQLiteStore):
+        path = store.path
+        files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+        data = b"".join(p.read_bytes() for p in files)
+        assert b"kept words" in data  # the reading works: a live text is found
+        assert b"zebrasecret" not in data and b"quaggasecret" not in data
+        return
+    assert isinstance(store, PostgresStore)
+    with psycopg.connect(store.url) as conn:
+        rows = conn.execute("SELECT payload FROM events").fetchall()
+    texts = " ".join(r[0] for r in rows)
+    assert "kept words" in texts
+    assert "zebrasecret" not in texts and "quaggasecret" not in texts
