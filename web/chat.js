@@ -2,6 +2,7 @@
 
 import { bindLongPress, MessageActions } from "./actions.js";
 import { api } from "./api.js";
+import { bindMentions } from "./mention.js";
 import { bindComposer } from "./composer.js";
 import { dropOutbox, loadOutbox, saveOutbox } from "./outbox.js";
 import { bindPanels, renderOlder, renderRoom, renderRooms, renderTyping, showRoomNotice } from "./panels.js";
@@ -74,6 +75,7 @@ export class Chat {
     this.panels = bindPanels(this, this.abort.signal);
     bindLongPress($("messages"), this.abort.signal);
     this.notifier = new Notifier((room, id) => this.openAt(room, id), this.abort.signal);
+    bindMentions(this, this.abort.signal); // before the composer: its keys go first
     bindComposer(this, this.abort.signal);
     await this.refreshRooms();
     this.restoreOutbox();
