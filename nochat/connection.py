@@ -417,7 +417,10 @@ class Connection:
     async def on_send(self, frame: Send) -> None:
         protocol.require_text(frame.text, self.settings.max_text_chars)
         room = self.rooms.get(frame.room) or await self.services.visible_room(self.user, frame.room)
-        await self._submit(AppendRequest(room, self.user, frame.text, frame.client_id), frame.ref)
+        request = AppendRequest(
+            room, self.user, frame.text, frame.client_id, reply_to=frame.reply_to
+        )
+        await self._submit(request, frame.ref)
 
     async def _submit(self, request: AppendRequest, ref: protocol.Ref) -> None:
         """Queue a room-log append; its ack (or error) is pushed when it commits."""

@@ -52,7 +52,9 @@ def log_event(e: Event) -> dict[str, Any]:
         return reaction_event(
             e.room, e.seq, target, e.user, e.payload[1:], e.payload.startswith("+"), e.ts
         )
-    return message_event(e.room, e.id, e.seq, e.user, e.payload, e.ts, e.client_id)
+    return message_event(
+        e.room, e.id, e.seq, e.user, e.payload, e.ts, e.client_id, e.reply_to, e.mentions
+    )
 
 
 def history_message(m: Message) -> dict[str, Any]:
@@ -69,6 +71,8 @@ def history_message(m: Message) -> dict[str, Any]:
         "edited_ts": m.edited_ts,
         "deleted": m.deleted,
         "reactions": m.reactions,
+        "reply_to": m.reply_to,
+        "mentions": m.mentions,
     }
     if m.deleted:
         del out["text"]

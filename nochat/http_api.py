@@ -53,6 +53,7 @@ class NewRoom(msgspec.Struct):
 class NewMessage(msgspec.Struct):
     text: str
     client_id: str
+    reply_to: str | None = None
 
 
 class UserRef(msgspec.Struct):
@@ -151,6 +152,7 @@ def room_json(room: Room | RoomView, *, member: bool = True) -> dict[str, Any]:
         "head_seq": room.head_seq,
         "last_read": 0,
         "unread": 0,
+        "mentions": 0,
     }
 
 
@@ -344,7 +346,10 @@ async def post_message(name: str) -> Response:
     protocol.require_text(body.text, svc.settings.max_text_chars)
     if not protocol.CLIENT_ID_RE.fullmatch(body.client_id):
         raise ValidationError("client_id must match [A-Za-z0-9_.:-]{1,64}")
-    ack = await svc.store.append(AppendRequest(room, user, body.text, body.client_id))
+    if body.reply_to is not None and not protocol.MESSAGE_ID_RE.fullmatch(body.reply_to):
+        raise ValidationError("reply_to must be a message id")
+    request = AppendRequest(room, user, body.text, body.client_id, reply_to=body.reply_to)
+    ack = await svc.store.append(request)
     event = ack_event(ack, None)
     del event["type"]
     return json_response(event)

@@ -21,6 +21,13 @@ from .store import Room, User
 
 blueprint = Blueprint("chat", __name__, url_prefix="/api")
 
+#: Longest search query, in characters; most words in one.
+SEARCH_Q_MAX_CHARS = 200
+SEARCH_Q_MAX_WORDS = 16
+#: Search results per page: default and most.
+SEARCH_PAGE = 20
+SEARCH_PAGE_MAX = 100
+
 
 class EditBody(msgspec.Struct):
     text: str
@@ -54,6 +61,31 @@ async def _apply(user: User, room: Room, change: Change) -> Response:
     event = ack_event(await svc.store.append(req), None)
     del event["type"]
     return json_response(event)
+
+
+@blueprint.get("/search")
+async def search() -> Response:
+    """Messages the caller can see holding every word of `q`, newest first; `next` is the
+    `before` of the next page (null: no more)."""
+    user, _ = await authenticated()
+    svc = services()
+    q = request.args.get("q", "")
+    words = q.split()
+    if not words or len(q) > SEARCH_Q_MAX_CHARS or len(words) > SEARCH_Q_MAX_WORDS:
+        raise ValidationError(
+            f"q must hold 1 to {SEARCH_Q_MAX_WORDS} words in at most {SEARCH_Q_MAX_CHARS} "
+            "characters"
+        )
+    name = request.args.get("room")
+    room = None if name is None else await svc.visible_room(user, name)
+    before = request.args.get("before")
+    if before is not None and not protocol.MESSAGE_ID_RE.fullmatch(before):
+        raise ValidationError("before must be a message id")
+    raw = request.args.get("limit")
+    limit = SEARCH_PAGE if not raw else protocol.parse_count(raw, "limit", 1, SEARCH_PAGE_MAX)
+    hits = await svc.store.search(user, q, room=room, before=before, limit=limit)
+    more = len(hits) == limit
+    return json_response({"results": hits, "next": hits[-1].id if more and hits else None})
 
 
 @blueprint.patch("/rooms/<room:name>/messages/<msg_id>")

@@ -44,6 +44,7 @@ class Send(_Frame, tag="send"):
     room: str = ""
     text: str = ""
     client_id: str = ""
+    reply_to: str | None = None
 
 
 class Edit(_Frame, tag="edit"):
@@ -166,6 +167,12 @@ def _check(frame: ClientFrame) -> None:
         raise FrameError("invalid_frame", "client_id must match [A-Za-z0-9_.:-]{1,64}", frame.ref)
     if isinstance(frame, (Edit, Delete, React)) and not MESSAGE_ID_RE.fullmatch(frame.id):
         raise FrameError("invalid_frame", "id must be a message id", frame.ref)
+    if (
+        isinstance(frame, Send)
+        and frame.reply_to is not None
+        and not MESSAGE_ID_RE.fullmatch(frame.reply_to)
+    ):
+        raise FrameError("invalid_frame", "reply_to must be a message id", frame.ref)
     if isinstance(frame, Join) and frame.since is not None and not 0 <= frame.since <= MAX_SEQ:
         raise FrameError("invalid_frame", "since must be between 0 and 2**53-1", frame.ref)
     if isinstance(frame, Read) and not 0 <= frame.seq <= MAX_SEQ:
@@ -223,7 +230,15 @@ def encode(event: dict[str, Any]) -> str:
 
 
 def message_event(
-    room: str, msg_id: str, seq: int, user: str, text: str, ts: int, client_id: str
+    room: str,
+    msg_id: str,
+    seq: int,
+    user: str,
+    text: str,
+    ts: int,
+    client_id: str,
+    reply_to: str | None = None,
+    mentions: list[str] | None = None,
 ) -> dict[str, Any]:
     return {
         "type": "message",
@@ -234,6 +249,8 @@ def message_event(
         "text": text,
         "ts": ts,
         "client_id": client_id,
+        "reply_to": reply_to,
+        "mentions": mentions or [],
     }
 
 

@@ -54,6 +54,9 @@ class Message(msgspec.Struct, frozen=True):
     deleted: bool = False
     #: emoji → the users who reacted with it, in the order they did.
     reactions: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    reply_to: str | None = None
+    #: Users the text @-mentions who can see the room (store/mentions.py).
+    mentions: list[str] = msgspec.field(default_factory=list)
 
 
 #: What a room-log row records: a message, or a change to one ("edit", "delete",
@@ -73,6 +76,9 @@ class Event(msgspec.Struct, frozen=True):
     ts: int
     target: str | None
     payload: str
+    #: A message's reply_to and mentions (None and [] for the other kinds).
+    reply_to: str | None = None
+    mentions: list[str] = msgspec.field(default_factory=list)
 
 
 class Ack(msgspec.Struct, frozen=True):
@@ -93,11 +99,30 @@ class AppendRequest(msgspec.Struct, frozen=True):
     client_id: str
     kind: EventKind = "message"
     target: str | None = None
+    #: A message answering another of the same room.
+    reply_to: str | None = None
 
 
 def reaction_payload(emoji: str, on: bool) -> str:
     """A reaction event's payload: "+" (added) or "-" (removed), then the emoji."""
     return ("+" if on else "-") + emoji
+
+
+class SearchHit(msgspec.Struct, frozen=True):
+    """One message a search found, in its current text. `snippet` marks the matched
+    words with « and » (plain text: never HTML) and elides with …"""
+
+    room: str
+    seq: int
+    id: str
+    user: str
+    text: str
+    snippet: str
+    ts: int
+
+
+#: The marks around a matched word in a SearchHit's snippet, and the elision.
+SNIPPET_OPEN, SNIPPET_CLOSE, SNIPPET_ELLIPSIS = "«", "»", "…"
 
 
 class Session(msgspec.Struct, frozen=True):
@@ -116,6 +141,8 @@ class RoomView(msgspec.Struct, frozen=True):
     head_seq: int
     last_read: int
     unread: int
+    #: Unread messages that mention the user.
+    mentions: int = 0
 
 
 #: Called by the store's writer, in seq order, with each batch of newly committed events.
@@ -181,6 +208,14 @@ class Store(Protocol):
         ...
 
     async def head_seq(self, room: Room) -> int: ...
+
+    async def search(
+        self, user: User, q: str, *, room: Room | None, before: str | None, limit: int
+    ) -> list[SearchHit]:
+        """Messages `user` can see (public rooms, and private ones they are a member of)
+        whose current text holds every word of `q`, newest first (by id), ids below
+        `before` when given, in `room` when given. Deleted messages are never found."""
+        ...
 
     async def create_user(self, name: str, password_hash: str) -> User: ...
 

@@ -8,11 +8,16 @@ from typing import Any
 
 import msgspec
 
-from . import Event, Message
+from . import Event, Message, mentions
 
 _FROM = "events e JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.user_id"
-_MESSAGE_COLUMNS = "r.name, e.id, e.seq, u.name, e.payload, e.ts, e.client_id"
-_EVENT_COLUMNS = "r.name, e.id, e.seq, e.kind, u.name, e.client_id, e.ts, e.target_id, e.payload"
+_MESSAGE_COLUMNS = (
+    "r.name, e.id, e.seq, u.name, e.payload, e.ts, e.client_id, e.reply_to, e.mentions"
+)
+_EVENT_COLUMNS = (
+    "r.name, e.id, e.seq, e.kind, u.name, e.client_id, e.ts, e.target_id, e.payload, "
+    "e.reply_to, e.mentions"
+)
 #: Above every seq: "before" when none is given.
 _NO_UPPER_BOUND = 2**62
 
@@ -36,7 +41,10 @@ def history(room_id: int, before: int | None, after: int | None, limit: int, mar
 
 def messages(rows: Sequence[Sequence[Any]]) -> list[Message]:
     """A history query's rows as messages in seq order."""
-    found = [Message(*row) for row in rows]
+    found = [
+        Message(room, msg_id, seq, user, text, ts, cid, reply_to=reply, mentions=mentions.split(m))
+        for room, msg_id, seq, user, text, ts, cid, reply, m in rows
+    ]
     if len(found) > 1 and found[0].seq > found[1].seq:
         found.reverse()
     return found
@@ -52,7 +60,10 @@ def replay(room_id: int, after: int, limit: int, mark: str) -> Query:
 
 
 def events(rows: Sequence[Sequence[Any]]) -> list[Event]:
-    return [Event(*row) for row in rows]
+    return [
+        Event(room, i, seq, kind, user, cid, ts, target, payload, reply, mentions.split(m))
+        for room, i, seq, kind, user, cid, ts, target, payload, reply, m in rows
+    ]
 
 
 def fold(

@@ -29,8 +29,11 @@ from . import (
     Event,
     Message,
     Room,
+    SearchHit,
     StoreStatistics,
+    User,
     log_queries,
+    postgres_search,
 )
 from .postgres_append import Raced, append_batch
 from .postgres_directory import Conn, PostgresDirectory
@@ -261,6 +264,16 @@ class PostgresStore(PostgresDirectory):
     async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
         sql, params = log_queries.replay(room.id, after, limit, "%s")
         return await self._read(lambda c: log_queries.events(c.execute(sql, params).fetchall()))
+
+    async def search(
+        self, user: User, q: str, *, room: Room | None, before: str | None, limit: int
+    ) -> list[SearchHit]:
+        room_id = None if room is None else room.id
+        return await self._read(
+            lambda c: postgres_search.search(
+                c, user.id, q, room_id=room_id, before=before, limit=limit
+            )
+        )
 
     async def head_seq(self, room: Room) -> int:
         def query(c: Conn) -> int:

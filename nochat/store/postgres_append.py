@@ -17,7 +17,7 @@ other node is writing, and a change may target a message of its own batch.
 from __future__ import annotations
 
 from ..errors import NotFound, StorageError
-from . import Ack, AppendRequest, Event, changes, new_id, now_ms
+from . import Ack, AppendRequest, Event, changes, mentions, new_id, now_ms
 from .postgres_directory import Conn
 
 
@@ -115,11 +115,14 @@ def _append_messages(
             results[i] = _retried(req, *originals[key])
         elif key in writer:
             repeats.append(i)
+        elif (refused := mentions.check_reply(conn.execute, "%s", req)) is not None:
+            results[i] = refused
         else:
             writer[key] = i
             by_room.setdefault(req.room.id, []).append(i)
     ts = now_ms()
-    rows: list[tuple[int, int, str, int, str, str]] = []
+    rows: list[tuple[int, int, str, int, str, str, str | None, str]] = []
+    mention_rows: list[tuple[int, int, int]] = []
     fresh: list[Event] = []
     for room_id in sorted(by_room):
         indices = by_room[room_id]
@@ -133,7 +136,20 @@ def _append_messages(
             continue
         for seq, i in enumerate(indices, start=int(head[0]) - len(indices) + 1):
             req, event_id = requests[i], new_id()
-            rows.append((room_id, seq, event_id, req.user.id, req.client_id, req.text))
+            mentioned = mentions.resolve(conn.execute, "%s", req)
+            mention_rows.extend((uid, room_id, seq) for uid, _ in mentioned)
+            rows.append(
+                (
+                    room_id,
+                    seq,
+                    event_id,
+                    req.user.id,
+                    req.client_id,
+                    req.text,
+                    req.reply_to,
+                    mentions.joined(mentioned),
+                )
+            )
             results[i] = Ack(req.room.name, req.client_id, event_id, seq, ts)
             fresh.append(
                 Event(
@@ -146,22 +162,28 @@ def _append_messages(
                     ts,
                     None,
                     req.text,
+                    reply_to=req.reply_to,
+                    mentions=[name for _, name in mentioned],
                 )
             )
     if rows:
         columns = (list(col) for col in zip(*rows, strict=True))
-        room_ids, seqs, ids, user_ids, client_ids, texts = columns
+        room_ids, seqs, ids, user_ids, client_ids, texts, replies, names = columns
         inserted = conn.execute(
             "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, target_id, "
-            "payload) SELECT v.room_id, v.seq, v.id, 'message', v.user_id, v.client_id, %s, "
-            "NULL, v.payload FROM unnest(%s::bigint[], %s::bigint[], %s::text[], "
-            "%s::bigint[], %s::text[], %s::text[]) "
-            "AS v(room_id, seq, id, user_id, client_id, payload) "
+            "payload, reply_to, mentions) SELECT v.room_id, v.seq, v.id, 'message', v.user_id, "
+            "v.client_id, %s, NULL, v.payload, v.reply_to, v.mentions FROM unnest(%s::bigint[], "
+            "%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], "
+            "%s::text[]) AS v(room_id, seq, id, user_id, client_id, payload, reply_to, mentions) "
             "ON CONFLICT (user_id, client_id) DO NOTHING RETURNING 1",
-            (ts, room_ids, seqs, ids, user_ids, client_ids, texts),
+            (ts, room_ids, seqs, ids, user_ids, client_ids, texts, replies, names),
         ).fetchall()
         if len(inserted) != len(rows):
             raise Raced
+        if mention_rows:
+            conn.cursor().executemany(
+                "INSERT INTO mentions (user_id, room_id, seq) VALUES (%s, %s, %s)", mention_rows
+            )
         # Whoever writes in a room has read it: their own messages are never unread.
         conn.execute(
             "UPDATE members m SET last_read = GREATEST(m.last_read, v.seq) "

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from . import now_ms
+from . import mentions, now_ms, postgres_search
 from .sqlite_schema import refuse_newer
 
 #: pg_advisory_xact_lock key for migrations: any fixed 64-bit number ("NoChat" in ASCII).
@@ -76,7 +76,11 @@ _V1 = [
 ]
 
 #: MIGRATIONS[i] is version i + 1.
-MIGRATIONS: list[list[str]] = [_V1]
+MIGRATIONS: list[list[str]] = [
+    _V1,
+    list(postgres_search.MIGRATION),
+    list(mentions.POSTGRES_MIGRATION),
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -29,10 +29,12 @@ from . import (
     Event,
     Message,
     Room,
+    SearchHit,
     StoreStatistics,
     User,
     changes,
     log_queries,
+    mentions,
     new_id,
     now_ms,
 )
@@ -265,18 +267,26 @@ class SQLiteStore(SQLiteDirectory):
                         results.append(NotFound("no such room"))
                         continue
                     seq = found[0]
+                mentioned: list[tuple[int, str]] = []
                 if req.kind != "message":
                     verdict = changes.check(conn.execute, "?", req)
                     if verdict is not None:
                         results.append(verdict)
                         continue
+                else:
+                    refused = mentions.check_reply(conn.execute, "?", req)
+                    if refused is not None:
+                        results.append(refused)
+                        continue
+                    mentioned = mentions.resolve(conn.execute, "?", req)
                 seq += 1
                 event_id = new_id()
                 # One statement for the common case; the unique (user, client_id) index
                 # makes a retry a no-op, and only then is the original looked up.
                 inserted = conn.execute(
                     "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, "
-                    "target_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "target_id, payload, reply_to, mentions) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (user_id, client_id) DO NOTHING",
                     (
                         room.id,
@@ -288,6 +298,8 @@ class SQLiteStore(SQLiteDirectory):
                         ts,
                         req.target,
                         req.text,
+                        req.reply_to,
+                        mentions.joined(mentioned),
                     ),
                 ).rowcount
                 if not inserted:
@@ -298,6 +310,10 @@ class SQLiteStore(SQLiteDirectory):
                     search.forget(conn, req)
                 elif req.kind == "message":
                     search.index(conn, room.id, seq, req.text)
+                    conn.executemany(
+                        "INSERT INTO mentions (user_id, room_id, seq) VALUES (?, ?, ?)",
+                        [(uid, room.id, seq) for uid, _ in mentioned],
+                    )
                 elif req.kind == "edit":
                     search.reindex(conn, req)
                 seqs[room.id] = seq
@@ -315,6 +331,8 @@ class SQLiteStore(SQLiteDirectory):
                         ts,
                         req.target,
                         payload,
+                        reply_to=req.reply_to,
+                        mentions=[name for _, name in mentioned],
                     )
                 )
             conn.executemany(
@@ -445,6 +463,14 @@ class SQLiteStore(SQLiteDirectory):
     def published_head(self, room: Room) -> int | None:
         """The room's highest seq this process has committed and published (None: unknown)."""
         return self._last_seq.get(room.id)
+
+    async def search(
+        self, user: User, q: str, *, room: Room | None, before: str | None, limit: int
+    ) -> list[SearchHit]:
+        room_id = None if room is None else room.id
+        return await self._read(
+            lambda c: search.search(c, user.id, q, room_id=room_id, before=before, limit=limit)
+        )
 
     async def head_seq(self, room: Room) -> int:
         cached = self._last_seq.get(room.id)

@@ -8,7 +8,7 @@ like a message does, so a resume replays them in order.
 A database written by a newer NoChat (user_version above the last migration here) is
 refused: an older binary must not guess at a schema it does not know. Version 3 adds
 `users.skeleton` (look-alike names, nochat/text.py); version 4 the full-text index
-`search_fts` (sqlite_search.py).
+`search_fts` (sqlite_search.py); version 5 replies and mentions (mentions.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from ..errors import StorageError
 from ..text import name_skeleton
-from . import sqlite_search
+from . import mentions, sqlite_search
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,13 @@ def _add_skeletons(c: sqlite3.Connection) -> None:
 
 
 #: MIGRATIONS[i] takes a database from user_version i to i + 1.
-MIGRATIONS: list[list[Step]] = [_V1, _V2, [_add_skeletons], list(sqlite_search.MIGRATION)]
+MIGRATIONS: list[list[Step]] = [
+    _V1,
+    _V2,
+    [_add_skeletons],
+    list(sqlite_search.MIGRATION),
+    list(mentions.SQLITE_MIGRATION),
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from . import AppendRequest
+from . import SNIPPET_CLOSE, SNIPPET_ELLIPSIS, SNIPPET_OPEN, AppendRequest, SearchHit
 
 #: Bits of the FTS rowid that hold the seq (2**40 messages per room).
 SEQ_BITS = 40
@@ -58,3 +58,35 @@ def match_query(q: str) -> str:
     """The user's words as an FTS5 query: each a quoted phrase (no FTS5 syntax gets through),
     all required."""
     return " ".join('"' + word.replace('"', '""') + '"' for word in q.split())
+
+
+def search(
+    conn: sqlite3.Connection,
+    user_id: int,
+    q: str,
+    *,
+    room_id: int | None,
+    before: str | None,
+    limit: int,
+) -> list[SearchHit]:
+    """The search (Store.search) over search_fts: FTS5 finds, the log and membership judge."""
+    mask = (1 << SEQ_BITS) - 1
+    sql = (
+        "SELECT r.name, e.seq, e.id, u.name, f.text, "
+        f"snippet(search_fts, 0, '{SNIPPET_OPEN}', '{SNIPPET_CLOSE}', '{SNIPPET_ELLIPSIS}', 16), "
+        "e.ts FROM search_fts f "
+        f"JOIN events e ON e.room_id = (f.rowid >> {SEQ_BITS}) AND e.seq = (f.rowid & {mask}) "
+        "JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.user_id "
+        "WHERE search_fts MATCH ? AND (r.private = 0 OR EXISTS (SELECT 1 FROM members m "
+        "WHERE m.room_id = r.id AND m.user_id = ?))"
+    )
+    params: list[object] = [match_query(q), user_id]
+    if room_id is not None:
+        sql += " AND r.id = ?"
+        params.append(room_id)
+    if before is not None:
+        sql += " AND e.id < ?"
+        params.append(before)
+    sql += " ORDER BY e.id DESC LIMIT ?"
+    params.append(limit)
+    return [SearchHit(*row) for row in conn.execute(sql, params).fetchall()]

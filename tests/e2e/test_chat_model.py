@@ -185,3 +185,71 @@ async def test_chat_model_rest_twins_dedup_on_client_id(server: RunningServer, a
         assert (exc.status, exc.body["error"]["code"]) == (409, "deleted")
     [m] = (await bob.get("/api/rooms/general/messages"))["messages"]
     assert m["deleted"] and "text" not in m
+
+
+async def test_chat_model_search_over_rest(server: RunningServer, api: Api) -> None:
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    await ann.post("/api/rooms", {"name": "hideout", "private": True})
+    seen = await ann.post(
+        "/api/rooms/general/messages", {"text": "otters hold hands", "client_id": "m1"}
+    )
+    await ann.post("/api/rooms/hideout/messages", {"text": "otters plotting", "client_id": "m2"})
+    found = await bob.get("/api/search?q=otters")
+    assert found == {
+        "results": [
+            {
+                "room": "general",
+                "seq": 1,
+                "id": seen["id"],
+                "user": "ann",
+                "text": "otters hold hands",
+                "snippet": "«otters» hold hands",
+                "ts": seen["ts"],
+            }
+        ],
+        "next": None,
+    }
+    assert [r["room"] for r in (await ann.get("/api/search?q=otters&limit=1"))["results"]] == [
+        "hideout"
+    ]
+    await ann.call("DELETE", f"/api/rooms/general/messages/{seen['id']}?client_id=d1")
+    assert (await bob.get("/api/search?q=otters"))["results"] == []
+    for query, status in (
+        ("q=", 400),
+        ("q=" + "x" * 201, 400),
+        ("q=a&limit=101", 400),
+        ("q=a&room=hideout", 404),
+        ("q=a&before=nope!", 400),
+    ):
+        try:
+            await bob.get(f"/api/search?{query}")
+            raise AssertionError(query)
+        except HttpError as exc:
+            assert exc.status == status, query
+
+
+async def test_chat_model_replies_and_mentions_reach_clients_and_the_room_list(
+    server: RunningServer, api: Api
+) -> None:
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    await bob.get("/api/rooms/general/messages")
+    async with ws_connect(server, ann.token) as a, ws_connect(server, bob.token) as b:
+        await a.join()
+        await b.join()
+        log: list[dict[str, Any]] = []
+        first = await _change(a, 1, log, type="send", text="lunch?", client_id="m1")
+        await _change(
+            a, 2, log, type="send", text="@bob ping", client_id="m2", reply_to=first["id"]
+        )
+        bad = await _change(a, 3, log, type="send", text="x", client_id="m3", reply_to="00ff")
+        assert bad["code"] == "not_found"
+        got = await _events(b, 2)
+        assert [(e["reply_to"], e["mentions"]) for e in got] == [(None, []), (first["id"], ["bob"])]
+    rooms = (await bob.get("/api/rooms"))["rooms"]
+    [general] = [r for r in rooms if r["name"] == "general"]
+    assert (general["unread"], general["mentions"]) == (2, 1)
+    rest = await bob.post(
+        "/api/rooms/general/messages", {"text": "ok", "client_id": "b1", "reply_to": first["id"]}
+    )
+    page = (await bob.get(f"/api/rooms/general/messages?after={rest['seq'] - 1}"))["messages"]
+    assert page[0]["reply_to"] == first["id"]

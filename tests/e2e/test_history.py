@@ -57,6 +57,8 @@ async def test_history_messages_have_the_documented_fields(server: RunningServer
         "edited_ts": None,
         "deleted": False,
         "reactions": {},
+        "reply_to": None,
+        "mentions": [],
     }
 
 

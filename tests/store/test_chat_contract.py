@@ -8,10 +8,13 @@ current state, replay in one order, and unread counting messages only.
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 import trio
 
+from nochat.broker.feed import StoreFeed
 from nochat.errors import Conflict, Forbidden, NotFound
 from nochat.store import AppendRequest, Event, Room, Store, User, reaction_payload
 from nochat.store.postgres import PostgresStore
@@ -191,3 +194,94 @@ async def test_chat_a_deleted_text_leaves_no_trace_in_storage(backend: Backend) 
     texts = " ".join(r[0] for r in rows)
     assert "kept words" in texts
     assert "zebrasecret" not in texts and "quaggasecret" not in texts
+
+
+async def test_chat_search_finds_current_text_the_user_can_see(store: Store) -> None:
+    ann = await store.create_user("ann", "h")
+    bob = await store.create_user("bob", "h")
+    general = await _general(store)
+    secret = await store.create_room("secret", private=True, owner=ann)
+    old = await store.append(AppendRequest(general, ann, "the Blue whale sings", "m1"))
+    edited = await store.append(AppendRequest(general, ann, "a green whale", "m2"))
+    await store.append(_edit(general, ann, edited.id, "a red whale", "e1"))
+    gone = await store.append(AppendRequest(general, bob, "a whale to delete", "m3"))
+    await store.append(_delete(general, bob, gone.id, "d1"))
+    hidden = await store.append(AppendRequest(secret, ann, "whale in private", "m4"))
+    await store.append(AppendRequest(general, ann, "nothing here", "m5"))
+
+    hits = await store.search(bob, "whale", room=None, before=None, limit=10)
+    assert [(h.id, h.text) for h in hits] == [
+        (edited.id, "a red whale"),
+        (old.id, "the Blue whale sings"),
+    ]
+    assert hits[1].snippet == "the Blue «whale» sings" and hits[1].seq == old.seq
+    assert (hits[0].room, hits[0].user) == ("general", "ann")
+    assert await store.search(bob, "green", room=None, before=None, limit=10) == []  # edited away
+    assert await store.search(bob, "delete", room=None, before=None, limit=10) == []
+    assert await store.search(bob, "private", room=None, before=None, limit=10) == []
+    mine = await store.search(ann, "whale", room=None, before=None, limit=10)
+    assert [h.id for h in mine] == [hidden.id, edited.id, old.id]
+    assert [
+        h.id for h in await store.search(ann, "WHALE blue", room=None, before=None, limit=10)
+    ] == [old.id]
+    page = await store.search(ann, "whale", room=None, before=None, limit=2)
+    rest = await store.search(ann, "whale", room=None, before=page[-1].id, limit=2)
+    assert [h.id for h in page + rest] == [hidden.id, edited.id, old.id]
+    only = await store.search(ann, "whale", room=general, before=None, limit=10)
+    assert [h.id for h in only] == [edited.id, old.id]
+    assert await store.search(ann, '"whale" OR *', room=None, before=None, limit=10) == []
+
+
+async def test_chat_broker_gap_fill_reads_every_kind(store: Store) -> None:
+    """The broker fills a gap from the store (StoreFeed): edits, deletes and reactions
+    are in the range as well as messages, or a node would wait forever on their seqs."""
+    ann = await store.create_user("ann", "h")
+    room = await _general(store)
+    sent = await store.append(AppendRequest(room, ann, "hi", "m1"))
+    await store.append(_react(room, ann, sent.id, "👍", True, "r1"))
+    await store.append(_edit(room, ann, sent.id, "hey", "e1"))
+    got = await StoreFeed(store).fetch_range("general", 0, 3)
+    assert [(json.loads(text)["type"], seq) for text, seq in got] == [
+        ("message", 1),
+        ("reaction", 2),
+        ("edit", 3),
+    ]
+
+
+async def test_chat_replies_and_mentions_are_stored_and_counted(store: Store) -> None:
+    ann = await store.create_user("ann", "h")
+    bob = await store.create_user("Bob", "h")
+    cat = await store.create_user("cat", "h")
+    general = await _general(store)
+    team = await store.create_room("team", private=True, owner=ann)
+    await store.add_member(team, bob)
+    for room in (general, team):
+        await store.add_member(room, ann)
+    await store.add_member(general, bob)
+    first = await store.append(
+        AppendRequest(general, ann, "hi @bob and @cat, mail a@cat.org", "m1")
+    )
+    reply = await store.append(AppendRequest(general, bob, "@ann: yes", "m2", reply_to=first.id))
+    await store.append(AppendRequest(team, ann, "@bob @cat @nobody see this", "m3"))
+    with pytest.raises(NotFound):  # a reply names a message of the same room
+        await store.append(AppendRequest(team, ann, "x", "m4", reply_to=first.id))
+    page = await store.history(general, before=None, after=None, limit=10)
+    assert [(m.reply_to, m.mentions) for m in page] == [
+        (None, ["Bob", "cat"]),
+        (first.id, ["ann"]),
+    ]
+    [secret] = await store.history(team, before=None, after=None, limit=10)
+    assert secret.mentions == ["Bob"]  # cat cannot see the private room
+    replayed = await store.replay(general, after=1, limit=10)
+    assert [(e.id, e.reply_to, e.mentions) for e in replayed] == [(reply.id, first.id, ["ann"])]
+    views, _ = await store.rooms_for(bob, after=None, limit=10)
+    counts = {v.name: (v.unread, v.mentions) for v in views}
+    assert counts == {"general": (0, 0), "team": (1, 1)}  # bob wrote in general after it
+    views, _ = await store.rooms_for(cat, after=None, limit=10)
+    assert [(v.name, v.member) for v in views] == [("general", False)]
+    await store.add_member(general, cat)
+    views, _ = await store.rooms_for(cat, after=None, limit=10)
+    assert [(v.name, v.unread, v.mentions) for v in views] == [("general", 2, 1)]
+    await store.set_read(general, cat, first.seq)
+    views, _ = await store.rooms_for(cat, after=None, limit=10)
+    assert [(v.unread, v.mentions) for v in views] == [(1, 0)]
