@@ -10,6 +10,7 @@ import { newClientId, Room } from "./rooms.js";
 import { ChatSocket } from "./socket.js";
 import { mentionsMe } from "./message.js";
 import { Notifier } from "./notify.js";
+import { bindSearch } from "./search.js";
 import { MessageList, StatusView } from "./view.js";
 
 const PAGE_SIZE = 50;
@@ -74,6 +75,7 @@ export class Chat {
   async start() {
     this.panels = bindPanels(this, this.abort.signal);
     bindLongPress($("messages"), this.abort.signal);
+    bindSearch(this, this.abort.signal);
     this.notifier = new Notifier((room, id) => this.openAt(room, id), this.abort.signal);
     bindMentions(this, this.abort.signal); // before the composer: its keys go first
     bindComposer(this, this.abort.signal);
