@@ -77,6 +77,8 @@ export const api = {
     if (limit) p.set("limit", String(limit));
     return request("GET", `/api/search?${p}`);
   },
+  /** {name, state, text, last_seen} */
+  user: (name) => request("GET", `/api/users/${seg(name)}`),
   members: (room) => request("GET", `/api/rooms/${seg(room)}/members`),
   addMember: (room, user) => request("POST", `/api/rooms/${seg(room)}/members`, { user }),
   openDm: (user) => request("POST", "/api/dms", { user }),

@@ -10,6 +10,7 @@ import { newClientId, Room } from "./rooms.js";
 import { ChatSocket } from "./socket.js";
 import { mentionsMe } from "./message.js";
 import { Notifier } from "./notify.js";
+import { Presence } from "./presence.js";
 import { bindSearch } from "./search.js";
 import { MessageList, StatusView } from "./view.js";
 
@@ -76,6 +77,8 @@ export class Chat {
     this.panels = bindPanels(this, this.abort.signal);
     bindLongPress($("messages"), this.abort.signal);
     bindSearch(this, this.abort.signal);
+    this.presence = new Presence(this, this.abort.signal);
+    this.presence.restore();
     this.notifier = new Notifier((room, id) => this.openAt(room, id), this.abort.signal);
     bindMentions(this, this.abort.signal); // before the composer: its keys go first
     bindComposer(this, this.abort.signal);
@@ -209,6 +212,9 @@ export class Chat {
     } catch {
       return;
     }
+    // A DM shows the other person's status: ask for it once it is known who they are.
+    const other = room.dm ? room.label(this.me) : null;
+    if (other && other !== room.name && !this.presence.of(other)) await this.presence.fetch(other);
     renderRooms(this);
     if (room.name === this.active) renderRoom(this);
   }
@@ -321,10 +327,13 @@ export class Chat {
         if (room.name === this.active) renderRoom(this);
         break;
       case "presence":
+        // state: online / away / busy (all connected) or offline; text: their status text.
+        this.presence.saw(event.user, event);
         if (!room) break;
-        if (event.state === "online") room.online.add(event.user);
-        else room.online.delete(event.user);
+        if (event.state === "offline") room.online.delete(event.user);
+        else room.online.add(event.user);
         if (!room.members.includes(event.user)) room.members.push(event.user);
+        if (room.dm) renderRooms(this);
         if (room.name === this.active) renderRoom(this);
         break;
       case "typing":

@@ -202,8 +202,17 @@ function lockIcon() {
   return svg;
 }
 
+/** The other person's state in a DM: a dot, its status text on hover. */
+function dmState(room, other, presence) {
+  const seen = presence && presence.of(other);
+  const on = room.online.has(other);
+  const state = on ? (seen && seen.state !== "offline" ? seen.state : "online") : "offline";
+  const text = seen && seen.text ? `${state}: ${seen.text}` : state;
+  return el("span", { class: `presence-dot ${state}`, title: text, dataset: { state } }, srOnly(` (${text})`));
+}
+
 /** Rooms or DMs in the sidebar, with unread badges. */
-export function renderRoomList(ul, rooms, { active, me, onOpen }) {
+export function renderRoomList(ul, rooms, { active, me, onOpen, presence }) {
   ul.replaceChildren(
     ...rooms.map((room) => {
       const label = room.label(me);
@@ -226,6 +235,7 @@ export function renderRoomList(ul, rooms, { active, me, onOpen }) {
           },
           icon,
           el("span", { class: "room-name" }, label),
+          room.dm ? dmState(room, label, presence) : null,
           room.private && !room.dm ? srOnly(" (private)") : null,
           mentions ? el("span", { class: "mentions" }, `@${mentions > 99 ? "99+" : mentions}`, srOnly(" mentions")) : null,
           unread ? el("span", { class: "unread" }, unread > 99 ? "99+" : String(unread), srOnly(" unread")) : null,
@@ -235,20 +245,28 @@ export function renderRoomList(ul, rooms, { active, me, onOpen }) {
   );
 }
 
-/** Who is in the room, online first. */
-export function renderPeople(ul, room) {
+/** Who is in the room, online first, with their state's dot and status text. */
+export function renderPeople(ul, room, presence) {
   const names = [...new Set([...room.members, ...room.online])];
   names.sort((a, b) => Number(room.online.has(b)) - Number(room.online.has(a)) || a.localeCompare(b));
   ul.replaceChildren(
     ...names.map((name) => {
       const on = room.online.has(name);
+      const seen = presence && presence.of(name);
+      const state = on ? (seen && seen.state !== "offline" ? seen.state : "online") : "offline";
+      const text = seen && seen.text;
       return el(
         "li",
-        { class: on ? "person online" : "person", dataset: { user: name } },
+        { class: on ? `person online ${state}` : "person", dataset: { user: name, state } },
         avatar(name, "small"),
-        el("span", { class: "person-name" }, name),
-        el("span", { class: "dot", "aria-hidden": "true" }),
-        srOnly(on ? " (online)" : " (offline)"),
+        el(
+          "span",
+          { class: "person-name" },
+          name,
+          text ? el("span", { class: "person-status", title: text }, text) : null,
+        ),
+        el("span", { class: "dot", "aria-hidden": "true", title: state }),
+        srOnly(` (${state})`),
       );
     }),
   );
