@@ -38,6 +38,7 @@ from .protocol import (
     React,
     Read,
     Send,
+    Status,
     Typing,
 )
 from .services import Services
@@ -157,6 +158,7 @@ class Connection:
         services.register(self)
         try:
             await accept()
+            await services.load_status(self.user)
             self.sub.direct = self._direct  # frames may go straight out only after accept
             self._next_ping = trio.current_time() + self.settings.ping_interval_s
             services.keepalive.watch(self, self._keepalive_deadline())
@@ -175,6 +177,7 @@ class Connection:
             services.unregister(self)
             if self.sub.close_code is not None:
                 await self._close_socket(self.sub.close_code)
+            await services.connection_ended(self.user)
 
     async def _close_socket(self, code: CloseCode) -> None:
         with trio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
@@ -229,7 +232,7 @@ class Connection:
 
     def _limit(self, frame: ClientFrame, now: float) -> float:
         """Seconds this frame must wait under its type's limit (0.0: go ahead)."""
-        if isinstance(frame, (Send, Edit, Delete, React)):  # every room-log write
+        if isinstance(frame, (Send, Edit, Delete, React, Status)):  # each a store write
             return self._send_bucket.take(now)
         if isinstance(frame, (Join, Leave)):
             return self._join_bucket.take(now)
@@ -405,6 +408,8 @@ class Connection:
         elif isinstance(frame, Read):
             room = self._joined(frame.room)
             await self.services.store.set_read(room, self.user, frame.seq)
+        elif isinstance(frame, Status):
+            await self.services.set_status(self.user, frame.state, frame.text)
         elif isinstance(frame, Pong):
             pass
 

@@ -40,6 +40,20 @@ def reaction_event(
     }
 
 
+def presence_event(
+    room: str, user: str, state: str, text: str, last_seen: int | None
+) -> dict[str, Any]:
+    """`state`: online, away, busy (their status while connected) or offline."""
+    return {
+        "type": "presence",
+        "room": room,
+        "user": user,
+        "state": state,
+        "text": text,
+        "last_seen": last_seen,
+    }
+
+
 def log_event(e: Event) -> dict[str, Any]:
     """The frame of one room-log event. A change's `id` is the message it changes (its
     own event id is in the author's ack)."""

@@ -14,7 +14,7 @@ from quart import Blueprint, Response, request
 
 from . import chat_model, protocol
 from .connection import ack_event
-from .errors import RateLimited, ValidationError
+from .errors import NotFound, RateLimited, ValidationError
 from .http_api import authenticated, decode_body, json_response, services
 from .protocol import Change, Delete, Edit, React
 from .store import Room, User
@@ -27,6 +27,11 @@ SEARCH_Q_MAX_WORDS = 16
 #: Search results per page: default and most.
 SEARCH_PAGE = 20
 SEARCH_PAGE_MAX = 100
+
+
+class StatusBody(msgspec.Struct):
+    state: str
+    text: str = ""
 
 
 class EditBody(msgspec.Struct):
@@ -61,6 +66,31 @@ async def _apply(user: User, room: Room, change: Change) -> Response:
     event = ack_event(await svc.store.append(req), None)
     del event["type"]
     return json_response(event)
+
+
+@blueprint.get("/users/<name>")
+async def user_status(name: str) -> Response:
+    """`{name, state, text, last_seen}`: `offline` unless connected (to this node)."""
+    await authenticated()
+    svc = services()
+    user = await svc.store.user_by_name(name)
+    if user is None:
+        raise NotFound(f"no user {name!r}")
+    return json_response(await svc.user_status(user))
+
+
+@blueprint.put("/me/status")
+async def set_status() -> Response:
+    """Like the `status` frame: stored, and shown to the rooms the user is in."""
+    user, _ = await authenticated()
+    body = await decode_body(StatusBody)
+    try:
+        protocol.require_status(body.state, body.text)
+    except protocol.FrameError as exc:
+        raise ValidationError(exc.message, code=exc.code) from None
+    svc = services()
+    await svc.set_status(user, body.state, body.text)
+    return json_response(await svc.user_status(user))
 
 
 @blueprint.get("/search")

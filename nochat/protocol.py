@@ -85,9 +85,20 @@ class Pong(_Frame, tag="pong"):
     pass
 
 
-ClientFrame = Join | Leave | Send | Edit | Delete | React | Typing | Read | Pong
+class Status(_Frame, tag="status"):
+    state: str = ""
+    text: str = ""
+
+
+#: What a user may say they are (`offline` is the server's to say).
+STATUS_STATES: Final = frozenset({"online", "away", "busy"})
+#: Longest status text, in characters.
+STATUS_TEXT_MAX: Final = 100
+
+
+ClientFrame = Join | Leave | Send | Edit | Delete | React | Typing | Read | Pong | Status
 CLIENT_TYPES: Final = frozenset(
-    {"join", "leave", "send", "edit", "delete", "react", "typing", "read", "pong"}
+    {"join", "leave", "send", "edit", "delete", "react", "typing", "read", "pong", "status"}
 )
 #: A message id as the server makes them (store.new_id): 24 lower-case hex digits.
 MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{1,64}")
@@ -159,6 +170,9 @@ def _check(frame: ClientFrame) -> None:
         )
     if isinstance(frame, Pong):
         return
+    if isinstance(frame, Status):
+        require_status(frame.state, frame.text, frame.ref)
+        return
     if not valid_room(frame.room):
         raise FrameError("invalid_room", "room must match [a-z0-9][a-z0-9_-]{0,63}", frame.ref)
     if isinstance(frame, (Send, Edit, Delete, React)) and not CLIENT_ID_RE.fullmatch(
@@ -177,6 +191,16 @@ def _check(frame: ClientFrame) -> None:
         raise FrameError("invalid_frame", "since must be between 0 and 2**53-1", frame.ref)
     if isinstance(frame, Read) and not 0 <= frame.seq <= MAX_SEQ:
         raise FrameError("invalid_frame", "seq must be between 0 and 2**53-1", frame.ref)
+
+
+def require_status(state: str, text: str, ref: Ref = None) -> None:
+    """FrameError `invalid_status` unless `state` and `text` make a status."""
+    if state not in STATUS_STATES or len(text) > STATUS_TEXT_MAX:
+        raise FrameError(
+            "invalid_status",
+            f"state must be online, away or busy; text at most {STATUS_TEXT_MAX} characters",
+            ref,
+        )
 
 
 def parse_count(text: str, name: str, low: int, high: int) -> int:

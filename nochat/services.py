@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -12,14 +13,14 @@ from . import events, protocol
 from .addresses import ClientAddresses
 from .auth import Authenticator
 from .broker import Broker, SignalKind, SignalPayload
-from .errors import CloseCode, NotFound, RateLimited, Unavailable
+from .errors import CloseCode, NoChatError, NotFound, RateLimited, Unavailable
 from .hub import Hub, pack
 from .keepalive import Keepalive
 from .limits import EventWindow, FailureThrottle, KeyedSlots, LoginThrottle, TypingGate, UserBuckets
 from .metrics import Counters
 from .presence import Presence
 from .settings import Settings
-from .store import Event, Room, Session, Store, User
+from .store import Event, Room, Session, Store, User, UserStatus, now_ms
 
 #: How often a big room's presence changes go out together.
 PRESENCE_BATCH_S = 0.25
@@ -28,6 +29,10 @@ SIGNUP_WINDOW_S = 3600.0
 #: In a room of more than `presence_batch_above` subscribers, most `typing` events that go
 #: out per typing interval (each costs one delivery per socket in the room).
 ROOM_TYPING_MAX = 10
+#: Longest a closing connection waits to store its user's last-seen time.
+LAST_SEEN_WRITE_S = 2.0
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -60,6 +65,8 @@ class Services:
     _presence_pending: dict[str, dict[str, str]] = field(default_factory=dict)
     _presence_wake: trio.Event = field(default_factory=trio.Event)
     _members: set[tuple[int, int]] = field(default_factory=set)
+    #: The stored status of each user connected to this node (load_status).
+    statuses: dict[str, UserStatus] = field(default_factory=dict)
     #: Set when the last connection has gone during shutdown.
     drained: trio.Event = field(default_factory=trio.Event)
 
@@ -145,8 +152,7 @@ class Services:
         if room not in pending and (
             self.hub.subscribers(room) <= self.settings.presence_batch_above
         ):
-            event = {"type": "presence", "room": room, "user": user, "state": state}
-            self.broker.publish(room, protocol.encode(event))
+            self.broker.publish(room, protocol.encode(self._presence(room, user, state)))
             return
         pending.setdefault(room, {})[user] = state
         self._presence_wake.set()
@@ -162,17 +168,54 @@ class Services:
             self._presence_wake = trio.Event()
             pending, self._presence_pending = self._presence_pending, {}
             for room, states in pending.items():
-                events = [
-                    (
-                        protocol.encode(
-                            {"type": "presence", "room": room, "user": user, "state": state}
-                        ),
-                        0,
-                    )
+                encoded = [
+                    (protocol.encode(self._presence(room, user, state)), 0)
                     for user, state in states.items()
                 ]
-                for item, _ in pack(events):
+                for item, _ in pack(encoded):
                     self.broker.publish(room, item)
+
+    def _presence(self, room: str, user: str, state: str) -> dict[str, Any]:
+        """A presence event: a user who comes online shows their status (away, busy)."""
+        status = self.statuses.get(user)
+        text = status.text if status is not None and state != "offline" else ""
+        if state == "online" and status is not None:
+            state = status.state
+        return events.presence_event(room, user, state, text, now_ms())
+
+    async def load_status(self, user: User) -> None:
+        """Cache the user's stored status while they are connected here."""
+        if user.name not in self.statuses:
+            self.statuses[user.name] = await self.store.status(user)
+
+    async def set_status(self, user: User, state: str, text: str) -> UserStatus:
+        """Store the status and tell every room the user is present in on this node."""
+        await self.store.set_status(user, state, text)
+        old = self.statuses.get(user.name)
+        status = UserStatus(user.name, state, text, old.last_seen if old else None)
+        if self.presence.connections_of(user.name):
+            self.statuses[user.name] = status
+            for room in self.presence.rooms_of(user.name):
+                self.announce_presence(room, user.name, "online")
+        return status
+
+    async def user_status(self, user: User) -> UserStatus:
+        """`offline` unless connected (to this node); else the stored status."""
+        stored = await self.store.status(user)
+        if not self.presence.connections_of(user.name):
+            return UserStatus(user.name, "offline", stored.text, stored.last_seen)
+        return UserStatus(user.name, stored.state, stored.text, now_ms())
+
+    async def connection_ended(self, user: User) -> None:
+        """After unregister: the user's last connection here records when they were seen."""
+        if self.presence.connections_of(user.name):
+            return
+        self.statuses.pop(user.name, None)
+        with trio.move_on_after(LAST_SEEN_WRITE_S, shield=True):
+            try:
+                await self.store.set_last_seen(user, now_ms())
+            except NoChatError:
+                log.info("last seen of a user not stored (the store is closing)")
 
     def admit(self, user: User) -> None:
         """Refuse a handshake the caps do not allow (call right before `Connection.serve`)."""

@@ -125,6 +125,17 @@ class SearchHit(msgspec.Struct, frozen=True):
 SNIPPET_OPEN, SNIPPET_CLOSE, SNIPPET_ELLIPSIS = "«", "»", "…"
 
 
+class UserStatus(msgspec.Struct, frozen=True):
+    """What a user said about themself (`state`: online, away or busy; a short text) and
+    when their last connection ended (ms; None: never recorded). Not presence: whether
+    they are connected is the server's to know (Presence)."""
+
+    name: str
+    state: str
+    text: str
+    last_seen: int | None
+
+
 class Session(msgspec.Struct, frozen=True):
     id: str
     user_id: int
@@ -208,6 +219,16 @@ class Store(Protocol):
         ...
 
     async def head_seq(self, room: Room) -> int: ...
+
+    async def set_status(self, user: User, state: str, text: str) -> None:
+        """Store the user's status (it outlives connections and restarts)."""
+        ...
+
+    async def set_last_seen(self, user: User, ts: int) -> None: ...
+
+    async def status(self, user: User) -> UserStatus:
+        """The stored status; `online` with no text when none was ever set."""
+        ...
 
     async def search(
         self, user: User, q: str, *, room: Room | None, before: str | None, limit: int

@@ -32,8 +32,10 @@ from . import (
     SearchHit,
     StoreStatistics,
     User,
+    UserStatus,
     log_queries,
     postgres_search,
+    statuses,
 )
 from .postgres_append import Raced, append_batch
 from .postgres_directory import Conn, PostgresDirectory
@@ -264,6 +266,24 @@ class PostgresStore(PostgresDirectory):
     async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
         sql, params = log_queries.replay(room.id, after, limit, "%s")
         return await self._read(lambda c: log_queries.events(c.execute(sql, params).fetchall()))
+
+    async def set_status(self, user: User, state: str, text: str) -> None:
+        await self._execute(*statuses.set_status("%s", user, state, text))
+
+    async def set_last_seen(self, user: User, ts: int) -> None:
+        await self._execute(*statuses.set_last_seen("%s", user, ts))
+
+    async def _execute(self, sql: str, params: tuple[object, ...]) -> None:
+        def write(c: Conn) -> None:
+            c.execute(sql, params)
+
+        await self._write(write)
+
+    async def status(self, user: User) -> UserStatus:
+        sql, params = statuses.status("%s", user)
+        return await self._read(
+            lambda c: statuses.from_row(user, c.execute(sql, params).fetchone())
+        )
 
     async def search(
         self, user: User, q: str, *, room: Room | None, before: str | None, limit: int

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from . import mentions, now_ms, postgres_search
+from . import mentions, now_ms, postgres_search, statuses
 from .sqlite_schema import refuse_newer
 
 #: pg_advisory_xact_lock key for migrations: any fixed 64-bit number ("NoChat" in ASCII).
@@ -80,6 +80,7 @@ MIGRATIONS: list[list[str]] = [
     _V1,
     list(postgres_search.MIGRATION),
     list(mentions.POSTGRES_MIGRATION),
+    list(statuses.POSTGRES_MIGRATION),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -32,11 +32,13 @@ from . import (
     SearchHit,
     StoreStatistics,
     User,
+    UserStatus,
     changes,
     log_queries,
     mentions,
     new_id,
     now_ms,
+    statuses,
 )
 from . import sqlite_search as search
 from .pages import log_window, missing_from_page
@@ -463,6 +465,18 @@ class SQLiteStore(SQLiteDirectory):
     def published_head(self, room: Room) -> int | None:
         """The room's highest seq this process has committed and published (None: unknown)."""
         return self._last_seq.get(room.id)
+
+    async def set_status(self, user: User, state: str, text: str) -> None:
+        await self._committed(Chore(*statuses.set_status("?", user, state, text)))
+
+    async def set_last_seen(self, user: User, ts: int) -> None:
+        await self._committed(Chore(*statuses.set_last_seen("?", user, ts)))
+
+    async def status(self, user: User) -> UserStatus:
+        sql, params = statuses.status("?", user)
+        return await self._read(
+            lambda c: statuses.from_row(user, c.execute(sql, params).fetchone())
+        )
 
     async def search(
         self, user: User, q: str, *, room: Room | None, before: str | None, limit: int

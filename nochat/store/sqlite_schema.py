@@ -8,7 +8,8 @@ like a message does, so a resume replays them in order.
 A database written by a newer NoChat (user_version above the last migration here) is
 refused: an older binary must not guess at a schema it does not know. Version 3 adds
 `users.skeleton` (look-alike names, nochat/text.py); version 4 the full-text index
-`search_fts` (sqlite_search.py); version 5 replies and mentions (mentions.py).
+`search_fts` (sqlite_search.py); version 5 replies and mentions (mentions.py);
+version 6 users' statuses (statuses.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 
 from ..errors import StorageError
 from ..text import name_skeleton
-from . import mentions, sqlite_search
+from . import mentions, sqlite_search, statuses
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ MIGRATIONS: list[list[Step]] = [
     [_add_skeletons],
     list(sqlite_search.MIGRATION),
     list(mentions.SQLITE_MIGRATION),
+    list(statuses.SQLITE_MIGRATION),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -253,3 +253,39 @@ async def test_chat_model_replies_and_mentions_reach_clients_and_the_room_list(
     )
     page = (await bob.get(f"/api/rooms/general/messages?after={rest['seq'] - 1}"))["messages"]
     assert page[0]["reply_to"] == first["id"]
+
+
+async def test_chat_model_status_is_shown_and_outlives_connections(
+    server: RunningServer, api: Api
+) -> None:
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    assert (await bob.get("/api/users/ann"))["state"] == "offline"
+    async with ws_connect(server, ann.token) as a, ws_connect(server, bob.token) as b:
+        await a.join()
+        await b.join()
+        await a.expect("presence", user="bob", state="online")
+        await b.send(type="status", state="busy", text="deep work")
+        shown = await a.expect("presence", user="bob", state="busy")
+        assert shown["text"] == "deep work" and shown["last_seen"] > 0
+        await b.send(type="status", state="gone", ref=7)
+        assert (await b.expect("error", ref=7))["code"] == "invalid_status"
+        await b.send(type="status", state="away", text="x" * 101, ref=8)
+        assert (await b.expect("error", ref=8))["code"] == "invalid_status"
+        now = await ann.get("/api/users/bob")
+        assert (now["name"], now["state"], now["text"]) == ("bob", "busy", "deep work")
+    gone = await ann.get("/api/users/bob")
+    assert (gone["state"], gone["text"]) == ("offline", "deep work")
+    assert gone["last_seen"] >= now["last_seen"]
+    async with ws_connect(server, bob.token) as b, ws_connect(server, ann.token) as a:
+        await a.join()
+        await b.join()  # back with the status he left with
+        back = await a.expect("presence", user="bob")
+        assert (back["state"], back["text"]) == ("busy", "deep work")
+        put = await bob.call("PUT", "/api/me/status", {"state": "away", "text": "lunch"})
+        assert (put["state"], put["text"]) == ("away", "lunch")
+        assert (await a.expect("presence", user="bob", state="away"))["text"] == "lunch"
+    try:
+        await bob.call("PUT", "/api/me/status", {"state": "offline"})
+        raise AssertionError("offline is the server's to say")
+    except HttpError as exc:
+        assert (exc.status, exc.body["error"]["code"]) == (400, "invalid_status")

@@ -9,6 +9,8 @@ current state, replay in one order, and unread counting messages only.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import psycopg
 import pytest
@@ -16,7 +18,7 @@ import trio
 
 from nochat.broker.feed import StoreFeed
 from nochat.errors import Conflict, Forbidden, NotFound
-from nochat.store import AppendRequest, Event, Room, Store, User, reaction_payload
+from nochat.store import AppendRequest, Event, Room, Store, User, UserStatus, reaction_payload
 from nochat.store.postgres import PostgresStore
 from nochat.store.sqlite import SQLiteStore
 
@@ -285,3 +287,28 @@ async def test_chat_replies_and_mentions_are_stored_and_counted(store: Store) ->
     await store.set_read(general, cat, first.seq)
     views, _ = await store.rooms_for(cat, after=None, limit=10)
     assert [(v.unread, v.mentions) for v in views] == [(1, 0)]
+
+
+async def test_chat_status_persists_across_reopen(backend: Backend) -> None:
+    async with _running(backend) as first:
+        ann = await first.create_user("ann", "h")
+        assert await first.status(ann) == UserStatus("ann", "online", "", None)
+        await first.set_last_seen(ann, 1234)
+        await first.set_status(ann, "busy", "in a meeting")
+        await first.set_status(ann, "away", "lunch")
+    async with _running(backend) as second:
+        assert await second.status(ann) == UserStatus("ann", "away", "lunch", 1234)
+        await second.set_last_seen(ann, 5678)
+        assert await second.status(ann) == UserStatus("ann", "away", "lunch", 5678)
+
+
+@asynccontextmanager
+async def _running(backend: Backend) -> AsyncIterator[Store]:
+    async with trio.open_nursery() as nursery:
+        s = backend.make()
+        with trio.fail_after(30):
+            await nursery.start(s.run)
+        try:
+            yield s
+        finally:
+            s.close()
