@@ -78,7 +78,6 @@ export class Chat {
     bindLongPress($("messages"), this.abort.signal);
     bindSearch(this, this.abort.signal);
     this.presence = new Presence(this, this.abort.signal);
-    this.presence.restore();
     this.notifier = new Notifier((room, id) => this.openAt(room, id), this.abort.signal);
     bindMentions(this, this.abort.signal); // before the composer: its keys go first
     bindComposer(this, this.abort.signal);
@@ -305,6 +304,8 @@ export class Chat {
   onStatus(status) {
     this.status.set(status);
     if (status.state === "connected" && this.wasDown) this.pollRooms();
+    // The server keeps my status; it answers with it once I am connected (else "offline").
+    if (status.state === "connected" && !this.presence.restored) this.presence.restore();
     this.wasDown = status.state !== "connected";
   }
 
@@ -323,6 +324,8 @@ export class Chat {
         // The server lists members for private rooms only; keep what REST told us otherwise.
         if (event.members && event.members.length) room.members = event.members;
         room.online = new Set(event.online || []);
+        // `joined` names who is online, not their status: ask for the ones not known yet.
+        if (room.name === this.active) this.presence.fetchMany([...room.online]).then(() => renderRoom(this));
         renderRooms(this);
         if (room.name === this.active) renderRoom(this);
         break;

@@ -10,6 +10,8 @@ import { api } from "./api.js";
 export const STATES = ["online", "away", "busy"];
 const IDLE_MS = 5 * 60_000;
 const MAX_STATUS_TEXT = 100;
+/** Statuses asked for when a room is joined (the rest come with their next presence). */
+const MAX_FETCH = 20;
 const ACTIVITY = ["pointerdown", "keydown", "wheel", "touchstart"];
 
 const $ = (id) => document.getElementById(id);
@@ -54,10 +56,18 @@ export class Presence {
 
   /** After a reload: the status the server kept for me (it persists across reconnects). */
   async restore() {
+    this.restored = true;
     if (!(await this.fetch(this.chat.me))) return;
     const saved = this.of(this.chat.me);
     if (STATES.includes(saved.state)) this.mine = { state: saved.state, text: saved.text };
     this.renderMine();
+  }
+
+  /** Statuses of people not seen yet (at most a few requests per room opened). */
+  async fetchMany(names) {
+    const me = key(this.chat.me);
+    const unknown = names.filter((n) => key(n) !== me && !this.others.has(key(n))).slice(0, MAX_FETCH);
+    await Promise.all(unknown.map((n) => this.fetch(n)));
   }
 
   /** Tell the server (and my own dot). */

@@ -1,8 +1,7 @@
 """The status menu (online / away / busy and a text), going away by itself when idle or hidden
 and back on activity, and others' dots and status text in the people list.
 
-The frames the page sends are read at the socket; the `presence` frames others receive are
-injected there too, until the server side of statuses is merged (docs/PROTOCOL.md `status`).
+The frames the page sends are read at the socket on their way to the real server.
 """
 
 from __future__ import annotations
@@ -13,8 +12,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
+from .conftest import NochatServer
 from .test_mentions import set_hidden
-from .ui import relay, sign_up
+from .ui import sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -79,26 +79,53 @@ def test_status_menu_idle_and_hidden(new_page: Any) -> None:
     assert [f["state"] for f in frames] == ["busy", "online", "away", "online", "away", "online"]
 
 
-def test_others_see_dots_and_status_text(new_page: Any) -> None:
-    alice: Page = new_page()
-    bob: Page = new_page(goto=False)
-    routes = relay(bob)
-    bob.goto("/")
+def set_status(page: Page, state: str, text: str = "") -> None:
+    page.locator("#my-status").click()
+    dialog = page.get_by_role("dialog", name="Your status")
+    dialog.get_by_label(state).check()
+    dialog.get_by_label("Status text").fill(text)
+    dialog.get_by_role("button", name="Save").click()
+
+
+def test_others_see_dots_and_status_text(new_page: Any, server: NochatServer) -> None:
+    alice: Page = new_page(goto=False)
+    alice.add_init_script(f"window.NOCHAT_IDLE_MS = {IDLE_MS * 4};")
+    alice.goto("/")
+    bob: Page = new_page()
     sign_up(alice, "alice")
     sign_up(bob, "bob")
     person = bob.locator("#member-list li[data-user=alice]")
     expect(person).to_have_attribute("data-state", "online")
 
-    def presence(state: str, text: str = "") -> None:
-        frame = {"type": "presence", "room": "general", "user": "alice", "state": state}
-        routes["page"].send(json.dumps({**frame, "text": text, "last_seen": 1764000000000}))
-
-    presence("busy", "in a meeting")
+    set_status(alice, "Busy", "in a meeting")
     expect(person).to_have_attribute("data-state", "busy")
     expect(person.locator(".person-status")).to_have_text("in a meeting")
-    presence("away")
-    expect(person).to_have_attribute("data-state", "away")
-    expect(person.locator(".person-status")).to_have_count(0)
-    expect(person).to_contain_text("(away)")
-    presence("offline")
+    # A DM shows the other person's state too.
+    bob.get_by_role("button", name="New direct conversation").click()
+    bob.get_by_label("Person", exact=True).fill("alice")
+    bob.get_by_role("button", name="Open", exact=True).click()
+    dm_dot = bob.locator("#dm-list .presence-dot")
+    expect(dm_dot).to_have_attribute("data-state", "busy")
+    expect(dm_dot).to_have_attribute("title", "busy: in a meeting")
+
+    # Online again, then idle: others see her go away by herself, and come back.
+    set_status(alice, "Online")
+    expect(dm_dot).to_have_attribute("data-state", "online")
+    expect(dm_dot).to_have_attribute("data-state", "away", timeout=IDLE_MS * 10)
+    alice.keyboard.press("Shift")
+    expect(dm_dot).to_have_attribute("data-state", "online")
+
+    # The server keeps a status across a reload: her menu shows it, and so does a newcomer.
+    set_status(alice, "Busy", "deep work")
+    alice.reload()
+    expect(alice.locator("#my-status")).to_have_attribute("data-state", "busy")
+    expect(alice.locator("#my-status")).to_have_text("deep work")
+    carol: Page = new_page()
+    sign_up(carol, "carol")
+    newcomer_view = carol.locator("#member-list li[data-user=alice]")
+    expect(newcomer_view).to_have_attribute("data-state", "busy")
+    expect(newcomer_view.locator(".person-status")).to_have_text("deep work")
+    _, body = server.request("GET", "/api/users/alice", token=server.login("carol"))
+    assert (body["state"], body["text"]) == ("busy", "deep work")
+    alice.close()
     expect(person).to_have_attribute("data-state", "offline")
