@@ -11,7 +11,7 @@ from quart import Blueprint, Response, current_app, request
 from werkzeug.datastructures import Headers
 from werkzeug.routing import PathConverter
 
-from . import events, protocol
+from . import events, protocol, room_push
 from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
 from .connection import ack_event
 from .errors import (
@@ -300,6 +300,7 @@ async def create_room() -> Response:
         max_owned=svc.settings.max_rooms_per_user,
     )
     svc.room_made(room, user)
+    room_push.announce(svc, room, 0, user.name, created=True)
     return json_response(room_json(room), 201)
 
 
@@ -377,6 +378,7 @@ async def add_member(name: str) -> Response:
     if other is None:
         raise NotFound(f"no user {body.user!r}")
     await svc.ensure_member(room, other)
+    room_push.announce(svc, room, await svc.store.head_seq(room), other.name, created=False)
     return json_response({"members": await svc.store.members(room)})
 
 
@@ -393,6 +395,7 @@ async def open_dm() -> Response:
     room = await svc.store.open_dm(user, other)
     svc.room_made(room, user, other)
     head = await svc.store.head_seq(room)
+    room_push.announce(svc, room, head, other.name, created=False)
     return json_response(room_json(msgspec.structs.replace(room, head_seq=head)))
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from . import events, protocol
+from . import events, protocol, room_push
 from .addresses import ClientAddresses
 from .auth import Authenticator
 from .broker import Broker, SignalKind, SignalPayload
@@ -87,6 +87,7 @@ class Services:
             settings.typing_interval_s, ROOM_TYPING_MAX, settings.presence_batch_above
         )
         self.broker.on_signal(SignalKind.SESSION_ENDED, self._session_ended)
+        room_push.install(self)
 
     def on_commit(self, batch: Sequence[Event]) -> None:
         """Store writer → broker: each room's share of one commit goes out as one item.

@@ -289,3 +289,37 @@ async def test_chat_model_status_is_shown_and_outlives_connections(
         raise AssertionError("offline is the server's to say")
     except HttpError as exc:
         assert (exc.status, exc.body["error"]["code"]) == (400, "invalid_status")
+
+
+async def _room_events(ws: WsClient, n: int) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    while len(got) < n:
+        event = await ws.recv()
+        if event["type"] == "room":
+            got.append(event["room"])
+        elif event["type"] == "ping":
+            await ws.send(type="pong")
+    return got
+
+
+async def test_chat_model_rooms_are_pushed_to_who_can_see_them(
+    server: RunningServer, api: Api
+) -> None:
+    ann, bob, cat = await api.signup("ann"), await api.signup("bob"), await api.signup("cat")
+    async with ws_connect(server, bob.token) as b, ws_connect(server, cat.token) as c:
+        await b.join()
+        await c.join()
+        await ann.post("/api/rooms", {"name": "plans", "private": True})  # ann's alone
+        await ann.post("/api/rooms/plans/members", {"user": "bob"})
+        await ann.post("/api/dms", {"user": "bob"})
+        await ann.post("/api/rooms", {"name": "lobby"})
+        pushed = await _room_events(b, 3)
+        assert [(r["name"], r["private"], r["dm"], r["member"]) for r in pushed] == [
+            ("plans", True, False, True),
+            (pushed[1]["name"], True, True, True),
+            ("lobby", False, False, False),
+        ]
+        listed = {r["name"] for r in (await bob.get("/api/rooms"))["rooms"]}
+        assert {"plans", pushed[1]["name"], "lobby"} <= listed
+        # cat sees only the public room: the private ones never reached her
+        assert [r["name"] for r in await _room_events(c, 1)] == ["lobby"]
