@@ -4,18 +4,18 @@ import { bindLongPress, MessageActions } from "./actions.js";
 import { api } from "./api.js";
 import { bindMentions } from "./mention.js";
 import { bindComposer } from "./composer.js";
-import { dropOutbox, loadOutbox, saveOutbox } from "./outbox.js";
+import { dropOutbox } from "./outbox.js";
 import { bindPanels, renderOlder, renderRoom, renderRooms, renderTyping, showRoomNotice } from "./panels.js";
-import { newClientId, Room } from "./rooms.js";
+import { Room } from "./rooms.js";
 import { ChatSocket } from "./socket.js";
 import { mentionsMe } from "./message.js";
 import { Notifier } from "./notify.js";
 import { Presence } from "./presence.js";
 import { bindSearch } from "./search.js";
+import { Sends } from "./sends.js";
 import { MessageList, StatusView } from "./view.js";
 
 const PAGE_SIZE = 50;
-const MAX_TEXT_CHARS = 4000;
 /** Show "x is typing…" this long after their last `typing` event. */
 const TYPING_SHOW_MS = 5_000;
 /** Rooms (new DMs, unread counts) are re-read this often. */
@@ -53,9 +53,10 @@ export class Chat {
     this.timers = [];
     this.abort = new AbortController();
     this.actions = new MessageActions(this);
+    this.sends = new Sends(this);
     this.list = new MessageList($("messages"), $("scroller"), this.me, {
-      onRetry: (clientId) => this.retrySend(clientId),
-      onDiscard: (clientId) => this.discardSend(clientId),
+      onRetry: (clientId) => this.sends.retrySend(clientId),
+      onDiscard: (clientId) => this.sends.discardSend(clientId),
       actions: this.actions.callbacks(),
       lookup: (id) => this.rooms.get(this.active)?.byId.get(id),
     });
@@ -82,7 +83,7 @@ export class Chat {
     bindMentions(this, this.abort.signal); // before the composer: its keys go first
     bindComposer(this, this.abort.signal);
     await this.refreshRooms();
-    this.restoreOutbox();
+    this.sends.restoreOutbox();
     this.socket.start();
     const wanted = decodeURIComponent(location.hash.slice(1)) || localStorage.getItem(LAST_ROOM_KEY);
     const first = [wanted, DEFAULT_ROOM].find((n) => n && this.rooms.has(n)) || this.rooms.keys().next().value;
@@ -260,7 +261,7 @@ export class Chat {
     if (page.messages.length < PAGE_SIZE) room.hasMore = false;
     const active = room.name === this.active;
     for (const msg of page.messages) {
-      if (room.add(msg) && !this.settlePending(room, msg) && active) this.list.insert(msg);
+      if (room.add(msg) && !this.sends.settlePending(room, msg) && active) this.list.insert(msg);
     }
     if (!active) return;
     this.list.scrollToBottom();
@@ -316,7 +317,7 @@ export class Chat {
         if (room) this.onMessage(room, event);
         break;
       case "ack":
-        if (room) this.onAck(room, event);
+        if (room) this.sends.onAck(room, event);
         break;
       case "joined":
         if (!room) break;
@@ -360,7 +361,7 @@ export class Chat {
         }
         break;
       case "send_failed":
-        if (room) this.onSendFailed(room, event);
+        if (room) this.sends.onSendFailed(room, event);
         break;
       case "error":
         this.onError(event);
@@ -378,7 +379,7 @@ export class Chat {
     const own = same(msg.user, this.me);
     const active = room.name === this.active;
     // Our own send echoed before its ack is durable: settlePending marks it delivered.
-    if (!this.settlePending(room, msg) && active) {
+    if (!this.sends.settlePending(room, msg) && active) {
       const stick = own || this.list.nearBottom();
       this.list.insert(msg);
       if (stick) this.list.scrollToBottom();
@@ -404,27 +405,6 @@ export class Chat {
     if (event.type !== "reaction") this.list.refreshQuotes(msg.id, room.sorted());
   }
 
-  /** One of our pending sends came back as a message: it replaces the pending one. */
-  settlePending(room, msg) {
-    if (!same(msg.user, this.me) || !room.pending.has(msg.client_id)) return false;
-    room.pending.delete(msg.client_id);
-    this.saveOutbox();
-    if (room.name === this.active) this.list.settle(msg.client_id, msg);
-    return true;
-  }
-
-  onAck(room, ack) {
-    const pending = room.pending.get(ack.client_id);
-    if (!pending) return;
-    room.pending.delete(ack.client_id);
-    this.saveOutbox();
-    const { id, seq, ts, client_id: clientId } = ack;
-    const msg = { room: room.name, id, seq, ts, user: this.me, text: pending.text, client_id: clientId };
-    if (pending.reply_to) msg.reply_to = pending.reply_to;
-    room.add(msg);
-    if (room.name === this.active) this.list.settle(ack.client_id, msg);
-  }
-
   async onReset(room, event) {
     room.reset(event.epoch, event.head_seq);
     if (room.name === this.active) {
@@ -432,20 +412,6 @@ export class Chat {
       await this.loadLatest(room);
     }
     this.socket.join(room.name);
-  }
-
-  onSendFailed(room, event) {
-    if (event.kind && event.kind !== "send") {
-      const what = { edit: "edit", delete: "delete", react: "react to" }[event.kind] || "change";
-      $("composer-error").textContent = `Could not ${what} the message: ${event.message || event.code}`;
-      return;
-    }
-    const pending = room.pending.get(event.client_id);
-    if (!pending) return;
-    pending.failed = true;
-    pending.reason = event.message || event.code;
-    this.saveOutbox();
-    if (room.name === this.active) this.list.fail(event.client_id, pending.reason);
   }
 
   onError(event) {
@@ -463,62 +429,7 @@ export class Chat {
   // ---- composer, typing, reading ---------------------------------------------------------
 
   submit() {
-    const input = $("message");
-    const text = input.value;
-    const room = this.rooms.get(this.active);
-    if (!room || !text.trim()) return;
-    if (text.length > MAX_TEXT_CHARS) {
-      $("composer-error").textContent = `Messages can be at most ${MAX_TEXT_CHARS} characters.`;
-      return;
-    }
-    if (this.actions.submitEdit(text)) {
-      input.value = "";
-      return;
-    }
-    const replyTo = this.actions.takeReply();
-    const pending = { client_id: newClientId(), room: room.name, user: this.me, text, ts: Date.now() };
-    if (replyTo) pending.reply_to = replyTo;
-    room.pending.set(pending.client_id, pending);
-    this.list.addPending(pending);
-    this.list.scrollToBottom();
-    this.socket.send(room.name, text, pending.client_id, replyTo);
-    this.saveOutbox();
-    input.value = "";
-  }
-
-  /** "Not sent" → Retry: the same client_id again, so a send that did land is not doubled. */
-  retrySend(clientId) {
-    const room = this.rooms.get(this.active);
-    const pending = room && room.pending.get(clientId);
-    if (!pending || !pending.failed) return;
-    pending.failed = false;
-    delete pending.reason;
-    this.list.unfail(clientId);
-    this.socket.send(room.name, pending.text, clientId, pending.reply_to);
-    this.saveOutbox();
-  }
-
-  /** "Not sent" → Discard: forget it here (it was never stored). */
-  discardSend(clientId) {
-    const room = this.rooms.get(this.active);
-    if (!room || !room.pending.get(clientId)?.failed) return;
-    room.pending.delete(clientId);
-    this.list.discard(clientId);
-    this.saveOutbox();
-  }
-
-  saveOutbox() {
-    saveOutbox(this.me, this.rooms.values());
-  }
-
-  /** Sends a previous page load made but never saw acked: queue them again, same client_id. */
-  restoreOutbox() {
-    for (const p of loadOutbox(this.me)) {
-      const room = this.rooms.get(p.room);
-      if (!room || room.pending.has(p.client_id)) continue;
-      room.pending.set(p.client_id, { ...p, user: this.me });
-      this.socket.send(p.room, p.text, p.client_id, p.reply_to);
-    }
+    this.sends.submit();
   }
 
   /** Is the reader looking at the bottom of the open room right now? */
