@@ -3,6 +3,7 @@ at the message, loading older history when needed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ def search(page: Page, q: str) -> None:
 
 
 def test_search_finds_my_rooms_only_and_opens_the_message(
-    new_page: Any, server: NochatServer
+    new_page: Any, server: NochatServer, screenshots: Path
 ) -> None:
     alice = server.register("alice")
     bob = server.register("bob")
@@ -58,6 +59,7 @@ def test_search_finds_my_rooms_only_and_opens_the_message(
     expect(results.nth(0).locator("mark")).to_have_text("otters")
     expect(results.nth(0).locator("b")).to_have_count(0)
     expect(results.nth(1).locator("mark")).to_have_text("otters")
+    page.screenshot(path=str(screenshots / "search.png"))
 
     # The older result is not loaded in #general yet: opening it fetches older pages.
     results.nth(1).click()
