@@ -138,7 +138,7 @@ export class MessageActions {
         anchor.focus();
       }
     });
-    anchor.closest("li.msg").append(this.picker);
+    anchor.closest(".body").append(this.picker);
     this.picker.querySelector("button").focus();
   }
 

@@ -93,7 +93,7 @@ function actionBar(msg, own, actions) {
     button("reply", "Reply", "↩", () => actions.reply(msg)),
     button("react", "React", "☺", (e) => actions.pick(msg, e.currentTarget)),
     own ? button("edit", "Edit", "✎", () => actions.edit(msg)) : null,
-    own ? button("delete", "Delete", "🗑", () => actions.remove(msg)) : null,
+    own ? button("delete", "Delete", "✕", () => actions.remove(msg)) : null,
   );
 }
 
@@ -147,7 +147,7 @@ export function messageNode(msg, { own, me, state, reason, actions, lookup }) {
       bubble,
       msg.deleted ? null : reactionChips(msg, me, actions),
       foot,
+      live ? actionBar(msg, own, actions) : null,
     ),
-    live ? actionBar(msg, own, actions) : null,
   );
 }

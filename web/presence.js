@@ -13,6 +13,8 @@ const MAX_STATUS_TEXT = 100;
 /** Statuses asked for when a room is joined (the rest come with their next presence). */
 const MAX_FETCH = 20;
 const ACTIVITY = ["pointerdown", "keydown", "wheel", "touchstart"];
+/** Set while the away the server holds was the client's own doing, not my choice. */
+const AUTO_KEY = "nochat.autoAway";
 
 const $ = (id) => document.getElementById(id);
 const key = (name) => String(name).toLowerCase();
@@ -30,7 +32,13 @@ export class Presence {
     this.bindMenu(signal);
     const active = () => this.activity();
     for (const type of ACTIVITY) document.addEventListener(type, active, { capture: true, passive: true, signal });
-    document.addEventListener("visibilitychange", () => (document.hidden ? this.goAway() : this.activity()), { signal });
+    // A page being unloaded turns hidden too: that is no reason to go away.
+    window.addEventListener("pagehide", () => (this.unloading = true), { signal });
+    document.addEventListener("visibilitychange", () => {
+      if (this.unloading) return;
+      if (document.hidden) this.goAway();
+      else this.activity();
+    }, { signal });
     signal.addEventListener("abort", () => clearTimeout(this.idleTimer));
     this.armIdle();
     this.renderMine();
@@ -59,7 +67,15 @@ export class Presence {
     this.restored = true;
     if (!(await this.fetch(this.chat.me))) return;
     const saved = this.of(this.chat.me);
-    if (STATES.includes(saved.state)) this.mine = { state: saved.state, text: saved.text };
+    if (!STATES.includes(saved.state)) return;
+    if (saved.state === "away" && localStorage.getItem(AUTO_KEY)) {
+      // Away because an earlier page was idle or hidden: I am back now.
+      this.mine = { state: "online", text: saved.text };
+      this.auto = true;
+      this.activity();
+    } else {
+      this.mine = { state: saved.state, text: saved.text };
+    }
     this.renderMine();
   }
 
@@ -73,7 +89,7 @@ export class Presence {
   /** Tell the server (and my own dot). */
   set(state, text) {
     this.mine = { state, text: String(text || "").slice(0, MAX_STATUS_TEXT) };
-    this.auto = false;
+    this.setAuto(false);
     this.chat.socket.sendStatus(this.mine.state, this.mine.text);
     this.renderMine();
     this.armIdle();
@@ -81,7 +97,7 @@ export class Presence {
 
   goAway() {
     if (this.mine.state !== "online" || this.auto) return;
-    this.auto = true;
+    this.setAuto(true);
     this.chat.socket.sendStatus("away", this.mine.text);
     this.renderMine();
   }
@@ -89,11 +105,21 @@ export class Presence {
   activity() {
     if (document.hidden) return;
     if (this.auto) {
-      this.auto = false;
+      this.setAuto(false);
       this.chat.socket.sendStatus("online", this.mine.text);
       this.renderMine();
     }
     this.armIdle();
+  }
+
+  setAuto(auto) {
+    this.auto = auto;
+    try {
+      if (auto) localStorage.setItem(AUTO_KEY, "1");
+      else localStorage.removeItem(AUTO_KEY);
+    } catch {
+      /* storage disabled: a reload then keeps an automatic away until I change it */
+    }
   }
 
   armIdle() {

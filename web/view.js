@@ -204,9 +204,9 @@ function lockIcon() {
 
 /** The other person's state in a DM: a dot, its status text on hover. */
 function dmState(room, other, presence) {
+  // Status is per person, not per room: the latest one heard in any room we share.
   const seen = presence && presence.of(other);
-  const on = room.online.has(other);
-  const state = on ? (seen && seen.state !== "offline" ? seen.state : "online") : "offline";
+  const state = seen ? seen.state : room.online.has(other) ? "online" : "offline";
   const text = seen && seen.text ? `${state}: ${seen.text}` : state;
   return el("span", { class: `presence-dot ${state}`, title: text, dataset: { state } }, srOnly(` (${text})`));
 }

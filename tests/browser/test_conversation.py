@@ -62,6 +62,7 @@ def test_conversation_with_replies_reactions_edits_and_deletes(
     people = alice.locator("#member-list")
     expect(people.locator("li[data-user=bob]")).to_have_attribute("data-state", "busy")
     expect(people.locator("li[data-user=carol] .person-status")).to_have_text("lunch")
+    alice.mouse.move(640, 700)  # off the messages: no hover toolbar in the picture
     composer(alice).press_sequentially("@c")
     expect(alice.get_by_role("listbox", name="People to mention")).to_be_visible()
     alice.screenshot(path=str(screenshots / "conversation.png"))

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, WebSocketRoute, expect
 
 from .conftest import NochatServer
 from .test_mentions import set_hidden
-from .ui import sign_up
+from .ui import expect_in_chat, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -77,6 +77,20 @@ def test_status_menu_idle_and_hidden(new_page: Any) -> None:
     set_hidden(page, False)
     expect(mine).to_have_attribute("data-state", "online")
     assert [f["state"] for f in frames] == ["busy", "online", "away", "online", "away", "online"]
+
+    # A reload is no reason to go away (the page turns hidden as it unloads)...
+    page.reload()
+    expect_in_chat(page)
+    expect(mine).to_have_attribute("data-state", "online")
+    assert [f["state"] for f in frames][6:] == []
+    # ...and an automatic away that outlived its page ends when a new one opens.
+    set_hidden(page, True)
+    expect(mine).to_have_attribute("data-state", "away")
+    page.reload()
+    expect_in_chat(page)
+    expect(mine).to_have_attribute("data-state", "online")
+    expect(mine).to_have_text("Online")
+    assert [f["state"] for f in frames][6:] == ["away", "online"]
 
 
 def set_status(page: Page, state: str, text: str = "") -> None:
