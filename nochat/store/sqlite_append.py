@@ -27,6 +27,7 @@ def append_batch(
     results: list[Ack | BaseException | None] = []
     fresh: list[Event] = []
     ts = now_ms()
+    purge = False  # a delete's terms must leave the FTS index before the commit
     conn.execute("BEGIN IMMEDIATE")
     try:
         for req in requests:
@@ -91,6 +92,7 @@ def append_batch(
             if req.kind == "delete":
                 changes.scrub(conn.execute, "?", req)
                 search.forget(conn, req)
+                purge = True
             elif req.kind == "message":
                 search.index(conn, room.id, seq, req.text)
                 conn.executemany(
@@ -127,6 +129,8 @@ def append_batch(
             "UPDATE members SET last_read = MAX(last_read, ?) WHERE room_id = ? AND user_id = ?",
             [(seq, room_id, user_id) for (room_id, user_id), seq in wrote.items()],
         )
+        if purge:
+            search.purge(conn)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
