@@ -175,6 +175,7 @@ class Connection:
             for name in list(self.rooms):
                 self._leave(name)
             services.unregister(self)
+            services.last_seen_now(self.user)  # before the client can see the close
             if self.sub.close_code is not None:
                 await self._close_socket(self.sub.close_code)
             await services.connection_ended(self.user)
