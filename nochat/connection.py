@@ -175,6 +175,7 @@ class Connection:
             for name in list(self.rooms):
                 self._leave(name)
             services.unregister(self)
+            services.last_seen_now(self.user)  # before the client can see the close
             if self.sub.close_code is not None:
                 await self._close_socket(self.sub.close_code)
             await services.connection_ended(self.user)
@@ -325,7 +326,7 @@ class Connection:
     async def _send_frame(self, frame: bytes) -> None:
         direct = self.sub.direct
         if direct is not None:
-            await direct.send_all(frame)
+            await direct.send_queued(frame)  # the rest of a frame the hub started, or a frame
 
     def keepalive_due(self, now: float) -> float | None:
         """The heartbeat, called by the app's `Keepalive` when this connection is due:

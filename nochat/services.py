@@ -67,6 +67,8 @@ class Services:
     _members: set[tuple[int, int]] = field(default_factory=set)
     #: The stored status of each user connected to this node (load_status).
     statuses: dict[str, UserStatus] = field(default_factory=dict)
+    #: When a user's last connection here ended, until the store has it (user_status).
+    _seen: dict[str, int] = field(default_factory=dict)
     #: Set when the last connection has gone during shutdown.
     drained: trio.Event = field(default_factory=trio.Event)
 
@@ -204,19 +206,28 @@ class Services:
         """`offline` unless connected (to this node); else the stored status."""
         stored = await self.store.status(user)
         if not self.presence.connections_of(user.name):
-            return UserStatus(user.name, "offline", stored.text, stored.last_seen)
+            seen = max(stored.last_seen or 0, self._seen.get(user.name, 0)) or None
+            return UserStatus(user.name, "offline", stored.text, seen)
         return UserStatus(user.name, stored.state, stored.text, now_ms())
+
+    def last_seen_now(self, user: User) -> None:
+        """After unregister: note when the user's last connection here ended."""
+        if not self.presence.connections_of(user.name):
+            self._seen[user.name] = now_ms()
 
     async def connection_ended(self, user: User) -> None:
         """After unregister: the user's last connection here records when they were seen."""
         if self.presence.connections_of(user.name):
             return
         self.statuses.pop(user.name, None)
+        seen = self._seen.setdefault(user.name, now_ms())
         with trio.move_on_after(LAST_SEEN_WRITE_S, shield=True):
             try:
-                await self.store.set_last_seen(user, now_ms())
+                await self.store.set_last_seen(user, seen)
             except NoChatError:
                 log.info("last seen of a user not stored (the store is closing)")
+        if self._seen.get(user.name) == seen:
+            del self._seen[user.name]
 
     def admit(self, user: User) -> None:
         """Refuse a handshake the caps do not allow (call right before `Connection.serve`)."""

@@ -13,6 +13,8 @@ and reads them from Hypercorn's sockets is `nochat/transport/`.
 
 from __future__ import annotations
 
+import codecs
+
 _TEXT = 0x81  # FIN + opcode 1 (text)
 
 
@@ -85,16 +87,23 @@ def unmask(data: bytes, key: bytes) -> bytes:
     return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
 
 
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
 class FrameReader:
     """Cuts a client's byte stream into messages and control frames (RFC 6455 §5).
 
     It replaces wsproto's frame decoder on connections NoChat reads itself: no extension
     (so no RSV bit may be set), client frames masked, control frames whole and at most
     125 bytes, fragments continued in order, a message at most `max_message` bytes
-    (checked from the header, before any of it is buffered).
+    (checked from the header, before any of it is buffered). The fragments of a text
+    message are checked as they come (RFC 6455 §8.1): the fragment that makes the text
+    invalid UTF-8 fails the connection with 1007 at once; a valid prefix that ends inside
+    a code point is fine until the final fragment. (A text message in one frame is
+    decoded, and so checked, by its receiver.)
     """
 
-    __slots__ = ("_buf", "_max", "_opcode", "_parts", "_size")
+    __slots__ = ("_buf", "_max", "_opcode", "_parts", "_size", "_utf8")
 
     def __init__(self, max_message: int) -> None:
         self._buf = b""
@@ -102,6 +111,7 @@ class FrameReader:
         self._opcode = 0
         self._parts: list[bytes] | None = None  # fragments of an unfinished message
         self._size = 0
+        self._utf8: codecs.IncrementalDecoder | None = None  # while a text is in fragments
 
     def feed(self, data: bytes) -> tuple[list[tuple[int, bytes]], ProtocolViolation | None]:
         """The (opcode, payload) of every message and control frame `data` completes, in
@@ -139,12 +149,19 @@ class FrameReader:
                 else:
                     if opcode:
                         self._opcode, self._parts, self._size = opcode, [], 0
+                        if opcode == OP_TEXT:
+                            self._utf8 = _utf8_decoder()
                     assert self._parts is not None
+                    if self._utf8 is not None:
+                        try:
+                            self._utf8.decode(payload, final=bool(fin))
+                        except UnicodeDecodeError:
+                            raise ProtocolViolation(1007, "text is not UTF-8") from None
                     self._parts.append(payload)
                     self._size += length
                     if fin:
                         out.append((self._opcode, b"".join(self._parts)))
-                        self._parts, self._size = None, 0
+                        self._parts, self._size, self._utf8 = None, 0, None
         except ProtocolViolation as exc:
             self._buf = b""
             return out, exc

@@ -3,9 +3,10 @@
 `search_fts` holds each live message's current text under the rowid
 `room_id << SEQ_BITS | seq` (the events table has no rowid of its own), so an edit
 replaces one row and a delete removes it, in the commit's own transaction. FTS5 keeps
-a deleted row's terms in its index segments until they are merged: a delete therefore
-also runs FTS5's `optimize`, which rewrites the index without them, so no word of a
-deleted message is left in the file (tests/store/test_chat_store.py reads the file).
+a deleted row's terms in its index segments until they are merged: a group commit that
+deleted anything therefore runs FTS5's `optimize`, which rewrites the index without
+them, so no word of a deleted message is left in the file
+(tests/store/test_chat_contract.py reads the file). Its cost grows with the index.
 """
 
 from __future__ import annotations
@@ -47,11 +48,17 @@ def reindex(conn: sqlite3.Connection, req: AppendRequest) -> None:
 
 
 def forget(conn: sqlite3.Connection, req: AppendRequest) -> None:
-    """A delete: the message's row goes, and its terms leave the index (optimize)."""
+    """A delete: the message's row goes (`purge` must follow in the same transaction)."""
     rowid = _rowid(conn, req)
     if rowid is not None:
         conn.execute("DELETE FROM search_fts WHERE rowid = ?", (rowid,))
-        conn.execute("INSERT INTO search_fts (search_fts) VALUES ('optimize')")
+
+
+def purge(conn: sqlite3.Connection) -> None:
+    """Rewrite the index without the terms of deleted rows: once per group commit that
+    deleted anything. It costs time in proportion to the index (measured ~0.4 s at
+    100,000 messages on this machine), during which the writer waits."""
+    conn.execute("INSERT INTO search_fts (search_fts) VALUES ('optimize')")
 
 
 def match_query(q: str) -> str:

@@ -1,24 +1,24 @@
-"""Every Hypercorn internal NoChat touches, read from Hypercorn 0.18.0 (pinned in
-pyproject.toml; tests/test_transport.py fails if a hook stops engaging).
+"""Every Hypercorn internal NoChat touches on the WebSocket stream, read from Hypercorn
+0.18.0 (pinned in pyproject.toml; tests/test_transport.py fails if a hook stops engaging).
 
-- The direct writer: `DirectSocket` reaches the TCP stream under Hypercorn's WebSocket
-  stream (`WSStream.send.__self__` is the H11 protocol, whose `send.__self__` is the TCP
-  server with its `send_lock` and `stream`) and writes prepared frames to it, taking
-  turns with Hypercorn's own writes through that lock. `attach` returns None when the
-  internals do not look as expected (TLS, HTTP/2): the connection then uses ASGI sends.
+- The direct writer: `direct.attach` gives each accepted WebSocket the `DirectSocket` of
+  its TCP connection, which every write to that socket then goes through (the hub's,
+  the write pump's and Hypercorn's own, routed by connection_hooks.py).
 - The direct reader: `WSStream.handle` is wrapped (`install`) so client bytes are cut by
   `wire.FrameReader` and handed to the app with `WSStream.app_put`, instead of wsproto.
+- The app's receive queue (`_AppInbox`) stops holding Hypercorn's reader up once the
+  app has closed the socket or finished.
 - `NoChatConfig`: the settings those hooks read, and TCP_USER_TIMEOUT on the listening
   sockets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import trio
@@ -27,6 +27,7 @@ from hypercorn.protocol.events import Data, Event, Request, StreamClosed
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 
 from .. import wire
+from .direct import DirectSocket, attach
 
 log = logging.getLogger(__name__)
 
@@ -56,67 +57,6 @@ class NoChatConfig(Config):
         return sockets
 
 
-class DirectSocket:
-    """Writes prepared frames to one connection's TCP socket, in turn with Hypercorn."""
-
-    __slots__ = ("_lock", "_shut", "_socket", "_stream", "reading")
-
-    def __init__(self, lock: trio.Lock, stream: trio.SocketStream) -> None:
-        self._lock = lock
-        self._stream = stream
-        self._socket = stream.socket
-        self._shut = False
-        #: NoChat's FrameReader cuts this connection's client frames (not wsproto).
-        self.reading = False
-
-    def shut(self) -> None:
-        """No more frames: a close frame has gone out (they would follow it)."""
-        self._shut = True
-
-    def send_nowait(self, data: bytes) -> int:
-        """Write what the kernel takes now: the byte count, 0 if nothing could go now.
-
-        Hypercorn's own writes (close frames, HTTP) hold the same lock, so frames never
-        interleave. Raises OSError when the peer is gone.
-        """
-        # Ask the socket for its descriptor every time: once Hypercorn has closed it, the
-        # number may already belong to a newer connection (fileno() is -1 then).
-        fd = self._socket.fileno()
-        if fd < 0 or self._shut:
-            raise BrokenPipeError("the connection is closed")
-        try:
-            self._lock.acquire_nowait()
-        except trio.WouldBlock:
-            return 0
-        try:
-            return os.write(fd, data)
-        except BlockingIOError:
-            return 0
-        finally:
-            self._lock.release()
-
-    async def send_all(self, data: bytes) -> None:
-        """Write all of `data`, waiting for the socket; shielded like Hypercorn's writes."""
-        async with self._lock:
-            if self._shut:
-                raise BrokenPipeError("the connection is closing")
-            with trio.CancelScope(shield=True):
-                await self._stream.send_all(data)
-
-
-def attach(ws_stream: Any) -> DirectSocket | None:
-    """The DirectSocket under a Hypercorn WSStream, or None when it cannot be had safely."""
-    try:
-        h11_protocol = ws_stream.send.__self__
-        tcp_server = h11_protocol.send.__self__
-        lock, stream = tcp_server.send_lock, tcp_server.stream
-    except AttributeError:
-        return None
-    if not isinstance(lock, trio.Lock) or not isinstance(stream, trio.SocketStream):
-        return None
-    return DirectSocket(lock, stream)
-
-
 #: Where a WSStream NoChat reads itself keeps its `wire.FrameReader`.
 _READER = "_nochat_reader"
 
@@ -128,12 +68,15 @@ def install() -> None:
       whenever a client offers it (every browser does), and each compressing connection
       keeps zlib state of a few hundred KiB. The offer is dropped before Hypercorn's
       handshake reads it.
-    - `direct_send = True` puts a `DirectSocket` for the connection in the ASGI scope's
-      extensions, for the hub's fast send path (the direct writer), and, without
-      deflate, has `wire.FrameReader` cut the client's frames (the direct reader).
+    - Every accepted WebSocket gets its connection's `DirectSocket` (`attach`), which
+      Hypercorn's own writes go through from then on; its receive queue becomes an
+      `_AppInbox` (`WSStream.app_send` tells it when the app has closed or finished).
+    - `direct_send = True` also puts that `DirectSocket` in the ASGI scope's extensions,
+      for the hub's fast send path (the direct writer), and, without deflate, has
+      `wire.FrameReader` cut the client's frames (the direct reader).
 
-    `WSStream.handle` is wrapped once per process (idempotent); a plain Hypercorn
-    `Config` keeps the stock behaviour. `server.serve` calls this before it serves.
+    `WSStream.handle` and `app_send` are wrapped once per process (idempotent); a plain
+    Hypercorn `Config` keeps the stock behaviour. `transport.install()` calls this.
     """
     if getattr(WSStream.handle, "_nochat_hooks", False):
         return
@@ -156,9 +99,14 @@ def install() -> None:
                 ]
                 event = dataclasses.replace(event, headers=headers)
             await original(self, event)
-            if config.direct_send and not self.closed:
+            if self.closed:
+                return
+            if self.app_put is not None:
+                self.app_put = _AppInbox(self.app_put)
+            sink = attach(self)  # Hypercorn's writes now queue behind started frames
+            if config.direct_send:
                 extensions: dict[str, object] = self.scope["extensions"]  # type: ignore[assignment]
-                sink = extensions[SCOPE_KEY] = attach(self)
+                extensions[SCOPE_KEY] = sink
                 if self.handshake.extensions is None:  # no deflate: frames are plain
                     setattr(self, _READER, wire.FrameReader(config.websocket_max_message_size))
                     if sink is not None:
@@ -166,8 +114,58 @@ def install() -> None:
         else:
             await original(self, event)
 
+    original_app_send = WSStream.app_send
+
+    async def app_send(self: WSStream, message: Any) -> None:
+        inbox = self.app_put
+        if isinstance(inbox, _AppInbox):
+            if message is None:
+                inbox.abandon()  # the app has finished: it will never read its queue
+            elif message["type"] == "websocket.close":
+                inbox.abandon(keep_disconnect=True)  # what the client says now is moot
+        await original_app_send(self, message)
+
     handle._nochat_hooks = True  # type: ignore[attr-defined]
     WSStream.handle = handle  # type: ignore[method-assign]
+    WSStream.app_send = app_send  # type: ignore[method-assign]
+
+
+class _AppInbox:
+    """The app's receive queue as Hypercorn feeds it: a put waits while the app reads
+    (back-pressure on the client), and is dropped once the app has closed the socket
+    (client messages; the disconnect still goes) or finished (everything).
+
+    Hypercorn waits for ever on the full queue of an app that no longer reads: its
+    reader then stops reading, a client that is still sending blocks and never reads
+    the close frame stuck behind its full window, and the connection ends in a reset.
+    """
+
+    __slots__ = ("_put", "_state", "_waiting")
+
+    _OPEN, _CLOSED, _DONE = 0, 1, 2
+
+    def __init__(self, put: Callable[[Any], Awaitable[None]]) -> None:
+        self._put = put
+        self._state = self._OPEN
+        self._waiting: dict[trio.CancelScope, bool] = {}  # scope → is a disconnect
+
+    async def __call__(self, message: Any) -> None:
+        disconnect = message["type"] == "websocket.disconnect"
+        if self._state == self._DONE or (self._state == self._CLOSED and not disconnect):
+            return
+        with trio.CancelScope() as scope:
+            self._waiting[scope] = disconnect
+            try:
+                await self._put(message)
+            finally:
+                del self._waiting[scope]
+
+    def abandon(self, *, keep_disconnect: bool = False) -> None:
+        """Drop what waits and what comes (but a disconnect, with `keep_disconnect`)."""
+        self._state = max(self._state, self._CLOSED if keep_disconnect else self._DONE)
+        for scope, disconnect in self._waiting.items():
+            if not (disconnect and keep_disconnect):
+                scope.cancel()
 
 
 async def _receive_direct(stream: WSStream, reader: wire.FrameReader, data: bytes) -> None:
@@ -217,9 +215,14 @@ async def _end_stream(stream: WSStream, code: int | None, reason: str) -> None:
     if isinstance(direct, DirectSocket):
         direct.shut()  # nothing may follow the close frame
     if stream.state == ASGIWebsocketState.CONNECTED:
-        stream.state = ASGIWebsocketState.CLOSED
+        stream.state = ASGIWebsocketState.CLOSED  # Hypercorn refuses the app's sends now
         frame = wire.close_frame(code, reason)
-        await stream.send(Data(stream_id=stream.stream_id, data=frame))
+        if isinstance(direct, DirectSocket):
+            # After the rest of a started frame, and the last frame on the socket.
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await direct.send_close(frame)
+        else:
+            await stream.send(Data(stream_id=stream.stream_id, data=frame))
     await stream.send(StreamClosed(stream_id=stream.stream_id))
 
 

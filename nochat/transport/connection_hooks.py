@@ -1,0 +1,80 @@
+"""Hooks on Hypercorn's TCP connection (`TCPServer`), for configs that are a NoChatConfig.
+
+Part of the transport adapter: `install_connection_hooks` is called by
+`transport.install()`.
+
+- Once a WebSocket is attached (`direct.attach`), every write, the EOF and the close go
+  through its `DirectSocket`, in order under the send lock: Hypercorn's `send_eof` takes
+  no lock and collided with other writes (trio.BusyResourceError), and its writes could
+  land inside a frame the hub had half written.
+- The close lingers (`DirectSocket.finish`), reading until the client closes.
+- An exception of one connection ends that connection, logged, never the server
+  (Hypercorn runs connections in the server's own nursery).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+from hypercorn.events import Closed, RawData
+from hypercorn.events import Event as ConnectionEvent
+from hypercorn.trio.tcp_server import TCPServer
+
+from .direct import DirectSocket, socket_of
+from .hypercorn import NoChatConfig
+
+log = logging.getLogger(__name__)
+
+
+def _direct_of(server: TCPServer) -> DirectSocket | None:
+    return socket_of(server) if isinstance(server.config, NoChatConfig) else None
+
+
+def install_connection_hooks() -> None:
+    """Wrap `TCPServer.run`, `_read_data` and `protocol_send` (once per process)."""
+    if getattr(TCPServer.run, "_nochat_hooks", False):
+        return
+    original_run = TCPServer.run
+    original_read = TCPServer._read_data
+    original_send = TCPServer.protocol_send
+
+    async def run(self: TCPServer) -> None:
+        if not isinstance(self.config, NoChatConfig):
+            await original_run(self)
+            return
+        try:
+            await original_run(self)
+        except* Exception:
+            log.exception("a connection failed")
+
+    async def read_data(self: TCPServer) -> None:
+        direct = _direct_of(self)
+        if direct is None:
+            await original_read(self)
+            return
+        direct.reader = trio.lowlevel.current_task()
+        try:
+            await original_read(self)
+        finally:
+            direct.reader_done.set()
+
+    async def protocol_send(self: TCPServer, event: ConnectionEvent) -> None:
+        direct = _direct_of(self)
+        if direct is None or not direct.routes_writes:
+            await original_send(self, event)
+        elif isinstance(event, RawData):
+            try:
+                await direct.send_raw(event.data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.protocol.handle(Closed())
+        elif isinstance(event, Closed):
+            await direct.finish()
+            await self.protocol.handle(Closed())
+        else:
+            await original_send(self, event)
+
+    run._nochat_hooks = True  # type: ignore[attr-defined]
+    TCPServer.run = run  # type: ignore[method-assign]
+    TCPServer._read_data = read_data  # type: ignore[method-assign]
+    TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]
