@@ -187,9 +187,13 @@ class Services:
         return events.presence_event(room, user, state, text, now_ms())
 
     async def load_status(self, user: User) -> None:
-        """Cache the user's stored status while they are connected here."""
+        """Cache the user's stored status while they are connected here. Best effort: a
+        store that cannot answer now costs the status (shown as online), not the socket."""
         if user.name not in self.statuses:
-            self.statuses[user.name] = await self.store.status(user)
+            try:
+                self.statuses[user.name] = await self.store.status(user)
+            except NoChatError:
+                log.warning("a user's status could not be read; shown as online")
 
     async def set_status(self, user: User, state: str, text: str) -> UserStatus:
         """Store the status and tell every room the user is present in on this node."""
