@@ -120,9 +120,7 @@ class ServerProcess:
 @asynccontextmanager
 async def server_process(data_dir: Path, **env: str) -> AsyncIterator[ServerProcess]:
     """Run `nochat serve` with NOCHAT_* from `env` until the block ends (then SIGTERM)."""
-    with socket.socket() as probe:  # a free port for the child (it reports none back)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # the child reports none back
     full = {
         **os.environ,
         "NOCHAT_DATA_DIR": str(data_dir),
@@ -134,14 +132,7 @@ async def server_process(data_dir: Path, **env: str) -> AsyncIterator[ServerProc
     cmd = [sys.executable, "-m", "nochat", "serve"]
     process = await trio.lowlevel.open_process(cmd, env=full, stderr=subprocess.DEVNULL)
     try:
-        api = Api(f"http://127.0.0.1:{port}")
-        with trio.fail_after(20):
-            while True:  # polling a child process's readiness, not an event of ours
-                try:
-                    await api.get("/healthz")
-                    break
-                except (OSError, HttpError):
-                    await trio.sleep(0.1)
+        await wait_until_serving(f"http://127.0.0.1:{port}", within_s=20)
         yield ServerProcess(port, process)
     finally:
         process.terminate()
@@ -195,9 +186,9 @@ async def run_cli(args: Sequence[str], env: dict[str, str]) -> subprocess.Comple
         )
 
 
-async def wait_until_serving(base: str) -> None:
+async def wait_until_serving(base: str, *, within_s: float = STEP_S * 2) -> None:
     """Poll a child process's /healthz until it answers (bounded): it has no event of ours."""
-    with trio.fail_after(STEP_S * 2):
+    with trio.fail_after(within_s):
         while True:
             try:
                 await Api(base).get("/healthz")
