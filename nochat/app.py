@@ -14,18 +14,22 @@ from werkzeug.exceptions import HTTPException
 
 from . import logs, ws
 from .auth import Authenticator, bearer_from_header
-from .backends import open_store, signing_secret
+from .backends import open_blobs, open_store, signing_secret
 from .broker import BrokerStatus, open_broker
 from .broker.feed import StoreFeed
 from .broker.metrics import BrokerCollector
 from .errors import AuthError, NoChatError, NotFound
+from .files import FileService
+from .files_api import blueprint as files_blueprint
 from .http_api import RoomConverter, client_used_https, error_response, json_response
 from .http_api import blueprint as api_blueprint
+from .http_chat import blueprint as chat_blueprint
 from .hub import Hub
 from .metrics import NoChatCollector, render
 from .presence import Presence
 from .services import Services
 from .settings import Settings
+from .upload_body import NoChatRequest, gated_receive, is_upload
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,8 @@ def build_services(settings: Settings) -> Services:
     feed = StoreFeed(store)
     broker = open_broker(settings, hub, fetch_range=feed.fetch_range, fetch_head=feed.fetch_head)
     hub.room_opened, hub.room_closed = broker.subscribe, broker.unsubscribe
-    svc = Services(settings, store, hub, broker, Presence(), auth)
+    files = FileService(open_blobs(settings), settings)
+    svc = Services(settings, store, hub, broker, Presence(), auth, files)
     store.on_commit = svc.fanout
     return svc
 
@@ -72,6 +77,8 @@ class NoChatApp(QuartTrio):
     ) -> None:
         if scope["type"] == "websocket" and scope["path"] == ws.PATH:
             await ws.serve_websocket(self.extensions["nochat"], scope, receive, send)
+        elif is_upload(scope):
+            await self.asgi_app(scope, gated_receive(scope, receive), send)
         else:
             if scope["type"] == "http":
                 logs.request_id.set(logs.new_id("r"))
@@ -81,6 +88,7 @@ class NoChatApp(QuartTrio):
 def create_app(settings: Settings) -> NoChatApp:
     """The ASGI app. Its store opens at startup and is drained and closed at shutdown."""
     app = NoChatApp(__name__, static_folder=None)
+    app.request_class = NoChatRequest
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.url_map.merge_slashes = False  # a 308 to a "cleaned" path is no answer to an API call
     app.url_map.converters["room"] = RoomConverter
@@ -93,6 +101,7 @@ def create_app(settings: Settings) -> NoChatApp:
     )
     registry.register(BrokerCollector(svc.broker, svc.hub))
     store_done = trio.Event()
+    blobs_done = trio.Event()
     web_dir = Path(settings.web_dir) if settings.web_dir else BUNDLED_WEB
 
     @app.before_serving
@@ -103,8 +112,16 @@ def create_app(settings: Settings) -> NoChatApp:
             finally:
                 store_done.set()
 
+        async def run_blobs(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                await svc.files.blobs.run(task_status=task_status)
+            finally:
+                blobs_done.set()
+
         await app.nursery.start(run_store)
         svc.auth.use_secret(signing_secret(settings, svc.store))
+        await app.nursery.start(run_blobs)
+        await app.nursery.start(svc.files.run)
         await app.nursery.start(svc.hub.run)
         await app.nursery.start(svc.broker.run)
         await app.nursery.start(svc.keepalive.run)
@@ -118,9 +135,13 @@ def create_app(settings: Settings) -> NoChatApp:
             await svc.drain.drained.wait()
         svc.store.close()
         await store_done.wait()
+        svc.files.blobs.close()
+        await blobs_done.wait()
         log.info("store flushed and closed")
 
     app.register_blueprint(api_blueprint)
+    app.register_blueprint(chat_blueprint)
+    app.register_blueprint(files_blueprint)
 
     @app.get("/healthz")
     async def healthz() -> Response:

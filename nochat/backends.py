@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from .auth import load_or_create_secret
+from .blobs import BlobStore
+from .blobs.local import LocalBlobStore
 from .errors import ConfigError
 from .settings import Settings
 from .store import Store
@@ -32,6 +34,16 @@ def open_store(settings: Settings) -> Store:
         synchronous=settings.sqlite_synchronous,
         group_commit_max=settings.group_commit_max,
     )
+
+
+def open_blobs(settings: Settings) -> BlobStore:
+    """Where files live: beside the PostgreSQL store when there is one (every node reaches
+    it), else in the data directory. Not yet running: start it with `nursery.start(run)`."""
+    if settings.database_url:
+        from .blobs.postgres import PostgresBlobStore
+
+        return PostgresBlobStore(settings.database_url)
+    return LocalBlobStore(settings.data_dir)
 
 
 def signing_secret(settings: Settings, store: Store) -> bytes:

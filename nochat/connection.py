@@ -23,11 +23,25 @@ from typing import Any, Protocol
 
 import trio
 
-from . import protocol, replay
+from . import chat_model, protocol, replay
 from .errors import CLOSE_REASONS, CloseCode, NoChatError, NotFound, ValidationError
 from .hub import CHUNK_MAX_CHARS, RoomCursor, Subscriber
 from .limits import TokenBucket
-from .protocol import Chunk, ClientFrame, FrameError, Join, Leave, Pong, Read, Send, Typing
+from .protocol import (
+    Chunk,
+    ClientFrame,
+    Delete,
+    Edit,
+    FrameError,
+    Join,
+    Leave,
+    Pong,
+    React,
+    Read,
+    Send,
+    Status,
+    Typing,
+)
 from .services import Services
 from .store import Ack, AppendRequest, Room, Session, User, now_ms
 from .transport import FrameSink
@@ -146,6 +160,7 @@ class Connection:
         started = trio.current_time()
         try:
             await accept()
+            await services.status.load(self.user)
             self.sub.direct = self._direct  # frames may go straight out only after accept
             self._next_ping = trio.current_time() + self.settings.ping_interval_s
             services.keepalive.watch(self, self._keepalive_deadline())
@@ -165,6 +180,7 @@ class Connection:
             services.connections.unregister(self)
             if self.sub.close_code is not None:
                 await self._close_socket(self.sub.close_code)
+            await services.status.connection_ended(self.user)
 
     async def _close_socket(self, code: CloseCode) -> None:
         with trio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
@@ -219,7 +235,7 @@ class Connection:
 
     def _limit(self, frame: ClientFrame, now: float) -> float:
         """Seconds this frame must wait under its type's limit (0.0: go ahead)."""
-        if isinstance(frame, Send):
+        if isinstance(frame, (Send, Edit, Delete, React, Status)):  # each a store write
             return self._send_bucket.take(now)
         if isinstance(frame, (Join, Leave)):
             return self._join_bucket.take(now)
@@ -376,6 +392,14 @@ class Connection:
     async def handle(self, frame: ClientFrame) -> None:
         if isinstance(frame, Send):
             await self.on_send(frame)
+        elif isinstance(frame, (Edit, Delete, React)):
+            room = self.rooms.get(frame.room) or await self.services.rooms.visible_room(
+                self.user, frame.room
+            )
+            request = chat_model.change_request(
+                room, self.user, frame, self.settings.max_text_chars
+            )
+            await self._submit(request, frame.ref)
         elif isinstance(frame, Typing):
             self._joined(frame.room)
             services, name = self.services, self.user.name
@@ -392,6 +416,8 @@ class Connection:
         elif isinstance(frame, Read):
             room = self._joined(frame.room)
             await self.services.store.set_read(room, self.user, frame.seq)
+        elif isinstance(frame, Status):
+            await self.services.status.set(self.user, frame.state, frame.text)
         elif isinstance(frame, Pong):
             pass
 
@@ -402,11 +428,27 @@ class Connection:
         return room
 
     async def on_send(self, frame: Send) -> None:
-        protocol.require_text(frame.text, self.settings.max_text_chars)
-        room = self.rooms.get(frame.room)
-        if room is None:
-            room = await self.services.rooms.visible_room(self.user, frame.room)
-        ref = frame.ref
+        protocol.require_text(
+            frame.text, self.settings.max_text_chars, may_be_empty=bool(frame.attachments)
+        )
+        room = self.rooms.get(frame.room) or await self.services.rooms.visible_room(
+            self.user, frame.room
+        )
+        attachments = await self.services.files.attach(
+            self.user, room, frame.attachments, frame.client_id
+        )
+        request = AppendRequest(
+            room,
+            self.user,
+            frame.text,
+            frame.client_id,
+            reply_to=frame.reply_to,
+            attachments=attachments,
+        )
+        await self._submit(request, frame.ref)
+
+    async def _submit(self, request: AppendRequest, ref: protocol.Ref) -> None:
+        """Queue a room-log append; its ack (or error) is pushed when it commits."""
 
         def done(result: Ack | BaseException) -> None:
             if isinstance(result, Ack):
@@ -416,7 +458,6 @@ class Connection:
             else:
                 self.push_error("internal", "the message was not stored", ref)
 
-        request = AppendRequest(room, self.user, frame.text, frame.client_id)
         await self.services.store.submit(request, done)
 
     async def on_join(self, frame: Join) -> None:

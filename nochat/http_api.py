@@ -11,7 +11,7 @@ from quart import Blueprint, Response, current_app, request
 from werkzeug.datastructures import Headers
 from werkzeug.routing import PathConverter
 
-from . import protocol
+from . import events, protocol, room_push
 from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
 from .connection import ack_event
 from .errors import (
@@ -53,6 +53,8 @@ class NewRoom(msgspec.Struct):
 class NewMessage(msgspec.Struct):
     text: str
     client_id: str
+    reply_to: str | None = None
+    attachments: list[str] = []
 
 
 class UserRef(msgspec.Struct):
@@ -158,6 +160,7 @@ def room_json(room: Room | RoomView, *, member: bool = True) -> dict[str, Any]:
         "head_seq": room.head_seq,
         "last_read": 0,
         "unread": 0,
+        "mentions": 0,
     }
 
 
@@ -305,6 +308,7 @@ async def create_room() -> Response:
         max_owned=svc.settings.max_rooms_per_user,
     )
     svc.rooms.room_made(room, user)
+    room_push.announce(svc, room, 0, user.name, created=True)
     return json_response(room_json(room), 201)
 
 
@@ -330,7 +334,13 @@ async def history(name: str) -> Response:
         raise ValidationError("give before or after, not both")
     messages = await svc.store.history(room, before=before, after=after, limit=limit)
     head = await svc.store.head_seq(room)
-    return json_response({"messages": messages, "head_seq": head, "epoch": svc.store.epoch})
+    return json_response(
+        {
+            "messages": [events.history_message(m) for m in messages],
+            "head_seq": head,
+            "epoch": svc.store.epoch,
+        }
+    )
 
 
 @blueprint.post("/rooms/<room:name>/messages")
@@ -342,10 +352,18 @@ async def post_message(name: str) -> Response:
         raise RateLimited("too many messages; slow down", retry_after_s=wait)
     body = await decode_body(NewMessage)
     room = await svc.rooms.visible_room(user, name)
-    protocol.require_text(body.text, svc.settings.max_text_chars)
+    protocol.require_text(
+        body.text, svc.settings.max_text_chars, may_be_empty=bool(body.attachments)
+    )
     if not protocol.CLIENT_ID_RE.fullmatch(body.client_id):
         raise ValidationError("client_id must match [A-Za-z0-9_.:-]{1,64}")
-    ack = await svc.store.append(AppendRequest(room, user, body.text, body.client_id))
+    if body.reply_to is not None and not protocol.MESSAGE_ID_RE.fullmatch(body.reply_to):
+        raise ValidationError("reply_to must be a message id")
+    attachments = await svc.files.attach(user, room, body.attachments, body.client_id)
+    request = AppendRequest(
+        room, user, body.text, body.client_id, reply_to=body.reply_to, attachments=attachments
+    )
+    ack = await svc.store.append(request)
     event = ack_event(ack, None)
     del event["type"]
     return json_response(event)
@@ -373,6 +391,7 @@ async def add_member(name: str) -> Response:
     if other is None:
         raise NotFound(f"no user {body.user!r}")
     await svc.rooms.ensure_member(room, other)
+    room_push.announce(svc, room, await svc.store.head_seq(room), other.name, created=False)
     return json_response({"members": await svc.store.members(room)})
 
 
@@ -389,6 +408,7 @@ async def open_dm() -> Response:
     room = await svc.store.open_dm(user, other)
     svc.rooms.room_made(room, user, other)
     head = await svc.store.head_seq(room)
+    room_push.announce(svc, room, head, other.name, created=False)
     return json_response(room_json(msgspec.structs.replace(room, head_seq=head)))
 
 

@@ -47,6 +47,10 @@ class Presence:
         names = sorted(islice(counts, most))  # O(most), not O(room): joins stay cheap
         return {"online": names, "online_count": len(counts)}
 
+    def rooms_of(self, user: str) -> list[str]:
+        """The rooms `user` is present in (a scan of the rooms: for rare status changes)."""
+        return [room for room, counts in self._rooms.items() if counts.get(user, 0) > 0]
+
     def online_users(self) -> int:
         return len(self._users)
 

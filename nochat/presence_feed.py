@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import trio
 
-from . import protocol
+from . import events, protocol
 from .broker import Broker
 from .hub import Hub, pack
+from .store import UserStatus, now_ms
 
 #: How often a big room's presence changes go out together.
 PRESENCE_BATCH_S = 0.25
@@ -19,6 +22,8 @@ class PresenceFeed:
         self._batch_above = batch_above
         self._pending: dict[str, dict[str, str]] = {}
         self._wake = trio.Event()
+        #: Connected users' stored statuses (StatusBook fills it): shown as they come online.
+        self.statuses: dict[str, UserStatus] = {}
 
     def announce(self, room: str, user: str, state: str) -> None:
         """Tell the room `user` came online or went offline.
@@ -30,7 +35,7 @@ class PresenceFeed:
         """
         pending = self._pending
         if room not in pending and self._hub.subscribers(room) <= self._batch_above:
-            self._broker.publish(room, protocol.encode(_event(room, user, state)))
+            self._broker.publish(room, protocol.encode(self._event(room, user, state)))
             return
         pending.setdefault(room, {})[user] = state
         self._wake.set()
@@ -45,12 +50,16 @@ class PresenceFeed:
             pending, self._pending = self._pending, {}
             for room, states in pending.items():
                 events = [
-                    (protocol.encode(_event(room, user, state)), 0)
+                    (protocol.encode(self._event(room, user, state)), 0)
                     for user, state in states.items()
                 ]
                 for item, _ in pack(events):
                     self._broker.publish(room, item)
 
-
-def _event(room: str, user: str, state: str) -> dict[str, str]:
-    return {"type": "presence", "room": room, "user": user, "state": state}
+    def _event(self, room: str, user: str, state: str) -> dict[str, Any]:
+        """A presence event: a user who comes online shows their status (away, busy)."""
+        status = self.statuses.get(user)
+        text = status.text if status is not None and state != "offline" else ""
+        if state == "online" and status is not None:
+            state = status.state
+        return events.presence_event(room, user, state, text, now_ms())

@@ -9,6 +9,7 @@ every subscriber's outbox.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
@@ -44,6 +45,34 @@ class Send(_Frame, tag="send"):
     room: str = ""
     text: str = ""
     client_id: str = ""
+    reply_to: str | None = None
+    #: File ids (uploaded with POST /api/rooms/{room}/files) the message carries.
+    attachments: list[str] = []
+
+
+class Edit(_Frame, tag="edit"):
+    room: str = ""
+    id: str = ""
+    text: str = ""
+    client_id: str = ""
+
+
+class Delete(_Frame, tag="delete"):
+    room: str = ""
+    id: str = ""
+    client_id: str = ""
+
+
+class React(_Frame, tag="react"):
+    room: str = ""
+    id: str = ""
+    emoji: str = ""
+    on: bool = True
+    client_id: str = ""
+
+
+#: The frames that change a message: each an event in the room's log, acked like a send.
+Change = Edit | Delete | React
 
 
 class Typing(_Frame, tag="typing"):
@@ -59,8 +88,23 @@ class Pong(_Frame, tag="pong"):
     pass
 
 
-ClientFrame = Join | Leave | Send | Typing | Read | Pong
-CLIENT_TYPES: Final = frozenset({"join", "leave", "send", "typing", "read", "pong"})
+class Status(_Frame, tag="status"):
+    state: str = ""
+    text: str = ""
+
+
+#: What a user may say they are (`offline` is the server's to say).
+STATUS_STATES: Final = frozenset({"online", "away", "busy"})
+#: Longest status text, in characters.
+STATUS_TEXT_MAX: Final = 100
+
+
+ClientFrame = Join | Leave | Send | Edit | Delete | React | Typing | Read | Pong | Status
+CLIENT_TYPES: Final = frozenset(
+    {"join", "leave", "send", "edit", "delete", "react", "typing", "read", "pong", "status"}
+)
+#: A message id as the server makes them (store.new_id): 24 lower-case hex digits.
+MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{1,64}")
 
 _decoder = msgspec.json.Decoder(ClientFrame)
 _loose = msgspec.json.Decoder()
@@ -129,14 +173,37 @@ def _check(frame: ClientFrame) -> None:
         )
     if isinstance(frame, Pong):
         return
+    if isinstance(frame, Status):
+        require_status(frame.state, frame.text, frame.ref)
+        return
     if not valid_room(frame.room):
         raise FrameError("invalid_room", "room must match [a-z0-9][a-z0-9_-]{0,63}", frame.ref)
-    if isinstance(frame, Send) and not CLIENT_ID_RE.fullmatch(frame.client_id):
+    if isinstance(frame, (Send, Edit, Delete, React)) and not CLIENT_ID_RE.fullmatch(
+        frame.client_id
+    ):
         raise FrameError("invalid_frame", "client_id must match [A-Za-z0-9_.:-]{1,64}", frame.ref)
+    if isinstance(frame, (Edit, Delete, React)) and not MESSAGE_ID_RE.fullmatch(frame.id):
+        raise FrameError("invalid_frame", "id must be a message id", frame.ref)
+    if (
+        isinstance(frame, Send)
+        and frame.reply_to is not None
+        and not MESSAGE_ID_RE.fullmatch(frame.reply_to)
+    ):
+        raise FrameError("invalid_frame", "reply_to must be a message id", frame.ref)
     if isinstance(frame, Join) and frame.since is not None and not 0 <= frame.since <= MAX_SEQ:
         raise FrameError("invalid_frame", "since must be between 0 and 2**53-1", frame.ref)
     if isinstance(frame, Read) and not 0 <= frame.seq <= MAX_SEQ:
         raise FrameError("invalid_frame", "seq must be between 0 and 2**53-1", frame.ref)
+
+
+def require_status(state: str, text: str, ref: Ref = None) -> None:
+    """FrameError `invalid_status` unless `state` and `text` make a status."""
+    if state not in STATUS_STATES or len(text) > STATUS_TEXT_MAX:
+        raise FrameError(
+            "invalid_status",
+            f"state must be online, away or busy; text at most {STATUS_TEXT_MAX} characters",
+            ref,
+        )
 
 
 def parse_count(text: str, name: str, low: int, high: int) -> int:
@@ -160,9 +227,12 @@ def valid_room(name: str) -> bool:
     return ROOM_RE.fullmatch(name) is not None
 
 
-def require_text(text: str, max_chars: int) -> None:
-    """Raise ValidationError (`empty_text`, `text_too_long`) unless `text` may be sent."""
+def require_text(text: str, max_chars: int, *, may_be_empty: bool = False) -> None:
+    """Raise ValidationError (`empty_text`, `text_too_long`) unless `text` may be sent;
+    `may_be_empty` for a message that carries attachments."""
     code = check_text(text, max_chars)
+    if code == "empty_text" and may_be_empty:
+        code = None
     if code is not None:
         raise ValidationError(f"text: {code.replace('_', ' ')}", code=code)
 
@@ -194,9 +264,19 @@ def encode(event: dict[str, Any]) -> str:
 
 
 def message_event(
-    room: str, msg_id: str, seq: int, user: str, text: str, ts: int, client_id: str
+    room: str,
+    msg_id: str,
+    seq: int,
+    user: str,
+    text: str,
+    ts: int,
+    client_id: str,
+    reply_to: str | None = None,
+    mentions: list[str] | None = None,
+    attachments: Sequence[Any] = (),
 ) -> dict[str, Any]:
-    return {
+    """The `message` event; `attachments` (store.Attachment structs) only when it has any."""
+    event = {
         "type": "message",
         "room": room,
         "id": msg_id,
@@ -205,7 +285,12 @@ def message_event(
         "text": text,
         "ts": ts,
         "client_id": client_id,
+        "reply_to": reply_to,
+        "mentions": mentions or [],
     }
+    if attachments:
+        event["attachments"] = list(attachments)
+    return event
 
 
 def error_event(code: str, message: str, ref: Ref = None, **extra: Any) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""Catch-up after `join since`: missed messages from the store, within the byte budget.
+"""Catch-up after `join since`: missed events from the store, within the byte budget.
+
+The room log is replayed as it was written (messages, edits, deletes, reactions, each
+at its seq), so a client that was away applies the changes in the one order. A deleted
+message's text and its edits' texts are gone from the log: they replay as "", followed
+by the delete.
 
 A joining client that is behind gets the messages it missed through its outbox, behind
 `joined`, before it goes live. Memory is what this has to watch: a room of large messages
@@ -20,9 +25,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from . import protocol
+from . import events, protocol
 from .hub import RoomCursor, Subscriber, pack
-from .store import Message, Room
+from .store import Event, Room
 
 if TYPE_CHECKING:
     from .services import Services
@@ -77,7 +82,7 @@ async def _replay(services: Services, sub: Subscriber, room: Room, cursor: RoomC
         if not await _wait_room(services, sub, share // 2, share):
             return
         limit = max(1, min(page, (share - sub.used()) // weight))
-        missed = await services.store.history(room, before=None, after=cursor.seq, limit=limit)
+        missed = await services.store.replay(room, after=cursor.seq, limit=limit)
         if sub.rooms.get(room.name) is not cursor:
             return  # left (or re-joined) meanwhile
         full = len(missed) == limit
@@ -118,15 +123,5 @@ async def _wait_room(services: Services, sub: Subscriber, chars: int, limit: int
     return False
 
 
-def _packed(messages: list[Message]) -> Iterator[tuple[str, int]]:
-    return pack(
-        [
-            (
-                protocol.encode(
-                    protocol.message_event(m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id)
-                ),
-                m.seq,
-            )
-            for m in messages
-        ]
-    )
+def _packed(missed: list[Event]) -> Iterator[tuple[str, int]]:
+    return pack([(protocol.encode(events.log_event(e)), e.seq) for e in missed])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import room_push
 from .addresses import ClientAddresses
 from .admission import Admission
 from .auth import Authenticator
 from .broker import Broker
 from .drain import Drain
 from .fanout import CommitFanout
+from .files import FileService
 from .hub import Hub
 from .keepalive import Keepalive
 from .metrics import Counters
@@ -18,6 +20,7 @@ from .presence_feed import PresenceFeed
 from .rooms import RoomDirectory
 from .sessions import ConnectionRegistry
 from .settings import Settings
+from .status_book import StatusBook
 from .store import Store
 from .telemetry import Telemetry
 from .throttles import Throttles
@@ -31,6 +34,7 @@ class Services:
     broker: Broker
     presence: Presence
     auth: Authenticator
+    files: FileService
     counters: Counters = field(default_factory=Counters)
     telemetry: Telemetry = field(default_factory=Telemetry)
     keepalive: Keepalive = field(default_factory=Keepalive)
@@ -38,6 +42,7 @@ class Services:
     throttles: Throttles = field(init=False)
     rooms: RoomDirectory = field(init=False)
     presence_feed: PresenceFeed = field(init=False)
+    status: StatusBook = field(init=False)
     drain: Drain = field(init=False)
     admission: Admission = field(init=False)
     connections: ConnectionRegistry = field(init=False)
@@ -49,12 +54,13 @@ class Services:
         self.throttles = Throttles.from_settings(settings)
         self.rooms = RoomDirectory(self.store)
         self.presence_feed = PresenceFeed(hub, self.broker, settings.presence_batch_above)
+        self.status = StatusBook(self.store, self.presence, self.presence_feed)
         self.drain = Drain(hub)
         self.admission = Admission(settings, hub, self.presence, self.drain)
         self.connections = ConnectionRegistry(
             hub, self.presence, self.broker, self.drain, self.auth
         )
-        self.fanout = CommitFanout(self.broker)
+        self.fanout = CommitFanout(self.broker, self.files.on_event)
         self.hub.observe_delivery = self.telemetry.delivery_seconds.observe
         commit_seconds, commit_batch = self.telemetry.commit_seconds, self.telemetry.commit_batch
 
@@ -63,3 +69,4 @@ class Services:
             commit_batch.observe(size)
 
         self.store.observe_commit = observe_commit
+        room_push.install(self)

@@ -133,6 +133,12 @@ class Settings:
     broker_buffer: int = 10_000
     #: Worker processes `nochat serve` runs on one port (more than 1: Redis and PostgreSQL).
     workers: int = 1
+    #: Largest file one upload may be; more is refused with 413 as soon as it is passed.
+    max_upload_bytes: int = 25 * 1024 * 1024
+    #: Bytes of files one user may have stored in all (attached or not); then 413.
+    upload_quota_bytes: int = 1024 * 1024 * 1024
+    #: An uploaded file no message has attached is removed this long after its upload.
+    upload_grace_s: float = 24 * 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -211,6 +217,7 @@ class Settings:
             "first_frame_timeout_s",
             "outbox_stall_s",
             "broker_hold_s",
+            "upload_grace_s",
         ):
             if getattr(self, name) <= 0:
                 p.append(f"{name} must be > 0")
@@ -239,6 +246,8 @@ class Settings:
             "signup_rate_per_h",
             "listen_backlog",
             "broker_buffer",
+            "max_upload_bytes",
+            "upload_quota_bytes",
         ):
             if getattr(self, name) < 1:
                 p.append(f"{name} must be >= 1")

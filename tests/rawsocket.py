@@ -33,7 +33,7 @@ from .support import STEP_S, RunningServer
 #: What a client reports when TCP ends without a close frame (RFC 6455 §7.1.5).
 NO_CLOSE_FRAME = 1006
 #: Events a reply is not: they may arrive at any time.
-NOISE = frozenset({"ping", "presence", "typing", "message"})
+NOISE = frozenset({"ping", "presence", "typing", "message", "room"})
 
 
 # ---- a WebSocket client that can misbehave ----------------------------------------------------

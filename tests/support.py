@@ -301,7 +301,7 @@ class WsClient:
             event = await self.recv()
             if event["type"] == kind and all(event.get(k) == v for k, v in fields.items()):
                 return event
-            if event["type"] in ("ping", "presence", "typing", "message", "ack"):
+            if event["type"] in ("ping", "presence", "typing", "message", "ack", "room"):
                 if event["type"] == "ping":
                     await self.send(type="pong")
                 continue

@@ -22,12 +22,19 @@ from nochat.protocol import (
     CLIENT_ID_RE,
     CLIENT_TYPES,
     MAX_SEQ,
+    MESSAGE_ID_RE,
     ROOM_RE,
+    STATUS_STATES,
+    STATUS_TEXT_MAX,
+    Delete,
+    Edit,
     Join,
     Leave,
     Pong,
+    React,
     Read,
     Send,
+    Status,
     Typing,
     decode_frame,
 )
@@ -41,7 +48,9 @@ with warnings.catch_warnings(), suppress(ImportError):
 
 PROPERTIES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: The codes docs/PROTOCOL.md gives for a frame that cannot be acted on as sent.
-DECODE_CODES = frozenset({"bad_json", "invalid_frame", "unknown_type", "invalid_room"})
+DECODE_CODES = frozenset(
+    {"bad_json", "invalid_frame", "unknown_type", "invalid_room", "invalid_status"}
+)
 FIELDS = ("room", "since", "epoch", "text", "client_id", "seq", "ref")
 
 # ---- strategies -------------------------------------------------------------------------------
@@ -127,10 +136,17 @@ def valid_ref(ref: object) -> bool:
 
 
 def check_frame(frame: object) -> None:
-    assert isinstance(frame, Join | Leave | Send | Typing | Read | Pong), frame
+    assert isinstance(
+        frame, Join | Leave | Send | Edit | Delete | React | Typing | Read | Pong | Status
+    ), frame
     assert valid_ref(frame.ref), frame
     if isinstance(frame, Pong):
         return
+    if isinstance(frame, Status):
+        assert frame.state in STATUS_STATES and len(frame.text) <= STATUS_TEXT_MAX, frame
+        return
+    if isinstance(frame, Edit | Delete | React):
+        assert CLIENT_ID_RE.fullmatch(frame.client_id) and MESSAGE_ID_RE.fullmatch(frame.id)
     assert isinstance(frame.room, str) and ROOM_RE.fullmatch(frame.room), frame
     if isinstance(frame, Send):
         assert isinstance(frame.text, str), frame

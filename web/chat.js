@@ -2,6 +2,7 @@
 
 import { api } from "./api.js";
 import { bindComposer } from "./composer.js";
+import { bindUploads, UploadTray } from "./files.js";
 import { dropOutbox, loadOutbox, saveOutbox } from "./outbox.js";
 import { bindPanels, renderOlder, renderRoom, renderRooms, renderTyping, showRoomNotice } from "./panels.js";
 import { newClientId, Room } from "./rooms.js";
@@ -64,6 +65,8 @@ export class Chat {
   async start() {
     this.panels = bindPanels(this, this.abort.signal);
     bindComposer(this, this.abort.signal);
+    this.tray = new UploadTray($("uploads"), () => {});
+    bindUploads(this, this.tray, this.abort.signal);
     await this.refreshRooms();
     this.restoreOutbox();
     this.socket.start();
@@ -354,6 +357,7 @@ export class Chat {
     this.saveOutbox();
     const { id, seq, ts, client_id: clientId } = ack;
     const msg = { room: room.name, id, seq, ts, user: this.me, text: pending.text, client_id: clientId };
+    if (pending.attachments && pending.attachments.length) msg.attachments = pending.attachments;
     room.add(msg);
     if (room.name === this.active) this.list.settle(ack.client_id, msg);
   }
@@ -394,16 +398,18 @@ export class Chat {
     const input = $("message");
     const text = input.value;
     const room = this.rooms.get(this.active);
-    if (!room || !text.trim()) return;
+    if (!room || (!text.trim() && !this.tray.hasReady(room.name))) return;
     if (text.length > MAX_TEXT_CHARS) {
       $("composer-error").textContent = `Messages can be at most ${MAX_TEXT_CHARS} characters.`;
       return;
     }
-    const pending = { client_id: newClientId(), room: room.name, user: this.me, text, ts: Date.now() };
+    // Finished uploads go with this message; ones still uploading stay for the next.
+    const attachments = this.tray.take(room.name);
+    const pending = { client_id: newClientId(), room: room.name, user: this.me, text, ts: Date.now(), attachments };
     room.pending.set(pending.client_id, pending);
     this.list.addPending(pending);
     this.list.scrollToBottom();
-    this.socket.send(room.name, text, pending.client_id);
+    this.socket.send(room.name, text, pending.client_id, attachments.map((a) => a.id));
     this.saveOutbox();
     input.value = "";
   }
@@ -418,7 +424,7 @@ export class Chat {
       const room = this.rooms.get(p.room);
       if (!room || room.pending.has(p.client_id)) continue;
       room.pending.set(p.client_id, { ...p, user: this.me });
-      this.socket.send(p.room, p.text, p.client_id);
+      this.socket.send(p.room, p.text, p.client_id, (p.attachments || []).map((a) => a.id));
     }
   }
 

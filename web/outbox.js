@@ -12,7 +12,9 @@ export function saveOutbox(me, rooms) {
   const unsent = [];
   for (const room of rooms) {
     for (const p of room.pending.values()) {
-      if (!p.failed) unsent.push({ client_id: p.client_id, room: p.room, text: p.text, ts: p.ts });
+      if (!p.failed) {
+        unsent.push({ client_id: p.client_id, room: p.room, text: p.text, ts: p.ts, attachments: p.attachments || [] });
+      }
     }
   }
   try {

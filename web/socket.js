@@ -137,8 +137,9 @@ export class ChatSocket {
   }
 
   /** Queue a message; it is (re-)sent until acked, always with the same client_id. */
-  send(room, text, clientId) {
+  send(room, text, clientId, attachments = []) {
     const frame = { type: "send", room, text, client_id: clientId, ref: `s:${clientId}` };
+    if (attachments.length) frame.attachments = attachments;
     this.outbox.set(clientId, frame);
     if (this.connected) this.raw(frame);
   }

@@ -1,5 +1,7 @@
 /** DOM rendering. User text only ever reaches the page through text nodes (el() children). */
 
+import { attachmentsEl } from "./files.js";
+
 /** Build an element; string children become text nodes, never markup. */
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -150,7 +152,8 @@ export class MessageList {
       "div",
       { class: "bubble" },
       own ? srOnly("You said: ") : null,
-      el("div", { class: "text" }, msg.text),
+      msg.text ? el("div", { class: "text" }, msg.text) : null,
+      attachmentsEl(msg.attachments),
     );
     const foot = own ? el("div", { class: "foot" }, stateEl(state, reason)) : null;
     return el(

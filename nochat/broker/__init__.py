@@ -35,7 +35,9 @@ class BrokerStatus(StrEnum):
 
 class SignalKind(StrEnum):
     """Node-wide signals. Payload keys, all strings: session_ended {session};
-    membership_changed {room, user}; room_created {room}; presence {room, user, state}."""
+    membership_changed {room, user}; room_created {room}; presence {room, user, state}.
+    room_push.py adds private, dm, head_seq to membership_changed and room_created (and
+    `user`, the creator, to room_created)."""
 
     SESSION_ENDED = "session_ended"
     MEMBERSHIP_CHANGED = "membership_changed"

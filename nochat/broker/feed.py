@@ -6,7 +6,7 @@ plain callables so the broker never depends on a store class.
 
 from __future__ import annotations
 
-from .. import protocol
+from .. import events, protocol
 from ..store import Store
 
 #: Most events read from the store per query while filling one gap.
@@ -24,16 +24,12 @@ class StoreFeed:
             return []
         out: list[tuple[str, int]] = []
         while after < upto:
-            page = await self.store.history(
-                found, before=None, after=after, limit=min(FILL_PAGE, upto - after)
-            )
-            for m in page:
-                if m.seq > upto:
+            # Every kind: a gap may be an edit, a delete or a reaction as well as a message.
+            page = await self.store.replay(found, after=after, limit=min(FILL_PAGE, upto - after))
+            for e in page:
+                if e.seq > upto:
                     break
-                event = protocol.message_event(
-                    m.room, m.id, m.seq, m.user, m.text, m.ts, m.client_id
-                )
-                out.append((protocol.encode(event), m.seq))
+                out.append((protocol.encode(events.log_event(e)), e.seq))
             if not page:
                 break
             after = page[-1].seq

@@ -39,8 +39,47 @@ class Room(msgspec.Struct, frozen=True):
     head_seq: int
 
 
+class Attachment(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A file a message carries, as events and history show it (nochat/files.py)."""
+
+    id: str
+    name: str
+    size: int
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+
+
+#: A message payload that starts with this is JSON {"text", "attachments"} after it; any
+#: other is the text alone, as every message before attachments was stored. Text that
+#: itself starts with the mark is stored in the JSON form too, so the two never mix up.
+#: Not NUL: PostgreSQL text cannot hold it.
+_PAYLOAD_MARK = "\x01"
+
+
+class _Payload(msgspec.Struct, frozen=True):
+    text: str
+    attachments: tuple[Attachment, ...]
+
+
+def pack_payload(text: str, attachments: tuple[Attachment, ...]) -> str:
+    """A message event's stored payload."""
+    if not attachments and not text.startswith(_PAYLOAD_MARK):
+        return text
+    return _PAYLOAD_MARK + msgspec.json.encode(_Payload(text, attachments)).decode()
+
+
+def unpack_payload(payload: str) -> tuple[str, tuple[Attachment, ...]]:
+    """A message event's text and attachments from its stored payload."""
+    if not payload.startswith(_PAYLOAD_MARK):
+        return payload, ()
+    found = msgspec.json.decode(payload[1:], type=_Payload)
+    return found.text, found.attachments
+
+
 class Message(msgspec.Struct, frozen=True):
-    """One stored message; its JSON form is the `message` event without `type`."""
+    """One stored message in its current state (history folds its edits, delete and
+    reactions in); its JSON form is the `message` event without `type`, plus the state."""
 
     room: str
     id: str
@@ -49,11 +88,19 @@ class Message(msgspec.Struct, frozen=True):
     text: str
     ts: int
     client_id: str
+    edited_ts: int | None = None
+    deleted: bool = False
+    #: emoji → the users who reacted with it, in the order they did.
+    reactions: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    reply_to: str | None = None
+    #: Users the text @-mentions who can see the room (store/mentions.py).
+    mentions: list[str] = msgspec.field(default_factory=list)
+    #: Its files (none once deleted: the payload that lists them is scrubbed).
+    attachments: tuple[Attachment, ...] = ()
 
 
-#: What a room-log row records. Only "message" is written today; "edit", "delete" and
-#: "reaction" are reserved for the chat-model work (each takes a seq; `target` names the
-#: message it changes). docs/STORAGE.md describes the log.
+#: What a room-log row records: a message, or a change to one ("edit", "delete",
+#: "reaction"; `target` names the message). Each takes a seq. docs/STORAGE.md.
 EventKind = Literal["message", "edit", "delete", "reaction"]
 
 
@@ -69,6 +116,9 @@ class Event(msgspec.Struct, frozen=True):
     ts: int
     target: str | None
     payload: str
+    #: A message's reply_to and mentions (None and [] for the other kinds).
+    reply_to: str | None = None
+    mentions: list[str] = msgspec.field(default_factory=list)
 
 
 class Ack(msgspec.Struct, frozen=True):
@@ -80,10 +130,56 @@ class Ack(msgspec.Struct, frozen=True):
 
 
 class AppendRequest(msgspec.Struct, frozen=True):
+    """One event to append. A message has `text` and no target; an edit has the new text,
+    a delete "", a reaction `reaction_payload(emoji, on)`; each names its `target`."""
+
     room: Room
     user: User
     text: str
     client_id: str
+    kind: EventKind = "message"
+    target: str | None = None
+    #: A message answering another of the same room.
+    reply_to: str | None = None
+    #: A message's files (claimed by FileService.attach before the append).
+    attachments: tuple[Attachment, ...] = ()
+
+    def payload(self) -> str:
+        """What the event row stores: a message's text and files, else the text."""
+        return pack_payload(self.text, self.attachments) if self.kind == "message" else self.text
+
+
+def reaction_payload(emoji: str, on: bool) -> str:
+    """A reaction event's payload: "+" (added) or "-" (removed), then the emoji."""
+    return ("+" if on else "-") + emoji
+
+
+class SearchHit(msgspec.Struct, frozen=True):
+    """One message a search found, in its current text. `snippet` marks the matched
+    words with « and » (plain text: never HTML) and elides with …"""
+
+    room: str
+    seq: int
+    id: str
+    user: str
+    text: str
+    snippet: str
+    ts: int
+
+
+#: The marks around a matched word in a SearchHit's snippet, and the elision.
+SNIPPET_OPEN, SNIPPET_CLOSE, SNIPPET_ELLIPSIS = "«", "»", "…"
+
+
+class UserStatus(msgspec.Struct, frozen=True):
+    """What a user said about themself (`state`: online, away or busy; a short text) and
+    when their last connection ended (ms; None: never recorded). Not presence: whether
+    they are connected is the server's to know (Presence)."""
+
+    name: str
+    state: str
+    text: str
+    last_seen: int | None
 
 
 class Session(msgspec.Struct, frozen=True):
@@ -102,10 +198,12 @@ class RoomView(msgspec.Struct, frozen=True):
     head_seq: int
     last_read: int
     unread: int
+    #: Unread messages that mention the user.
+    mentions: int = 0
 
 
-#: Called by the store's writer, in seq order, with each batch of newly committed messages.
-CommitListener = Callable[[Sequence[Message]], None]
+#: Called by the store's writer, in seq order, with each batch of newly committed events.
+CommitListener = Callable[[Sequence[Event]], None]
 #: Called by the store's writer with one append's outcome: an Ack or the error it raised.
 AppendCallback = Callable[[Ack | BaseException], None]
 
@@ -131,7 +229,7 @@ class Store(Protocol):
     epoch: str
     #: "ok", "failed" (writes are failing now) or "damaged" (a read found corruption).
     health: str
-    #: Called by the writer, in seq order, with each batch of newly committed messages.
+    #: Called by the writer, in seq order, with each batch of newly committed events.
     on_commit: CommitListener
     #: Called by the writer after each group commit: its seconds and how many requests
     #: it carried (the /metrics histograms).
@@ -155,7 +253,11 @@ class Store(Protocol):
         ...
 
     async def append(self, request: AppendRequest) -> Ack:
-        """Store a message durably (idempotent on (user, client_id)) and return its ack."""
+        """Store an event durably (idempotent on (user, client_id)) and return its ack.
+
+        A change (edit, delete, reaction) is checked in the commit's transaction
+        (changes.py): NotFound (no such message in the room), Forbidden (not yours),
+        Conflict `deleted`; a reaction that changes nothing is acked without an event."""
         ...
 
     async def submit(self, request: AppendRequest, done: AppendCallback) -> None:
@@ -173,6 +275,24 @@ class Store(Protocol):
         ...
 
     async def head_seq(self, room: Room) -> int: ...
+
+    async def set_status(self, user: User, state: str, text: str) -> None:
+        """Store the user's status (it outlives connections and restarts)."""
+        ...
+
+    async def set_last_seen(self, user: User, ts: int) -> None: ...
+
+    async def status(self, user: User) -> UserStatus:
+        """The stored status; `online` with no text when none was ever set."""
+        ...
+
+    async def search(
+        self, user: User, q: str, *, room: Room | None, before: str | None, limit: int
+    ) -> list[SearchHit]:
+        """Messages `user` can see (public rooms, and private ones they are a member of)
+        whose current text holds every word of `q`, newest first (by id), ids below
+        `before` when given, in `room` when given. Deleted messages are never found."""
+        ...
 
     async def create_user(self, name: str, password_hash: str) -> User: ...
 

@@ -3,14 +3,21 @@ parameter mark: `?` for sqlite3, `%s` for psycopg)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import Event, Message
+import msgspec
+
+from . import Event, Message, mentions, unpack_payload
 
 _FROM = "events e JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.user_id"
-_MESSAGE_COLUMNS = "r.name, e.id, e.seq, u.name, e.payload, e.ts, e.client_id"
-_EVENT_COLUMNS = "r.name, e.id, e.seq, e.kind, u.name, e.client_id, e.ts, e.target_id, e.payload"
+_MESSAGE_COLUMNS = (
+    "r.name, e.id, e.seq, u.name, e.payload, e.ts, e.client_id, e.reply_to, e.mentions"
+)
+_EVENT_COLUMNS = (
+    "r.name, e.id, e.seq, e.kind, u.name, e.client_id, e.ts, e.target_id, e.payload, "
+    "e.reply_to, e.mentions"
+)
 #: Above every seq: "before" when none is given.
 _NO_UPPER_BOUND = 2**62
 
@@ -21,10 +28,9 @@ def history(room_id: int, before: int | None, after: int | None, limit: int, mar
     """A page of messages, by seq: the oldest `limit` after `after`, else the newest
     `limit` before `before` (newest first: `messages` puts them back in order).
 
-    Only messages exist yet, so the fold to current state is the `message` rows; the
-    chat-model work applies edits and deletes (found by `target_id`) here. SQLite's
-    gapless-page check (pages.py) assumes every seq up to the head is a message: it must
-    learn to skip the seqs other kinds take when they are written.
+    The page is of `message` rows; `fold` then applies their edits, deletes and
+    reactions (found by `target_id`). SQLite's gapless-page check (pages.py) counts the
+    log rows of every kind in the page's window.
     """
     base = f"SELECT {_MESSAGE_COLUMNS} FROM {_FROM} WHERE e.room_id = {mark} AND e.kind = 'message'"
     if after is not None:
@@ -35,10 +41,31 @@ def history(room_id: int, before: int | None, after: int | None, limit: int, mar
 
 def messages(rows: Sequence[Sequence[Any]]) -> list[Message]:
     """A history query's rows as messages in seq order."""
-    found = [Message(*row) for row in rows]
+    found = [
+        _message(room, msg_id, seq, user, payload, ts, cid, reply, m)
+        for room, msg_id, seq, user, payload, ts, cid, reply, m in rows
+    ]
     if len(found) > 1 and found[0].seq > found[1].seq:
         found.reverse()
     return found
+
+
+def _message(
+    room: str, msg_id: str, seq: int, user: str, payload: str, ts: int, cid: str, reply: Any, m: Any
+) -> Message:
+    text, attachments = unpack_payload(payload)
+    return Message(
+        room,
+        msg_id,
+        seq,
+        user,
+        text,
+        ts,
+        cid,
+        reply_to=reply,
+        mentions=mentions.split(m),
+        attachments=attachments,
+    )
 
 
 def replay(room_id: int, after: int, limit: int, mark: str) -> Query:
@@ -51,4 +78,48 @@ def replay(room_id: int, after: int, limit: int, mark: str) -> Query:
 
 
 def events(rows: Sequence[Sequence[Any]]) -> list[Event]:
-    return [Event(*row) for row in rows]
+    return [
+        Event(room, i, seq, kind, user, cid, ts, target, payload, reply, mentions.split(m))
+        for room, i, seq, kind, user, cid, ts, target, payload, reply, m in rows
+    ]
+
+
+def fold(
+    execute: Callable[[str, tuple[Any, ...]], Any], mark: str, found: list[Message]
+) -> list[Message]:
+    """The page's messages in their current state: the latest edit's text and time, a
+    delete's tombstone (no text, no reactions), the reactions still on, by emoji.
+
+    One query for the whole page, by the `events_target` index, in seq order."""
+    if not found:
+        return found
+    marks = ", ".join([mark] * len(found))
+    rows = execute(
+        f"SELECT e.target_id, e.kind, u.name, e.payload, e.ts FROM events e "
+        f"JOIN users u ON u.id = e.user_id WHERE e.target_id IN ({marks}) ORDER BY e.seq",
+        tuple(m.id for m in found),
+    ).fetchall()
+    if not rows:
+        return found
+    changes: dict[str, list[tuple[str, str, str, int]]] = {}
+    for target, kind, user, payload, ts in rows:
+        changes.setdefault(target, []).append((kind, user, payload, ts))
+    return [_apply(m, changes[m.id]) if m.id in changes else m for m in found]
+
+
+def _apply(m: Message, changes: list[tuple[str, str, str, int]]) -> Message:
+    text, edited_ts = m.text, None
+    reactions: dict[str, list[str]] = {}
+    for kind, user, payload, ts in changes:
+        if kind == "delete":
+            return msgspec.structs.replace(m, text="", deleted=True)
+        if kind == "edit":
+            text, edited_ts = payload, ts
+        elif kind == "reaction":
+            users = reactions.setdefault(payload[1:], [])
+            if payload.startswith("+") and user not in users:
+                users.append(user)
+            elif payload.startswith("-") and user in users:
+                users.remove(user)
+    reactions = {emoji: users for emoji, users in reactions.items() if users}
+    return msgspec.structs.replace(m, text=text, edited_ts=edited_ts, reactions=reactions)

@@ -30,9 +30,14 @@ from . import (
     Event,
     Message,
     Room,
+    SearchHit,
     StoreStatistics,
+    User,
+    UserStatus,
     ignore_commit,
     log_queries,
+    postgres_search,
+    statuses,
 )
 from .postgres_append import Raced, append_batch
 from .postgres_directory import Conn, PostgresDirectory
@@ -205,7 +210,7 @@ class PostgresStore(PostgresDirectory):
 
     def _commit_sync(
         self, requests: list[AppendRequest]
-    ) -> tuple[list[Ack | BaseException], list[Message]]:
+    ) -> tuple[list[Ack | BaseException], list[Event]]:
         pool = self._need_pool()
         for _ in range(BATCH_ATTEMPTS):
             with pool.connection() as conn:
@@ -254,11 +259,46 @@ class PostgresStore(PostgresDirectory):
         self, room: Room, *, before: int | None, after: int | None, limit: int
     ) -> list[Message]:
         sql, params = log_queries.history(room.id, before, after, limit, "%s")
-        return await self._read(lambda c: log_queries.messages(c.execute(sql, params).fetchall()))
+
+        def query(c: Conn) -> list[Message]:
+            with c.transaction():  # the page and its changes from one snapshot
+                c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                found = log_queries.messages(c.execute(sql, params).fetchall())
+                return log_queries.fold(c.execute, "%s", found)
+
+        return await self._read(query)
 
     async def replay(self, room: Room, *, after: int, limit: int) -> list[Event]:
         sql, params = log_queries.replay(room.id, after, limit, "%s")
         return await self._read(lambda c: log_queries.events(c.execute(sql, params).fetchall()))
+
+    async def set_status(self, user: User, state: str, text: str) -> None:
+        await self._execute(*statuses.set_status("%s", user, state, text))
+
+    async def set_last_seen(self, user: User, ts: int) -> None:
+        await self._execute(*statuses.set_last_seen("%s", user, ts))
+
+    async def _execute(self, sql: str, params: tuple[object, ...]) -> None:
+        def write(c: Conn) -> None:
+            c.execute(sql, params)
+
+        await self._write(write)
+
+    async def status(self, user: User) -> UserStatus:
+        sql, params = statuses.status("%s", user)
+        return await self._read(
+            lambda c: statuses.from_row(user, c.execute(sql, params).fetchone())
+        )
+
+    async def search(
+        self, user: User, q: str, *, room: Room | None, before: str | None, limit: int
+    ) -> list[SearchHit]:
+        room_id = None if room is None else room.id
+        return await self._read(
+            lambda c: postgres_search.search(
+                c, user.id, q, room_id=room_id, before=before, limit=limit
+            )
+        )
 
     async def head_seq(self, room: Room) -> int:
         def query(c: Conn) -> int:

@@ -7,12 +7,17 @@ taken in id order, so two nodes' batches cannot deadlock. A retry is found befor
 seq is taken; a retry racing on another node (its row not yet committed when we
 looked) is caught by ON CONFLICT DO NOTHING, and then the batch raises `Raced` to be
 rolled back and run again, rather than leave the seq it took unused.
+
+Changes (edit, delete, reaction; changes.py has their rules) follow the batch's
+messages in the same transaction, one by one, each taking the room's next seq: the
+rooms of the whole batch are locked first, in id order, so the rules read a room no
+other node is writing, and a change may target a message of its own batch.
 """
 
 from __future__ import annotations
 
-from ..errors import Conflict, NotFound, StorageError
-from . import Ack, AppendRequest, Message, new_id, now_ms
+from ..errors import NotFound, StorageError
+from . import Ack, AppendRequest, Event, changes, mentions, new_id, now_ms
 from .postgres_directory import Conn
 
 
@@ -22,8 +27,76 @@ class Raced(Exception):
 
 def append_batch(
     conn: Conn, requests: list[AppendRequest]
-) -> tuple[list[Ack | BaseException], list[Message]]:
-    """One batch in the caller's transaction: each request's result, and the new messages."""
+) -> tuple[list[Ack | BaseException], list[Event]]:
+    """One batch in the caller's transaction: each request's result, and the new events."""
+    conn.execute(
+        "SELECT id FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+        (sorted({r.room.id for r in requests}),),
+    )
+    messages = [i for i, r in enumerate(requests) if r.kind == "message"]
+    results, fresh = _append_messages(conn, [requests[i] for i in messages])
+    outcome: list[Ack | BaseException | None] = [None] * len(requests)
+    for i, result in zip(messages, results, strict=True):
+        outcome[i] = result
+    for i, req in enumerate(requests):
+        if req.kind != "message":
+            outcome[i] = _append_change(conn, req, fresh)
+    return [r if r is not None else StorageError("append lost") for r in outcome], fresh
+
+
+def _append_change(conn: Conn, req: AppendRequest, fresh: list[Event]) -> Ack | BaseException:
+    verdict = changes.check(conn.execute, "%s", req)
+    if verdict is not None:
+        return verdict
+    head = conn.execute(
+        "UPDATE rooms SET head_seq = head_seq + 1 WHERE id = %s RETURNING head_seq",
+        (req.room.id,),
+    ).fetchone()
+    if head is None:
+        return NotFound("no such room")
+    seq, event_id, ts = int(head[0]), new_id(), now_ms()
+    inserted = conn.execute(
+        "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, target_id, "
+        "payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (user_id, client_id) DO NOTHING RETURNING 1",
+        (
+            req.room.id,
+            seq,
+            event_id,
+            req.kind,
+            req.user.id,
+            req.client_id,
+            ts,
+            req.target,
+            req.text,
+        ),
+    ).fetchall()
+    if not inserted:
+        raise Raced
+    if req.kind == "delete":
+        changes.scrub(conn.execute, "%s", req)
+    payload = "" if req.kind == "delete" else req.text
+    fresh.append(
+        Event(
+            req.room.name,
+            event_id,
+            seq,
+            req.kind,
+            req.user.name,
+            req.client_id,
+            ts,
+            req.target,
+            payload,
+        )
+    )
+    return Ack(req.room.name, req.client_id, event_id, seq, ts)
+
+
+def _append_messages(
+    conn: Conn, requests: list[AppendRequest]
+) -> tuple[list[Ack | BaseException], list[Event]]:
+    if not requests:
+        return [], []
     keys = [(r.user.id, r.client_id) for r in requests]
     originals: dict[tuple[int, str], tuple[int, Ack]] = {}
     for user_id, client_id, room_id, room, event_id, seq, ts in conn.execute(
@@ -42,12 +115,15 @@ def append_batch(
             results[i] = _retried(req, *originals[key])
         elif key in writer:
             repeats.append(i)
+        elif (refused := mentions.check_reply(conn.execute, "%s", req)) is not None:
+            results[i] = refused
         else:
             writer[key] = i
             by_room.setdefault(req.room.id, []).append(i)
     ts = now_ms()
-    rows: list[tuple[int, int, str, int, str, str]] = []
-    fresh: list[Message] = []
+    rows: list[tuple[int, int, str, int, str, str, str | None, str]] = []
+    mention_rows: list[tuple[int, int, int]] = []
+    fresh: list[Event] = []
     for room_id in sorted(by_room):
         indices = by_room[room_id]
         head = conn.execute(
@@ -60,25 +136,54 @@ def append_batch(
             continue
         for seq, i in enumerate(indices, start=int(head[0]) - len(indices) + 1):
             req, event_id = requests[i], new_id()
-            rows.append((room_id, seq, event_id, req.user.id, req.client_id, req.text))
+            mentioned = mentions.resolve(conn.execute, "%s", req)
+            mention_rows.extend((uid, room_id, seq) for uid, _ in mentioned)
+            rows.append(
+                (
+                    room_id,
+                    seq,
+                    event_id,
+                    req.user.id,
+                    req.client_id,
+                    req.payload(),
+                    req.reply_to,
+                    mentions.joined(mentioned),
+                )
+            )
             results[i] = Ack(req.room.name, req.client_id, event_id, seq, ts)
             fresh.append(
-                Message(req.room.name, event_id, seq, req.user.name, req.text, ts, req.client_id)
+                Event(
+                    req.room.name,
+                    event_id,
+                    seq,
+                    "message",
+                    req.user.name,
+                    req.client_id,
+                    ts,
+                    None,
+                    req.payload(),
+                    reply_to=req.reply_to,
+                    mentions=[name for _, name in mentioned],
+                )
             )
     if rows:
         columns = (list(col) for col in zip(*rows, strict=True))
-        room_ids, seqs, ids, user_ids, client_ids, texts = columns
+        room_ids, seqs, ids, user_ids, client_ids, texts, replies, names = columns
         inserted = conn.execute(
             "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, target_id, "
-            "payload) SELECT v.room_id, v.seq, v.id, 'message', v.user_id, v.client_id, %s, "
-            "NULL, v.payload FROM unnest(%s::bigint[], %s::bigint[], %s::text[], "
-            "%s::bigint[], %s::text[], %s::text[]) "
-            "AS v(room_id, seq, id, user_id, client_id, payload) "
+            "payload, reply_to, mentions) SELECT v.room_id, v.seq, v.id, 'message', v.user_id, "
+            "v.client_id, %s, NULL, v.payload, v.reply_to, v.mentions FROM unnest(%s::bigint[], "
+            "%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], "
+            "%s::text[]) AS v(room_id, seq, id, user_id, client_id, payload, reply_to, mentions) "
             "ON CONFLICT (user_id, client_id) DO NOTHING RETURNING 1",
-            (ts, room_ids, seqs, ids, user_ids, client_ids, texts),
+            (ts, room_ids, seqs, ids, user_ids, client_ids, texts, replies, names),
         ).fetchall()
         if len(inserted) != len(rows):
             raise Raced
+        if mention_rows:
+            conn.cursor().executemany(
+                "INSERT INTO mentions (user_id, room_id, seq) VALUES (%s, %s, %s)", mention_rows
+            )
         # Whoever writes in a room has read it: their own messages are never unread.
         conn.execute(
             "UPDATE members m SET last_read = GREATEST(m.last_read, v.seq) "
@@ -91,16 +196,12 @@ def append_batch(
         results[i] = (
             first
             if not isinstance(first, Ack) or first.room == req.room.name
-            else _duplicate_elsewhere()
+            else changes.duplicate_elsewhere()
         )
     return [r if r is not None else StorageError("append lost") for r in results], fresh
 
 
 def _retried(req: AppendRequest, room_id: int, original: Ack) -> Ack | BaseException:
     if room_id != req.room.id:
-        return _duplicate_elsewhere()
+        return changes.duplicate_elsewhere()
     return original
-
-
-def _duplicate_elsewhere() -> Conflict:
-    return Conflict("client_id already used for another room", code="duplicate_client_id")

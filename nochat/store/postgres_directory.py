@@ -77,13 +77,18 @@ class PostgresDirectory:
             views: list[RoomView] = []
             if after is None:
                 rows = c.execute(
-                    "SELECT r.name, r.private, r.dm, r.head_seq, m.last_read FROM rooms r "
+                    # Unread counts messages only: edits and reactions take seqs too.
+                    "SELECT r.name, r.private, r.dm, r.head_seq, m.last_read, "
+                    "(SELECT COUNT(*) FROM events e WHERE e.room_id = r.id "
+                    "AND e.seq > m.last_read AND e.kind = 'message'), "
+                    "(SELECT COUNT(*) FROM mentions x WHERE x.user_id = m.user_id "
+                    "AND x.room_id = r.id AND x.seq > m.last_read) FROM rooms r "
                     "JOIN members m ON m.room_id = r.id AND m.user_id = %s ORDER BY r.name",
                     (user.id,),
                 ).fetchall()
                 views = [
-                    RoomView(name, private, dm, True, head, read, max(0, head - read))
-                    for name, private, dm, head, read in rows
+                    RoomView(name, private, dm, True, head, read, int(unread), int(mentioned))
+                    for name, private, dm, head, read, unread, mentioned in rows
                 ]
             public = c.execute(
                 "SELECT r.name, r.head_seq FROM rooms r WHERE NOT r.private AND r.name > %s "

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from . import now_ms
+from . import mentions, now_ms, postgres_search, statuses
 from .sqlite_schema import refuse_newer
 
 #: pg_advisory_xact_lock key for migrations: any fixed 64-bit number ("NoChat" in ASCII).
@@ -75,8 +75,49 @@ _V1 = [
     "INSERT INTO rooms (name, created_ms) VALUES ('general', 0)",
 ]
 
+#: Files (nochat/blobs/postgres.py): records, and blobs as fixed-size chunk rows so that
+#: a read of any byte range touches only the rows it needs.
+_FILES = [
+    """CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        room TEXT NOT NULL,
+        user_id BIGINT NOT NULL,
+        name TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        content_type TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        thumb_sha256 TEXT,
+        attached_to TEXT,
+        message_id TEXT
+    )""",
+    "CREATE INDEX files_user ON files (user_id)",
+    "CREATE INDEX files_sha ON files (sha256)",
+    "CREATE INDEX files_thumb ON files (thumb_sha256)",
+    "CREATE INDEX files_message ON files (message_id)",
+    """CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        size BIGINT NOT NULL,
+        chunks TEXT NOT NULL
+    )""",
+    """CREATE TABLE blob_chunks (
+        chunks TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (chunks, n)
+    )""",
+]
+
 #: MIGRATIONS[i] is version i + 1.
-MIGRATIONS: list[list[str]] = [_V1]
+MIGRATIONS: list[list[str]] = [
+    _V1,
+    list(postgres_search.MIGRATION),
+    list(mentions.POSTGRES_MIGRATION),
+    list(statuses.POSTGRES_MIGRATION),
+    _FILES,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

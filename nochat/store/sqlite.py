@@ -30,14 +30,20 @@ from . import (
     Event,
     Message,
     Room,
+    SearchHit,
     StoreStatistics,
     User,
+    UserStatus,
+    changes,
     ignore_commit,
     log_queries,
+    mentions,
     new_id,
     now_ms,
+    statuses,
 )
-from .pages import missing_from_page
+from . import sqlite_search as search
+from .pages import log_window, missing_from_page
 from .sqlite_directory import SQLiteDirectory
 from .sqlite_schema import migrate
 
@@ -238,12 +244,12 @@ class SQLiteStore(SQLiteDirectory):
 
     def _commit_sync(
         self, requests: list[AppendRequest | Chore]
-    ) -> tuple[list[Ack | BaseException | None], list[Message], dict[int, int]]:
+    ) -> tuple[list[Ack | BaseException | None], list[Event], dict[int, int]]:
         conn = self._conn(self._writer)
         seqs: dict[int, int] = {}
         wrote: dict[tuple[int, int], int] = {}
         results: list[Ack | BaseException | None] = []
-        fresh: list[Message] = []
+        fresh: list[Event] = []
         ts = now_ms()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -268,24 +274,73 @@ class SQLiteStore(SQLiteDirectory):
                         results.append(NotFound("no such room"))
                         continue
                     seq = found[0]
+                mentioned: list[tuple[int, str]] = []
+                if req.kind != "message":
+                    verdict = changes.check(conn.execute, "?", req)
+                    if verdict is not None:
+                        results.append(verdict)
+                        continue
+                else:
+                    refused = mentions.check_reply(conn.execute, "?", req)
+                    if refused is not None:
+                        results.append(refused)
+                        continue
+                    mentioned = mentions.resolve(conn.execute, "?", req)
                 seq += 1
-                msg_id = new_id()
+                event_id = new_id()
                 # One statement for the common case; the unique (user, client_id) index
                 # makes a retry a no-op, and only then is the original looked up.
                 inserted = conn.execute(
                     "INSERT INTO events (room_id, seq, id, kind, user_id, client_id, ts, "
-                    "target_id, payload) VALUES (?, ?, ?, 'message', ?, ?, ?, NULL, ?) "
+                    "target_id, payload, reply_to, mentions) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (user_id, client_id) DO NOTHING",
-                    (room.id, seq, msg_id, user.id, req.client_id, ts, req.text),
+                    (
+                        room.id,
+                        seq,
+                        event_id,
+                        req.kind,
+                        user.id,
+                        req.client_id,
+                        ts,
+                        req.target,
+                        req.payload(),
+                        req.reply_to,
+                        mentions.joined(mentioned),
+                    ),
                 ).rowcount
                 if not inserted:
                     results.append(self._original(conn, req))
                     continue
+                if req.kind == "delete":
+                    changes.scrub(conn.execute, "?", req)
+                    search.forget(conn, req)
+                elif req.kind == "message":
+                    search.index(conn, room.id, seq, req.text)
+                    conn.executemany(
+                        "INSERT INTO mentions (user_id, room_id, seq) VALUES (?, ?, ?)",
+                        [(uid, room.id, seq) for uid, _ in mentioned],
+                    )
+                elif req.kind == "edit":
+                    search.reindex(conn, req)
                 seqs[room.id] = seq
-                results.append(Ack(room.name, req.client_id, msg_id, seq, ts))
+                results.append(Ack(room.name, req.client_id, event_id, seq, ts))
                 wrote[room.id, user.id] = seq
+                payload = "" if req.kind == "delete" else req.payload()
                 fresh.append(
-                    Message(room.name, msg_id, seq, user.name, req.text, ts, req.client_id)
+                    Event(
+                        room.name,
+                        event_id,
+                        seq,
+                        req.kind,
+                        user.name,
+                        req.client_id,
+                        ts,
+                        req.target,
+                        payload,
+                        reply_to=req.reply_to,
+                        mentions=[name for _, name in mentioned],
+                    )
                 )
             conn.executemany(
                 "UPDATE rooms SET last_seq = ? WHERE id = ?",
@@ -312,7 +367,7 @@ class SQLiteStore(SQLiteDirectory):
             (req.user.id, req.client_id),
         ).fetchone()
         if row[0] != req.room.id:
-            return Conflict("client_id already used for another room", code="duplicate_client_id")
+            return changes.duplicate_elsewhere()
         return Ack(row[1], req.client_id, row[2], row[3], row[4])
 
     # ---- plumbing ----------------------------------------------------------------------
@@ -368,18 +423,23 @@ class SQLiteStore(SQLiteDirectory):
             try:
                 head = c.execute("SELECT last_seq FROM rooms WHERE id = ?", (room.id,)).fetchone()
                 found = log_queries.messages(c.execute(sql, params).fetchall())
+                window = log_window(
+                    [m.seq for m in found],
+                    head=head[0] if head else 0,
+                    before=before,
+                    after=after,
+                    limit=limit,
+                )
+                rows = c.execute(
+                    "SELECT COUNT(*) FROM events WHERE room_id = ? AND seq BETWEEN ? AND ?",
+                    (room.id, window.start, window.stop - 1),
+                ).fetchone()[0]
+                wrong = missing_from_page(window, rows)
+                if wrong is not None:
+                    raise sqlite3.DatabaseError(f"history of room {room.id} is short: {wrong}")
+                return log_queries.fold(c.execute, "?", found)
             finally:
                 c.execute("COMMIT")
-            wrong = missing_from_page(
-                [m.seq for m in found],
-                head=head[0] if head else 0,
-                before=before,
-                after=after,
-                limit=limit,
-            )
-            if wrong is not None:
-                raise sqlite3.DatabaseError(f"history of room {room.id} is short: {wrong}")
-            return found
 
         return await self._read(query)
 
@@ -411,6 +471,26 @@ class SQLiteStore(SQLiteDirectory):
         """The room's highest seq this process has committed and published (None: unknown)."""
         return self._last_seq.get(room.id)
 
+    async def set_status(self, user: User, state: str, text: str) -> None:
+        await self._committed(Chore(*statuses.set_status("?", user, state, text)))
+
+    async def set_last_seen(self, user: User, ts: int) -> None:
+        await self._committed(Chore(*statuses.set_last_seen("?", user, ts)))
+
+    async def status(self, user: User) -> UserStatus:
+        sql, params = statuses.status("?", user)
+        return await self._read(
+            lambda c: statuses.from_row(user, c.execute(sql, params).fetchone())
+        )
+
+    async def search(
+        self, user: User, q: str, *, room: Room | None, before: str | None, limit: int
+    ) -> list[SearchHit]:
+        room_id = None if room is None else room.id
+        return await self._read(
+            lambda c: search.search(c, user.id, q, room_id=room_id, before=before, limit=limit)
+        )
+
     async def head_seq(self, room: Room) -> int:
         cached = self._last_seq.get(room.id)
         if cached is not None:
@@ -430,4 +510,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
+    # A deleted message's text is overwritten in place, and this zeroes the bytes it
+    # leaves free, so the text is not left in the file (docs/SECURITY.md).
+    conn.execute("PRAGMA secure_delete=ON")
     return conn

@@ -72,13 +72,20 @@ class SQLiteDirectory:
             views: list[RoomView] = []
             if after is None:
                 rows = c.execute(
-                    "SELECT r.name, r.private, r.dm, r.last_seq, m.last_read FROM rooms r "
+                    # Unread counts messages only: edits and reactions take seqs too.
+                    "SELECT r.name, r.private, r.dm, r.last_seq, m.last_read, "
+                    "(SELECT COUNT(*) FROM events e WHERE e.room_id = r.id "
+                    "AND e.seq > m.last_read AND e.kind = 'message'), "
+                    "(SELECT COUNT(*) FROM mentions x WHERE x.user_id = m.user_id "
+                    "AND x.room_id = r.id AND x.seq > m.last_read) FROM rooms r "
                     "JOIN members m ON m.room_id = r.id AND m.user_id = ? ORDER BY r.name",
                     (user.id,),
                 ).fetchall()
                 views = [
-                    RoomView(name, bool(private), bool(dm), True, head, read, max(0, head - read))
-                    for name, private, dm, head, read in rows
+                    RoomView(
+                        name, bool(private), bool(dm), True, head, read, int(unread), int(mentioned)
+                    )
+                    for name, private, dm, head, read, unread, mentioned in rows
                 ]
             # Walks the unique index on rooms.name from the cursor; members' PK skips joined.
             public = c.execute(

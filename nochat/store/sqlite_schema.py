@@ -7,7 +7,9 @@ like a message does, so a resume replays them in order.
 
 A database written by a newer NoChat (user_version above the last migration here) is
 refused: an older binary must not guess at a schema it does not know. Version 3 adds
-`users.skeleton` (look-alike names, nochat/text.py).
+`users.skeleton` (look-alike names, nochat/text.py); version 4 the full-text index
+`search_fts` (sqlite_search.py); version 5 replies and mentions (mentions.py);
+version 6 users' statuses (statuses.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 
 from ..errors import StorageError
 from ..text import name_skeleton
+from . import mentions, sqlite_search, statuses
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +131,14 @@ def _add_skeletons(c: sqlite3.Connection) -> None:
 
 
 #: MIGRATIONS[i] takes a database from user_version i to i + 1.
-MIGRATIONS: list[list[Step]] = [_V1, _V2, [_add_skeletons]]
+MIGRATIONS: list[list[Step]] = [
+    _V1,
+    _V2,
+    [_add_skeletons],
+    list(sqlite_search.MIGRATION),
+    list(mentions.SQLITE_MIGRATION),
+    list(statuses.SQLITE_MIGRATION),
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

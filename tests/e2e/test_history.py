@@ -54,6 +54,11 @@ async def test_history_messages_have_the_documented_fields(server: RunningServer
         "text": "<b>hi</b>",
         "ts": ack["ts"],
         "client_id": "f",
+        "edited_ts": None,
+        "deleted": False,
+        "reactions": {},
+        "reply_to": None,
+        "mentions": [],
     }
 
 

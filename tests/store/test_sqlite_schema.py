@@ -11,7 +11,7 @@ import trio
 from nochat.errors import Conflict, StorageError
 from nochat.store import Ack, AppendRequest, Event, User
 from nochat.store.sqlite import SQLiteStore
-from nochat.store.sqlite_schema import SCHEMA_VERSION
+from nochat.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 from .old_schema import OLD_ROWS, OLD_SCHEMA
 
@@ -99,3 +99,35 @@ async def test_sqlite_schema_migration_adds_skeletons_to_an_old_database(tmp_pat
             await store.create_user("carol", "hash")
         finally:
             store.close()
+
+
+async def test_sqlite_schema_main_v3_database_upgrades_through_chat_migrations(
+    tmp_path: Path,
+) -> None:
+    """A database at version 3 (events, skeletons: before search, mentions, statuses)
+    takes versions 4-6: its old messages are found by search, statuses are stored."""
+    path = tmp_path / "v3.sqlite3"
+    _old_database(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    for steps in MIGRATIONS[:3]:
+        for step in steps:
+            if isinstance(step, str):
+                conn.execute(step)
+            else:
+                step(conn)
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    store = SQLiteStore(path)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(store.run)
+        ann = await store.user_by_name("ann")
+        assert ann is not None
+        hits = await store.search(ann, "two", room=None, before=None, limit=10)
+        assert [(h.text, h.seq) for h in hits] == [("two", 2)]
+        await store.set_status(ann, "away", "lunch")
+        status = await store.status(ann)
+        assert (status.state, status.text) == ("away", "lunch")
+        store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    conn.close()

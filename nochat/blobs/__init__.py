@@ -1,0 +1,103 @@
+"""The BlobStore contract: file records and their content-addressed bytes.
+
+`nochat.backends.open_blobs` picks the backend: `local.py` (a directory in the data
+directory, records in a small SQLite index beside it) by default, `postgres.py` (chunked
+rows every node reaches) with NOCHAT_DATABASE_URL. tests/blobs/test_contract.py runs the
+same suite on both.
+
+A file is a record (who uploaded it to which room, its name, sniffed type, size, hash,
+image size, thumbnail) pointing at a blob named by its SHA-256. Several records may share
+one blob; a blob goes when no record names it any more.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncGenerator, AsyncIterable, Sequence
+from typing import Protocol
+
+import msgspec
+import trio
+
+#: Bytes per stored chunk and per read from a blob (PostgreSQL rows, file reads).
+CHUNK_BYTES = 256 * 1024
+
+
+def new_file_id() -> str:
+    """An unguessable file id (it appears in URLs; access is still checked on each read)."""
+    return secrets.token_hex(16)
+
+
+class Blob(msgspec.Struct, frozen=True):
+    sha256: str
+    size: int
+
+
+class FileRecord(msgspec.Struct, frozen=True):
+    id: str
+    room: str
+    user_id: int
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+    created_ms: int
+    width: int | None = None
+    height: int | None = None
+    #: The thumbnail's blob (images only).
+    thumb_sha256: str | None = None
+    #: "<user id>:<client_id>" of the send that attached it; None while unattached.
+    attached_to: str | None = None
+    #: The message it is attached to, once that has committed (deleting it removes this).
+    message_id: str | None = None
+
+
+class BlobStore(Protocol):
+    """Where files live. Every method may raise StorageError."""
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the store (started() once usable), then serve until `close()`."""
+        ...
+
+    def close(self) -> None: ...
+
+    async def put(self, chunks: AsyncIterable[bytes]) -> Blob:
+        """Store the bytes `chunks` yields durably (on disk or committed) and return their
+        hash and size. An exception from `chunks` leaves nothing behind and propagates."""
+        ...
+
+    def read(
+        self, sha256: str, start: int = 0, end: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """The blob's bytes [start, end) in chunks of at most CHUNK_BYTES."""
+        ...
+
+    async def add_file(self, record: FileRecord) -> None: ...
+
+    async def file(self, file_id: str) -> FileRecord | None: ...
+
+    async def claim(self, file_ids: Sequence[str], *, user_id: int, room: str, key: str) -> bool:
+        """Attach the files to the send `key` in one step: True when every one was uploaded
+        by `user_id` to `room` and is unattached or already attached to `key` (a retry);
+        else nothing changes and False."""
+        ...
+
+    async def bind(self, file_ids: Sequence[str], message_id: str) -> None:
+        """Record the committed message the (claimed) files belong to."""
+        ...
+
+    async def remove_message(self, message_id: str) -> int:
+        """Remove the files of a message (it was deleted); how many."""
+        ...
+
+    async def used_bytes(self, user_id: int) -> int:
+        """The bytes of every file `user_id` has (attached or not)."""
+        ...
+
+    async def remove_files(self, file_ids: Sequence[str]) -> None:
+        """Forget the files; blobs no other record names are deleted."""
+        ...
+
+    async def remove_unattached(self, before_ms: int) -> int:
+        """Remove files never attached and uploaded before `before_ms`; how many."""
+        ...

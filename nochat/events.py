@@ -1,0 +1,96 @@
+"""Server events of the chat model, one typed constructor each, and the room log's
+events (store.Event) as the frames a client sees, live or replayed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .protocol import message_event
+from .store import Event, Message, unpack_payload
+
+
+def edit_event(room: str, seq: int, msg_id: str, user: str, text: str, ts: int) -> dict[str, Any]:
+    return {
+        "type": "edit",
+        "room": room,
+        "seq": seq,
+        "id": msg_id,
+        "user": user,
+        "text": text,
+        "ts": ts,
+    }
+
+
+def delete_event(room: str, seq: int, msg_id: str, user: str, ts: int) -> dict[str, Any]:
+    return {"type": "delete", "room": room, "seq": seq, "id": msg_id, "user": user, "ts": ts}
+
+
+def reaction_event(
+    room: str, seq: int, msg_id: str, user: str, emoji: str, on: bool, ts: int
+) -> dict[str, Any]:
+    return {
+        "type": "reaction",
+        "room": room,
+        "seq": seq,
+        "id": msg_id,
+        "user": user,
+        "emoji": emoji,
+        "on": on,
+        "ts": ts,
+    }
+
+
+def presence_event(
+    room: str, user: str, state: str, text: str, last_seen: int | None
+) -> dict[str, Any]:
+    """`state`: online, away, busy (their status while connected) or offline."""
+    return {
+        "type": "presence",
+        "room": room,
+        "user": user,
+        "state": state,
+        "text": text,
+        "last_seen": last_seen,
+    }
+
+
+def log_event(e: Event) -> dict[str, Any]:
+    """The frame of one room-log event. A change's `id` is the message it changes (its
+    own event id is in the author's ack)."""
+    target = e.target or ""
+    if e.kind == "edit":
+        return edit_event(e.room, e.seq, target, e.user, e.payload, e.ts)
+    if e.kind == "delete":
+        return delete_event(e.room, e.seq, target, e.user, e.ts)
+    if e.kind == "reaction":
+        return reaction_event(
+            e.room, e.seq, target, e.user, e.payload[1:], e.payload.startswith("+"), e.ts
+        )
+    text, attachments = unpack_payload(e.payload)
+    return message_event(
+        e.room, e.id, e.seq, e.user, text, e.ts, e.client_id, e.reply_to, e.mentions, attachments
+    )
+
+
+def history_message(m: Message) -> dict[str, Any]:
+    """A message as history shows it, in its current state; a deleted one is a tombstone
+    without text."""
+    out: dict[str, Any] = {
+        "room": m.room,
+        "id": m.id,
+        "seq": m.seq,
+        "user": m.user,
+        "text": m.text,
+        "ts": m.ts,
+        "client_id": m.client_id,
+        "edited_ts": m.edited_ts,
+        "deleted": m.deleted,
+        "reactions": m.reactions,
+        "reply_to": m.reply_to,
+        "mentions": m.mentions,
+    }
+    if m.attachments:
+        out["attachments"] = m.attachments
+    if m.deleted:
+        del out["text"]
+    return out

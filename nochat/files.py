@@ -1,0 +1,229 @@
+"""Files: uploads into a room, attachments on sends, who may read a file, and cleanup.
+
+The service between the HTTP routes (files_api.py), the send paths (connection.py,
+http_api.py) and the BlobStore. Rules, in one place:
+- only a room's members upload to it; each user's files together stay within
+  NOCHAT_UPLOAD_QUOTA_BYTES, each file within NOCHAT_MAX_UPLOAD_BYTES;
+- a send attaches at most MAX_ATTACHMENTS files, each uploaded by the sender to that room
+  and attached to nothing else (a retry of the same send may claim them again);
+- a file is readable by whoever may read its room once attached, by its uploader before;
+- files never attached are removed NOCHAT_UPLOAD_GRACE_S after upload (`run`), and a
+  deleted message's files are removed with it (`forget`).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Sequence
+from contextlib import aclosing
+
+import msgspec
+import trio
+
+from .blobs import BlobStore, FileRecord, new_file_id
+from .blobs.media import IMAGE_TYPES, SNIFF_BYTES, ImageError, make_thumbnail, sniff
+from .errors import NotFound, StorageError, ValidationError
+from .settings import Settings
+from .store import Attachment, Event, Room, User, now_ms, unpack_payload
+from .uploads import QuotaExceeded, TooLarge, limited
+
+log = logging.getLogger(__name__)
+
+#: Most files one message may carry.
+MAX_ATTACHMENTS = 10
+#: Committed file changes (binds, deletes) waiting to be applied.
+CHANGES_QUEUE = 10_000
+#: How often the cleanup looks for expired unattached files, at most and at least.
+CLEANUP_MAX_INTERVAL_S = 300.0
+CLEANUP_MIN_INTERVAL_S = 0.05
+
+
+class FileService:
+    def __init__(self, blobs: BlobStore, settings: Settings) -> None:
+        self.blobs = blobs
+        self.settings = settings
+        self._thumb_limiter = trio.CapacityLimiter(1)  # decoding images is CPU-heavy
+        self._swept = trio.Event()
+        # Committed messages' files to bind, deleted messages' files to remove, in commit
+        # order: fed by the store's commit listener (which cannot wait), taken by `run`.
+        self._changes_in, self._changes_out = trio.open_memory_channel[tuple[str, str, list[str]]](
+            CHANGES_QUEUE
+        )
+        self._changes_done = 0
+        self._changed = trio.Event()
+
+    async def limit_for(self, user: User, declared: int | None) -> tuple[int, TooLarge]:
+        """How many bytes this upload may have, and the error for going past it."""
+        max_bytes = self.settings.max_upload_bytes
+        left = self.settings.upload_quota_bytes - await self.blobs.used_bytes(user.id)
+        error: TooLarge
+        if left < max_bytes:
+            limit, error = max(0, left), QuotaExceeded("this upload would exceed your quota")
+        else:
+            limit, error = max_bytes, TooLarge(f"files may be at most {max_bytes} bytes")
+        if declared is not None and declared > limit:
+            raise error
+        return limit, error
+
+    async def upload(
+        self,
+        user: User,
+        room: Room,
+        name: str,
+        body: AsyncIterable[bytes],
+        limit: int,
+        error: TooLarge,
+    ) -> FileRecord:
+        """Store the bytes `body` yields (counted against `limit`) as a file of `room`."""
+        async with aclosing(limited(body, limit, error)) as stream:
+            head = b""
+            async for piece in stream:  # the first bytes decide the type; read on after
+                head += piece
+                if len(head) >= SNIFF_BYTES:
+                    break
+            content_type = sniff(head)
+
+            async def chunks() -> AsyncGenerator[bytes, None]:
+                if head:
+                    yield head
+                async for piece in stream:
+                    yield piece
+
+            async with aclosing(chunks()) as source:
+                blob = await self.blobs.put(source)
+        record = FileRecord(
+            new_file_id(), room.name, user.id, name, blob.size, content_type, blob.sha256, now_ms()
+        )
+        if content_type in IMAGE_TYPES:
+            record = await self._with_thumbnail(record)
+        await self.blobs.add_file(record)
+        return record
+
+    async def _with_thumbnail(self, record: FileRecord) -> FileRecord:
+        """The record with its image size and thumbnail blob, made once, here (a file that
+        does not decode is still stored, just without them)."""
+        spool_dir = self.settings.data_dir
+        with tempfile.TemporaryFile(dir=spool_dir) as spool:  # never the whole image in memory
+            async with aclosing(self.blobs.read(record.sha256)) as pieces:
+                async for piece in pieces:
+                    await trio.to_thread.run_sync(spool.write, piece)
+            await trio.to_thread.run_sync(spool.seek, 0)
+            try:
+                thumb = await trio.to_thread.run_sync(
+                    make_thumbnail, spool, limiter=self._thumb_limiter
+                )
+            except ImageError:
+                log.info("file %s does not decode as an image: no thumbnail", record.id)
+                return record
+
+        async def data() -> AsyncIterator[bytes]:
+            yield thumb.data
+
+        blob = await self.blobs.put(data())
+        return msgspec.structs.replace(
+            record, width=thumb.width, height=thumb.height, thumb_sha256=blob.sha256
+        )
+
+    async def attach(
+        self, user: User, room: Room, file_ids: Sequence[str], client_id: str
+    ) -> tuple[Attachment, ...]:
+        """Claim the files for the send (user, client_id); ValidationError if any may not."""
+        if not file_ids:
+            return ()
+        if len(file_ids) > MAX_ATTACHMENTS or len(set(file_ids)) != len(file_ids):
+            raise ValidationError(
+                f"at most {MAX_ATTACHMENTS} different files per message", code="bad_attachment"
+            )
+        key = f"{user.id}:{client_id}"
+        if not await self.blobs.claim(file_ids, user_id=user.id, room=room.name, key=key):
+            raise ValidationError(
+                "attachments must be your own uploads to this room, not attached elsewhere",
+                code="bad_attachment",
+            )
+        found = []
+        for file_id in file_ids:
+            record = await self.blobs.file(file_id)
+            if record is None:  # removed between the claim and now (message deleted)
+                raise ValidationError("an attachment is gone", code="bad_attachment")
+            found.append(attachment_of(record))
+        return tuple(found)
+
+    async def readable(self, user: User, file_id: str) -> FileRecord:
+        """The file if `user` may see it before the room check (the caller's, with
+        `visible_room`): attached, or their own upload; the same NotFound as a missing file."""
+        record = await self.blobs.file(file_id) if _valid_id(file_id) else None
+        if record is None or (record.attached_to is None and record.user_id != user.id):
+            raise NotFound("no such file")
+        return record
+
+    def on_event(self, event: Event) -> None:
+        """A committed room-log event (from the commit listener, which cannot wait): a
+        message's files are bound to it; a deleted message's files go with it."""
+        if event.kind == "delete" and event.target:
+            self._queue(("delete", event.target, []))
+        elif event.kind == "message":
+            _, attachments = unpack_payload(event.payload)
+            if attachments:
+                self._queue(("bind", event.id, [a.id for a in attachments]))
+
+    def _queue(self, change: tuple[str, str, list[str]]) -> None:
+        try:
+            self._changes_in.send_nowait(change)
+        except trio.WouldBlock:
+            log.warning("file changes queue full: message %s's files not updated", change[1])
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Apply committed messages' file changes; sweep files never attached."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._apply_changes)
+            await nursery.start(self._sweep)
+            task_status.started()
+
+    async def _apply_changes(self) -> None:
+        async with self._changes_out:
+            async for kind, message_id, file_ids in self._changes_out:
+                try:
+                    if kind == "bind":
+                        await self.blobs.bind(file_ids, message_id)
+                    else:
+                        await self.blobs.remove_message(message_id)
+                except StorageError:
+                    log.exception("files of message %s not updated", message_id)
+                self._changes_done += 1
+                self._changed.set()
+                self._changed = trio.Event()
+
+    async def wait_changes(self, count: int) -> None:
+        """Wait until `count` file changes have been applied in all (tests)."""
+        while self._changes_done < count:
+            await self._changed.wait()
+
+    async def _sweep(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Remove files never attached, NOCHAT_UPLOAD_GRACE_S after their upload."""
+        grace_s = self.settings.upload_grace_s
+        interval = min(CLEANUP_MAX_INTERVAL_S, max(CLEANUP_MIN_INTERVAL_S, grace_s / 4))
+        task_status.started()
+        while True:
+            removed = await self.blobs.remove_unattached(now_ms() - int(grace_s * 1000))
+            if removed:
+                log.info("removed %d unattached files", removed)
+            self._swept.set()
+            self._swept = trio.Event()
+            await trio.sleep(interval)
+
+    async def wait_sweep(self) -> None:
+        """Wait until the cleanup has made its next pass (tests, operators' tools)."""
+        await self._swept.wait()
+
+
+def attachment_of(record: FileRecord) -> Attachment:
+    return Attachment(
+        record.id, record.name, record.size, record.content_type, record.width, record.height
+    )
+
+
+def _valid_id(file_id: str) -> bool:
+    return len(file_id) == 32 and all(c in "0123456789abcdef" for c in file_id)

@@ -1,0 +1,73 @@
+"""Users' statuses (online/away/busy + text) while they are connected to this node.
+
+The book caches each connected user's stored status, so a presence event can carry it
+without a store read (presence events are built in code that never awaits), and
+records when a user's last connection here went (their last-seen time).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from .errors import NoChatError
+from .presence import Presence
+from .presence_feed import PresenceFeed
+from .store import Store, User, UserStatus, now_ms
+
+#: Longest a closing connection waits to store its user's last-seen time.
+LAST_SEEN_WRITE_S = 2.0
+
+log = logging.getLogger(__name__)
+
+
+class StatusBook:
+    def __init__(self, store: Store, presence: Presence, feed: PresenceFeed) -> None:
+        self._store = store
+        self._presence = presence
+        self._feed = feed
+        #: The stored status of each user connected to this node (load); the feed reads it.
+        self.cached = feed.statuses
+
+    async def load(self, user: User) -> None:
+        """Cache the user's stored status while they are connected here.
+
+        A status is decoration: a store that cannot answer (not open, closing) leaves the
+        user plain `online` instead of failing their connection.
+        """
+        if user.name in self.cached:
+            return
+        try:
+            self.cached[user.name] = await self._store.status(user)
+        except NoChatError:
+            log.info("status of a user not loaded (the store is unavailable)")
+
+    async def set(self, user: User, state: str, text: str) -> UserStatus:
+        """Store the status and tell every room the user is present in on this node."""
+        await self._store.set_status(user, state, text)
+        old = self.cached.get(user.name)
+        status = UserStatus(user.name, state, text, old.last_seen if old else None)
+        if self._presence.connections_of(user.name):
+            self.cached[user.name] = status
+            for room in self._presence.rooms_of(user.name):
+                self._feed.announce(room, user.name, "online")
+        return status
+
+    async def of(self, user: User) -> UserStatus:
+        """`offline` unless connected (to this node); else the stored status."""
+        stored = await self._store.status(user)
+        if not self._presence.connections_of(user.name):
+            return UserStatus(user.name, "offline", stored.text, stored.last_seen)
+        return UserStatus(user.name, stored.state, stored.text, now_ms())
+
+    async def connection_ended(self, user: User) -> None:
+        """After unregister: the user's last connection here records when they were seen."""
+        if self._presence.connections_of(user.name):
+            return
+        self.cached.pop(user.name, None)
+        with trio.move_on_after(LAST_SEEN_WRITE_S, shield=True):
+            try:
+                await self._store.set_last_seen(user, now_ms())
+            except NoChatError:
+                log.info("last seen of a user not stored (the store is closing)")

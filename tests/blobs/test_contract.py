@@ -1,0 +1,145 @@
+"""The BlobStore contract, run on every backend (local directory, PostgreSQL)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import trio
+
+from nochat.blobs import CHUNK_BYTES, BlobStore, FileRecord, new_file_id
+from nochat.blobs.local import LocalBlobStore
+from nochat.blobs.postgres import PostgresBlobStore
+from nochat.store.postgres_schema import migrate
+
+
+@pytest.fixture(params=["local", "postgres"])
+async def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
+    store: BlobStore
+    if request.param == "local":
+        store = LocalBlobStore(tmp_path)
+    else:
+        url = request.getfixturevalue("pg_url")
+        with psycopg.connect(url) as conn:  # what the PostgreSQL store does when it starts
+            migrate(conn)
+        store = PostgresBlobStore(url)
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(30):
+            await nursery.start(store.run)
+        yield store
+        store.close()
+
+
+async def chunks_of(data: bytes, step: int = 100_000) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), step):
+        yield data[i : i + step]
+
+
+async def read_all(blobs: BlobStore, sha: str, start: int = 0, end: int | None = None) -> bytes:
+    out = bytearray()
+    async for piece in blobs.read(sha, start, end):
+        assert len(piece) <= CHUNK_BYTES
+        out += piece
+    return bytes(out)
+
+
+def record(
+    sha: str, size: int, *, user_id: int = 1, room: str = "general", **kw: object
+) -> FileRecord:
+    return FileRecord(
+        new_file_id(),
+        room,
+        user_id,
+        "a.bin",
+        size,
+        "application/octet-stream",
+        sha,
+        int(kw.pop("created_ms", 1_000)),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_blobs_put_then_read_whole_and_ranges(blobs: BlobStore) -> None:
+    data = bytes(range(256)) * (CHUNK_BYTES * 3 // 256 + 7)
+    with trio.fail_after(30):
+        blob = await blobs.put(chunks_of(data))
+        assert blob.sha256 == hashlib.sha256(data).hexdigest()
+        assert blob.size == len(data)
+        assert await read_all(blobs, blob.sha256) == data
+        for start, end in [(0, 1), (CHUNK_BYTES - 3, CHUNK_BYTES + 5), (len(data) - 10, None)]:
+            assert await read_all(blobs, blob.sha256, start, end) == data[start:end]
+
+
+async def test_blobs_failed_put_leaves_nothing(blobs: BlobStore, tmp_path: Path) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"x" * (CHUNK_BYTES + 1)
+        raise ValueError("client went away")
+
+    with trio.fail_after(30), pytest.raises(ValueError, match="went away"):
+        await blobs.put(broken())
+    if isinstance(blobs, LocalBlobStore):
+        assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+
+
+async def test_blobs_same_bytes_twice_share_one_blob(blobs: BlobStore) -> None:
+    with trio.fail_after(30):
+        a = await blobs.put(chunks_of(b"same bytes"))
+        b = await blobs.put(chunks_of(b"same bytes"))
+        assert a == b
+        first, second = record(a.sha256, a.size), record(a.sha256, a.size)
+        await blobs.add_file(first)
+        await blobs.add_file(second)
+        await blobs.remove_files([first.id])
+        assert await read_all(blobs, a.sha256) == b"same bytes"  # second still names it
+        await blobs.remove_files([second.id])
+        with pytest.raises(Exception, match="missing"):
+            await read_all(blobs, a.sha256)
+
+
+async def test_blobs_records_round_trip_and_quota(blobs: BlobStore) -> None:
+    with trio.fail_after(30):
+        blob = await blobs.put(chunks_of(b"hello"))
+        rec = record(blob.sha256, 5, user_id=7, width=3, height=4)
+        await blobs.add_file(rec)
+        assert await blobs.file(rec.id) == rec
+        assert await blobs.file(new_file_id()) is None
+        await blobs.add_file(record(blob.sha256, 5, user_id=7))
+        assert await blobs.used_bytes(7) == 10
+        assert await blobs.used_bytes(8) == 0
+
+
+async def test_blobs_claim_rules(blobs: BlobStore) -> None:
+    with trio.fail_after(30):
+        blob = await blobs.put(chunks_of(b"x"))
+        mine = record(blob.sha256, 1, user_id=1)
+        theirs = record(blob.sha256, 1, user_id=2)
+        elsewhere = record(blob.sha256, 1, user_id=1, room="other")
+        for r in (mine, theirs, elsewhere):
+            await blobs.add_file(r)
+        assert not await blobs.claim([mine.id, theirs.id], user_id=1, room="general", key="1:a")
+        assert not await blobs.claim([elsewhere.id], user_id=1, room="general", key="1:a")
+        assert (await blobs.file(mine.id)) == mine  # a refused claim changes nothing
+        assert await blobs.claim([mine.id], user_id=1, room="general", key="1:a")
+        assert await blobs.claim([mine.id], user_id=1, room="general", key="1:a")  # a retry
+        assert not await blobs.claim([mine.id], user_id=1, room="general", key="1:b")
+        assert not await blobs.claim([], user_id=1, room="general", key="1:c")
+        found = await blobs.file(mine.id)
+        assert found is not None and found.attached_to == "1:a"
+
+
+async def test_blobs_remove_unattached_before_a_time(blobs: BlobStore) -> None:
+    with trio.fail_after(30):
+        blob = await blobs.put(chunks_of(b"y"))
+        old = record(blob.sha256, 1, created_ms=100)
+        new = record(blob.sha256, 1, created_ms=900)
+        kept = record(blob.sha256, 1, created_ms=100)
+        for r in (old, new, kept):
+            await blobs.add_file(r)
+        assert await blobs.claim([kept.id], user_id=1, room="general", key="1:k")
+        assert await blobs.remove_unattached(500) == 1
+        assert await blobs.file(old.id) is None
+        assert await blobs.file(new.id) is not None
+        assert await blobs.file(kept.id) is not None
