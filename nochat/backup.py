@@ -2,8 +2,9 @@
 
 A backup is a directory: `nochat.sqlite3` (a consistent snapshot made with SQLite's
 online backup API), `secret.key` (when the data directory keeps one: without it every
-session ends), `files/` (uploaded files, when the data directory has that folder) and
-`nochat-backup.json` (what was copied, and when).
+session ends), the uploaded files when there are any (`files.sqlite3`, their records,
+snapshotted the same way first, then the content-addressed `blobs/` they name, without
+`blobs/tmp/`, uploads still arriving), and `nochat-backup.json` (what was copied, and when).
 
 Backing up never takes the data directory's lock (nochat/datadir.py): it runs beside
 the server that holds it. The copy is one read transaction on its own connection, so
@@ -34,6 +35,11 @@ log = logging.getLogger(__name__)
 
 DATABASE = "nochat.sqlite3"
 FILES = "files"
+#: The local BlobStore (nochat/blobs/local.py): records, and content by sha-256.
+FILE_INDEX = "files.sqlite3"
+BLOBS = "blobs"
+#: Uploads still arriving: never acked, never named by a record.
+BLOBS_TMP = "tmp"
 MANIFEST = "nochat-backup.json"
 #: Pages per step of the online backup: all in one step, that is one read transaction
 #: (one snapshot that writers in WAL mode never wait for). In smaller steps each write of
@@ -79,6 +85,18 @@ def backup(data_dir: Path, dest: Path) -> dict[str, object]:
     if (data_dir / FILES).is_dir():
         shutil.copytree(data_dir / FILES, dest / FILES)
         copied.append(FILES + "/")
+    if (data_dir / FILE_INDEX).is_file():
+        # Records first, then content: a blob is on disk before its record commits, so
+        # every record in this snapshot names a blob the copy below finds.
+        _snapshot(data_dir / FILE_INDEX, dest / FILE_INDEX)
+        copied.append(FILE_INDEX)
+        if (data_dir / BLOBS).is_dir():
+            shutil.copytree(
+                data_dir / BLOBS,
+                dest / BLOBS,
+                ignore=lambda folder, _: [BLOBS_TMP] if Path(folder) == data_dir / BLOBS else [],
+            )
+            copied.append(BLOBS + "/")
     manifest: dict[str, object] = {
         "format": 1,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -139,8 +157,28 @@ def restore(src: Path, data_dir: Path) -> dict[str, object]:
             _copy_private(src / SECRET_FILE, data_dir / SECRET_FILE)
         if (src / FILES).is_dir():
             shutil.copytree(src / FILES, data_dir / FILES)
+        if (src / FILE_INDEX).is_file():
+            _snapshot(src / FILE_INDEX, data_dir / FILE_INDEX)
+        if (src / BLOBS).is_dir():
+            shutil.copytree(src / BLOBS, data_dir / BLOBS)
     log.info("restored %s into %s", src, data_dir)
     return manifest
+
+
+def _snapshot(source: Path, dest: Path) -> None:
+    """A consistent copy of the SQLite database `source` (read-only, one read transaction)."""
+    try:
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            dst = sqlite3.connect(dest)
+            try:
+                src.backup(dst, pages=PAGES_PER_STEP)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+    except sqlite3.Error as exc:
+        raise BackupError(f"cannot copy {source}: {exc}") from None
 
 
 def _make_empty_dir(path: Path, what: str) -> None:

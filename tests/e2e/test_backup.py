@@ -11,6 +11,7 @@ import trio
 
 from nochat.auth import SECRET_FILE
 
+from ..files_client import http, upload_ok
 from ..support import Api, cli_env, make_settings, run_cli, start_server, ws_connect
 
 #: Messages each sender has acked before the backup starts (and it goes on sending).
@@ -74,7 +75,13 @@ async def test_backup_while_sending_then_restore_keeps_every_acked_message(
 
     manifest: dict[str, Any] = json.loads((tmp_path / "backup/nochat-backup.json").read_text())
     assert manifest["events"] >= len(acked_before)
-    assert set(manifest["copied"]) == {"nochat.sqlite3", SECRET_FILE, "files/"}
+    assert set(manifest["copied"]) == {
+        "nochat.sqlite3",
+        SECRET_FILE,
+        "files/",
+        "files.sqlite3",
+        "blobs/",
+    }
     assert stat.S_IMODE((tmp_path / "backup" / SECRET_FILE).stat().st_mode) == 0o600
 
     restored = tmp_path / "restored"
@@ -144,3 +151,32 @@ async def test_backup_with_postgresql_points_at_pg_dump(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "pg_dump" in result.stderr.decode()
     assert not (tmp_path / "backup").exists()
+
+
+async def test_backup_and_restore_keep_uploaded_files(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    server = await start_server(nursery, make_settings(data))
+    ann = await Api(server.http).signup("ann")
+    content = b"an upload that must survive a restore " * 100
+    uploaded = await upload_ok(ann, content, "notes.txt")
+    async with ws_connect(server, ann.token) as ws:
+        await ws.join()
+        await ws.send(
+            type="send", room="general", text="", client_id="f1", attachments=[uploaded["id"]]
+        )
+        await ws.expect("ack", client_id="f1")
+    result = await run_cli(["backup", str(tmp_path / "backup")], cli_env(data))
+    assert result.returncode == 0, result.stderr.decode()
+    await server.stop()
+    manifest: dict[str, Any] = json.loads((tmp_path / "backup/nochat-backup.json").read_text())
+    assert {"files.sqlite3", "blobs/"} <= set(manifest["copied"])
+
+    restored = tmp_path / "restored"
+    result = await run_cli(["restore", str(tmp_path / "backup")], cli_env(restored))
+    assert result.returncode == 0, result.stderr.decode()
+    again = await start_server(nursery, make_settings(restored))
+    answer = await http(again.http, "GET", f"/api/files/{uploaded['id']}", token=ann.token)
+    assert answer.status == 200 and answer.body == content
+    await again.stop()
