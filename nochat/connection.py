@@ -494,6 +494,7 @@ class Connection:
             **services.presence.online_summary(room.name, ONLINE_LIST_MAX),
         }
         self.push(protocol.encode(protocol.with_ref(joined, frame.ref)))
+        cursor.announced = True  # presence and typing from here on, even while replaying
         await replay.catch_up(services, self.sub, self.user.name, room, cursor)
 
     def _leave(self, name: str) -> None:

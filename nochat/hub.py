@@ -78,11 +78,17 @@ class RoomCursor:
     While `live` is false the subscriber is catching up from the store and live messages
     are only noted (`seen`); once caught up, messages at or below `seq` are dropped so a
     message read from the store and then published is delivered once.
+
+    Events without a seq (presence, typing) are state, not history: they go out as soon
+    as `joined` has (`announced`), replay or not. Holding them back until the replay
+    ends would lose them: a user who came online while the room was catching up would
+    never be shown online.
     """
 
     seq: int = 0
     live: bool = False
     seen: int = 0
+    announced: bool = False
 
 
 @dataclass(eq=False, slots=True)
@@ -133,7 +139,8 @@ class Subscriber:
             if (seq if first is None else first) != cursor.seq + 1:
                 raise SeqGap(room)
             cursor.seq = seq
-        return cursor.live
+            return True
+        return cursor.live or cursor.announced
 
     def enqueue(self, item: str | bytes) -> None:
         """Queue for the write pump (raises trio.WouldBlock when full). While anything is

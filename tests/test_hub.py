@@ -52,6 +52,18 @@ def test_hub_catching_up_subscriber_only_notes_seq() -> None:
     assert _drain(ra) == ["m5"]
 
 
+def test_hub_presence_reaches_a_subscriber_still_replaying_once_joined_went_out() -> None:
+    hub = Hub()
+    a, ra = _sub("a")
+    cursor = RoomCursor(seq=3)
+    hub.subscribe("general", a, cursor)
+    hub.publish("general", "before-joined", None)  # `joined` (with the online list) follows
+    cursor.announced = True
+    hub.publish("general", "presence", None)
+    hub.publish("general", "m4", 4)  # history still waits for the replay
+    assert _drain(ra) == ["presence"] and cursor.seen == 4 and not cursor.live
+
+
 def test_hub_full_outbox_evicts_without_blocking_others() -> None:
     hub = Hub()
     (slow, _), (fast, rf) = _sub("slow", size=2), _sub("fast", size=100)
