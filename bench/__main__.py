@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     os.sched_setaffinity(0, generator_cores())
     cfg = scenarios.QUICK if args.quick else scenarios.FULL
     cfg = dataclasses.replace(cfg, workers=args.workers)
-    names = args.scenario or list(scenarios.SCENARIOS)
+    names = args.scenario or [
+        n for n in scenarios.SCENARIOS if not (args.quick and n in scenarios.FULL_ONLY)
+    ]
     partial = args.quick or bool(args.scenario)
     out_dir = args.out or (RESULTS if partial else DOCS)
     out_dir.mkdir(parents=True, exist_ok=True)

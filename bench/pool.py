@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -23,11 +24,15 @@ class WorkerError(RuntimeError):
 
 
 class Pool:
-    """`with Pool(n, port) as pool:` — n worker processes, each a `bench.worker`."""
+    """`with Pool(n, port) as pool:` — n worker processes, each a `bench.worker`.
 
-    def __init__(self, count: int, port: int) -> None:
+    `port` may be one port per worker (clients of different nodes of one cluster)."""
+
+    def __init__(self, count: int, port: int | Sequence[int]) -> None:
         self.count = count
-        self.port = port
+        self.ports = [port] * count if isinstance(port, int) else list(port)
+        if len(self.ports) != count:
+            raise ValueError(f"{count} workers, {len(self.ports)} ports")
         self.procs: list[subprocess.Popen[str]] = []
 
     def __enter__(self) -> Self:
@@ -37,7 +42,7 @@ class Pool:
             for wid in range(self.count):
                 self.procs.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "bench.worker", str(wid), str(self.port)],
+                        [sys.executable, "-m", "bench.worker", str(wid), str(self.ports[wid])],
                         stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE,
                         text=True,

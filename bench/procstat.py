@@ -65,3 +65,27 @@ def runqueue_wait_s(pid: int) -> float:
 def sample(pid: int) -> ProcSample:
     rss, hwm = memory_kib(pid)
     return ProcSample(cpu_seconds(pid), rss, hwm, runqueue_wait_s(pid))
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (/proc/<pid>/task/*/children); [] once it is gone."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                out += [int(x) for x in f.read().split()]
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+    return out
+
+
+def cpu_seconds_or_zero(pid: int) -> float:
+    """`cpu_seconds`, or 0.0 for a process that has gone (a short-lived backend)."""
+    try:
+        return cpu_seconds(pid)
+    except (OSError, ValueError):
+        return 0.0

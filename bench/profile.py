@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,20 @@ class Profiler:
         self.proc: subprocess.Popen[bytes] | None = None
 
     @staticmethod
-    def available() -> bool:
-        return shutil.which("py-spy") is not None
+    def program() -> str | None:
+        """py-spy on PATH, or beside this interpreter (a venv that is not activated)."""
+        beside = Path(sys.executable).parent / "py-spy"
+        return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+    @classmethod
+    def available(cls) -> bool:
+        return cls.program() is not None
 
     def __enter__(self) -> Profiler:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [
-                "py-spy",
+                self.program() or "py-spy",
                 "record",
                 "--pid",
                 str(self.pid),

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import loadgen_report, scaleout_report
+
 Run = dict[str, Any]
 
 #: Hand-written findings (profiles, evidence, what to change) appended to the full report.
@@ -64,6 +66,8 @@ def verdict(value: float | None, op: str, target: float) -> str:
 
 
 def correct(run: Run) -> bool:
+    if run.get("server") not in (None, "nochat"):
+        return True  # a Go peer's run (loadgen scenario): its figures, not NoChat's promise
     return not run.get("lost") and not run.get("duplicated") and not run.get("timed_out")
 
 
@@ -314,7 +318,11 @@ def render(
     for name, runs in results.items():
         out += [f"## {name}", ""]
         out += DESCRIPTIONS.get(name, lambda: [])()
-        out += [*table(name, runs), ""]
+        skip = next((r["skipped"] for r in runs if r.get("skipped")), None)
+        if skip:
+            out += [f"Skipped: {skip}", ""]
+            continue
+        out += [*(SECTIONS[name](runs) if name in SECTIONS else table(name, runs)), ""]
         png = pngs.get({"fanout": "fanout", "latency": "latency", "idle": "memory"}.get(name, ""))
         if png:
             out += [f"![{name}]({png})", ""]
@@ -351,6 +359,12 @@ def profile_section(profile: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+#: Scenarios with tables of their own (ratios against peers, CPU per process group).
+SECTIONS: dict[str, Callable[[list[Run]], list[str]]] = {
+    "loadgen": loadgen_report.markdown,
+    "scaleout": scaleout_report.markdown,
+}
+
 DESCRIPTIONS: dict[str, Callable[[], list[str]]] = {
     "fanout": lambda: [
         "Every client joins `general`; the first 10 send as fast as acks allow (a window of "
@@ -379,6 +393,26 @@ DESCRIPTIONS: dict[str, Callable[[], list[str]]] = {
     "resume-storm": lambda: [
         "Clients join, disconnect; messages are posted over REST; every client reconnects at "
         "once with `join` `since` and must receive exactly the missed messages in order.",
+        "",
+    ],
+    "loadgen": lambda: [
+        "The outside generator (`loadgen`, Go, gorilla client; `shared/peers`) measures NoChat "
+        "(`-proto nochat`: REST sign-up, bearer `/ws`, join, sends acked, every seq checked) "
+        "and the two Go gorilla hubs (one frame per message, and coalescing) with the same "
+        "loads, config by config in one run, through the peers' own scripts "
+        "(`run_nochat.sh`, `run_matrix.sh`): server pinned to core 0, generator to core 1. "
+        "Only the ratios mean anything on this shared machine. Raw JSON lines: the `raw` file "
+        "named in the summary, under bench/results/.",
+        "",
+    ],
+    "scaleout": lambda: [
+        "The same loadgen loads through one worker on SQLite, one worker on Redis + "
+        "PostgreSQL and `nochat serve --workers 2` on Redis + PostgreSQL (PostgreSQL durable: "
+        "fsync and synchronous_commit on). Every server-side process shares core 0: the "
+        "NoChat supervisor and workers, redis-server and PostgreSQL (postmaster and "
+        "backends); the generator has core 1. CPU is each group's /proc utime+stime over "
+        "loadgen's measured phase. Cross-node latency uses NoChat's own clients (two "
+        "generator processes on core 1), two nodes on two ports sharing Redis and PostgreSQL.",
         "",
     ],
 }

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import procstat, rest
+from . import outside, procstat, rest, scaleout
 from .pool import Pool
 from .procstat import ProcSample
 from .profile import Profiler
@@ -542,4 +542,10 @@ SCENARIOS: dict[str, Callable[[Config], list[dict[str, Any]]]] = {
     "idle": idle,
     "durable-sends": durable_sends,
     "resume-storm": resume_storm,
+    # The outside generator (shared/peers' loadgen) against NoChat and the Go peers, and
+    # scale-out on Redis + PostgreSQL: skipped with the reason when Go, redis-server or
+    # PostgreSQL are missing. Their sizes are the peers' scripts', so --quick leaves them out.
+    "loadgen": lambda cfg: outside.run(env=cfg.env),
+    "scaleout": lambda cfg: scaleout.run(),
 }
+FULL_ONLY = frozenset({"loadgen", "scaleout"})

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final, Self
 
@@ -65,8 +65,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _server_preexec(core: int | None) -> None:
-    # Runs in the child between fork and exec: pin it and lift its fd limit.
+def pin_preexec(core: int | None) -> None:
+    """Runs in a child between fork and exec: pin it to `core` and lift its fd limit."""
     if core is not None:
         os.sched_setaffinity(0, {core})
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -74,15 +74,20 @@ def _server_preexec(core: int | None) -> None:
 
 
 class Server:
-    """`with Server(env) as srv:` runs one nochat server; `srv.pid`, `srv.port`, `srv.sample()`."""
+    """`with Server(env) as srv:` runs one nochat server; `srv.pid`, `srv.port`, `srv.sample()`.
+
+    `args` are more `nochat serve` flags (e.g. `--workers 2`: then `srv.pid` is the
+    supervisor and `srv.pids()` lists it and its workers)."""
 
     def __init__(
         self,
         env: Mapping[str, str] | None = None,
         python: str = sys.executable,
         src: Path | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.env_overrides = {**BASE_ENV, **(env or {})}
+        self.args = list(args)
         self.python = python
         self.src = src or Path(os.environ.get("NOCHAT_BENCH_SERVER_SRC") or ROOT)
         self.port = free_port()
@@ -119,6 +124,7 @@ class Server:
             str(self.port),
             "--data-dir",
             str(self.tmp / "data"),
+            *self.args,
         ]
         core = server_core()
         with open(self.log_path, "wb") as log:
@@ -127,7 +133,7 @@ class Server:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=lambda: _server_preexec(core),
+                preexec_fn=lambda: pin_preexec(core),
                 cwd=self.src,
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -147,6 +153,10 @@ class Server:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def pids(self) -> list[int]:
+        """This server's process and its children (the workers of `--workers N`)."""
+        return [self.pid, *procstat.children(self.pid)]
 
     def sample(self) -> procstat.ProcSample:
         return procstat.sample(self.pid)
