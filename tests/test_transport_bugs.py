@@ -361,6 +361,21 @@ async def test_transport_direct_socket_writes_the_rest_of_a_started_frame_first(
     assert bytes(received) == big + pong + after
 
 
+async def test_transport_direct_socket_writes_nothing_while_a_writer_holds_the_lock() -> None:
+    """send_nowait checks the send lock instead of taking it (no acquire/release per
+    frame): while another writer holds it, or waits for it, nothing is written."""
+    ours, theirs = trio.socket.socketpair()
+    async with trio.SocketStream(ours) as stream, trio.SocketStream(theirs) as peer:
+        lock = trio.Lock()
+        direct = DirectSocket(lock, stream)
+        frame = text_frame("a")
+        async with lock:
+            assert direct.send_nowait(frame) == 0
+        assert direct.send_nowait(frame) == len(frame)
+        with trio.fail_after(STEP_S):
+            assert await peer.receive_some() == frame
+
+
 async def test_transport_a_started_frames_rest_is_on_the_byte_account_once(
     tmp_path: Path,
 ) -> None:

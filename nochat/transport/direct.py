@@ -99,16 +99,16 @@ class DirectSocket:
             raise BrokenPipeError("the connection is closed")
         if self._rest_queued:
             return 0  # a started frame's rest is queued: everything goes behind it
-        try:
-            self._lock.acquire_nowait()
-        except trio.WouldBlock:
+        # Nothing can run between this check and the write (no await): holding the lock
+        # for the write would only cost acquire/release per frame (7 % of the server's
+        # samples at 1,000 subscribers, issue 11's profile). Trio hands a released lock
+        # straight to its next waiter, so locked() is true while anyone waits for it.
+        if self._lock.locked():
             return 0
         try:
             written = os.write(fd, data)
         except BlockingIOError:
             return 0
-        finally:
-            self._lock.release()
         if written < len(data):
             self._rest, self._rest_queued = data[written:], True
         return written
