@@ -38,10 +38,16 @@ log = logging.getLogger(__name__)
 
 #: A subscriber with this many events waiting is written to at once, not at the flush.
 FLUSH_EVERY_EVENTS = 64
-#: When the flusher ran less than BUSY_WITHIN_S ago (busy), it waits FLUSH_LINGER_S after
-#: the first publish of a round, to coalesce the burst into one frame per subscriber;
-#: when things are quiet it flushes at once (latency first).
+#: When the flusher's last round ended less than BUSY_WITHIN_S ago (busy), it waits
+#: before the next round as long as that round took, between FLUSH_LINGER_S and
+#: FLUSH_LINGER_MAX_S, so what is published meanwhile shares one frame per subscriber;
+#: when things are quiet it flushes at once (latency first). Why as long as the last
+#: round: a round is a write syscall per subscriber (~10 ms for 1,000 sockets, where
+#: the server's CPU goes: issue 11's profile), so under load the writes then take at
+#: most about half the core, and each frame carries what arrived during a round and a
+#: linger instead of one or two events.
 FLUSH_LINGER_S = 0.001
+FLUSH_LINGER_MAX_S = 0.010
 BUSY_WITHIN_S = 0.005
 #: Most characters in one Chunk or outgoing frame (clients commonly cap frames at 1 MiB).
 CHUNK_MAX_CHARS = 128 * 1024
@@ -340,22 +346,25 @@ class Hub:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The flusher: each round, one frame and one write per subscriber with events.
 
-        Under load, events published within FLUSH_LINGER_S of the first share that frame,
-        so a burst costs each subscriber one syscall and each client one frame to parse.
+        Under load, events published while it lingers (`linger_s`) share that frame, so a
+        burst costs each subscriber one syscall and each client one frame to parse.
         """
         task_status.started()
-        last_flush = -inf
+        last_end, last_round_s = -inf, 0.0
         while True:
             await self._wake.wait()
-            if trio.current_time() - last_flush < BUSY_WITHIN_S:
+            linger = linger_s(trio.current_time() - last_end, last_round_s)
+            if linger:
                 # Busy: linger, so what is published meanwhile shares the frame.
-                await trio.sleep(FLUSH_LINGER_S)
+                await trio.sleep(linger)
             else:
                 # Quiet: only let this scheduling round finish publishing, then go.
                 await trio.lowlevel.checkpoint()
             self._wake = trio.Event()
-            last_flush = trio.current_time()
+            started = perf_counter()
             self.flush()
+            last_round_s = perf_counter() - started
+            last_end = trio.current_time()
 
     def flush(self) -> None:
         dirty, self._dirty = self._dirty, {}
@@ -426,6 +435,15 @@ class HubStatistics:
     #: The most characters any one subscriber holds (never much more than its budget).
     max_queued_chars: int
     total_queued_chars: int
+
+
+def linger_s(idle_s: float, last_round_s: float) -> float:
+    """How long the flusher waits before a round: nothing after BUSY_WITHIN_S idle since
+    its last round ended, else as long as that round took, within FLUSH_LINGER_S and
+    FLUSH_LINGER_MAX_S."""
+    if idle_s >= BUSY_WITHIN_S:
+        return 0.0
+    return min(FLUSH_LINGER_MAX_S, max(FLUSH_LINGER_S, last_round_s))
 
 
 def _ignore(seconds: float) -> None:

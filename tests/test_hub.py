@@ -7,7 +7,17 @@ import trio
 import trio.testing
 
 from nochat.errors import CloseCode
-from nochat.hub import CHUNK_MAX_CHARS, Hub, RoomCursor, Subscriber, pack
+from nochat.hub import (
+    BUSY_WITHIN_S,
+    CHUNK_MAX_CHARS,
+    FLUSH_LINGER_MAX_S,
+    FLUSH_LINGER_S,
+    Hub,
+    RoomCursor,
+    Subscriber,
+    linger_s,
+    pack,
+)
 from nochat.protocol import Chunk
 
 
@@ -212,3 +222,12 @@ def test_hub_tells_the_broker_when_a_room_opens_and_closes() -> None:
     hub.unsubscribe("general", a)
     hub.disconnect(b)
     assert events == [("open", "general"), ("close", "general")]
+
+
+def test_hub_flusher_lingers_as_long_as_its_last_round_took_when_busy() -> None:
+    """Quiet: no linger (latency first). Busy: as long as the last round of writes took,
+    within the floor and the cap, so a long round's successor carries more per frame."""
+    assert linger_s(BUSY_WITHIN_S, 0.004) == 0.0
+    assert linger_s(0.0, 0.004) == 0.004
+    assert linger_s(0.0, 0.0001) == FLUSH_LINGER_S
+    assert linger_s(BUSY_WITHIN_S / 2, 1.0) == FLUSH_LINGER_MAX_S
