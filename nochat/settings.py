@@ -317,7 +317,14 @@ def _parse(kind: Any, text: str) -> Any:
 
 #: NOCHAT_* variables that are not settings but are read elsewhere (tests, benchmarks).
 OTHER_VARIABLES = frozenset(
-    {"NOCHAT_REQUIRE_SERVICES", "NOCHAT_UPDATE_SCREENSHOTS", "NOCHAT_BENCH_SERVER_SRC"}
+    {
+        "NOCHAT_REQUIRE_SERVICES",
+        "NOCHAT_UPDATE_SCREENSHOTS",
+        "NOCHAT_BENCH_SERVER_SRC",
+        # bench/loadgen.py: the shared peers' folder, and where their build.sh builds.
+        "NOCHAT_PEERS",
+        "NOCHAT_PEERS_DIR",
+    }
 )
 
 

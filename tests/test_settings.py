@@ -77,6 +77,12 @@ def test_settings_unknown_variables_are_named_with_the_closest_setting() -> None
     ]
 
 
+def test_settings_the_benchs_peer_variables_are_not_unknown() -> None:
+    """`nox -s bench` passes its environment on to the servers it starts."""
+    env = {"NOCHAT_PEERS": "/srv/peers", "NOCHAT_PEERS_DIR": "/tmp/nochat-peers"}
+    assert unknown_variables(env) == []
+
+
 def test_settings_broker_values_are_checked_together() -> None:
     env = {
         "NOCHAT_REDIS_URL": "http://redis",
