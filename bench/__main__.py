@@ -57,14 +57,35 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--render-from",
         type=Path,
-        help="only re-render the report from a summary JSON written by an earlier run",
+        action="append",
+        help="only re-render the report from summary JSONs written by earlier runs "
+        "(repeatable: their scenarios are merged, a later file's win; its machine is shown)",
     )
     return p.parse_args(argv)
 
 
-def rerender(path: Path, out_dir: Path) -> int:
-    """Rewrite BENCHMARKS.md from a saved summary (e.g. after editing bench/ANALYSIS.md)."""
-    summary = json.loads(path.read_text())
+def merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs' summaries as one: scenarios, profiles and failures merged (later
+    ones win), the last run's machine; each run's command and date under settings."""
+    out: dict[str, Any] = {"scenarios": {}, "profiles": {}, "failures": {}, "settings": {}}
+    for s in summaries:
+        for key in ("scenarios", "profiles", "failures"):
+            out[key].update(s.get(key, {}))
+        out["settings"].update(s.get("settings", {}))
+        out["machine"] = s["machine"]
+        out["command"] = s.get("command", "python -m bench")
+    if len(summaries) > 1:
+        out["settings"]["runs merged"] = "; ".join(
+            f"`{s.get('command', '?')}` at {s['machine']['date']} "
+            f"({', '.join(s.get('scenarios', {}))})"
+            for s in summaries
+        )
+    return out
+
+
+def rerender(paths: list[Path], out_dir: Path) -> int:
+    """Rewrite BENCHMARKS.md from saved summaries (e.g. after editing bench/ANALYSIS.md)."""
+    summary = merge([json.loads(path.read_text()) for path in paths])
     results = summary["scenarios"]
     pngs = report.plots(results, out_dir, "bench-")
     for key in ("fanout", "latency", "memory"):  # keep plots an older summary cannot redraw

@@ -129,3 +129,17 @@ def test_bench_scaleout_hop_cost_is_against_the_sqlite_worker_of_the_same_load()
              "cross_node": {"p50_ms": 1.5, "p99_ms": 2.5, "max_ms": 3.5}}  # fmt: skip
     text = "\n".join(scaleout_report.markdown([base, two, cross]))
     assert "| node B (through Redis) | 1.50 | 2.50 | 3.50 |" in text
+
+
+def test_bench_summaries_of_two_runs_merge_into_one_report() -> None:
+    from bench.__main__ import merge
+
+    first = {"machine": {"date": "d1"}, "command": "python -m bench --scenario fanout",
+             "scenarios": {"fanout": [{"lost": 0}]}, "settings": {"sizes": "a"}}  # fmt: skip
+    second = {"machine": {"date": "d2"}, "command": "python -m bench --scenario loadgen",
+              "scenarios": {"loadgen": [{"server": "nochat"}]}, "profiles": {"x": {}}}  # fmt: skip
+    merged = merge([first, second])
+    assert list(merged["scenarios"]) == ["fanout", "loadgen"]
+    assert merged["machine"] == {"date": "d2"} and merged["profiles"] == {"x": {}}
+    assert "at d1 (fanout)" in merged["settings"]["runs merged"]
+    assert "at d2 (loadgen)" in merged["settings"]["runs merged"]
