@@ -68,7 +68,8 @@ def verdict(value: float | None, op: str, target: float) -> str:
 def correct(run: Run) -> bool:
     if run.get("server") not in (None, "nochat"):
         return True  # a Go peer's run (loadgen scenario): its figures, not NoChat's promise
-    return not run.get("lost") and not run.get("duplicated") and not run.get("timed_out")
+    dup = run.get("duplicated") or run.get("dup")  # loadgen's rows say "dup"
+    return not run.get("lost") and not dup and not run.get("timed_out")
 
 
 def fmt(value: Any) -> str:

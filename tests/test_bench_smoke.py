@@ -73,7 +73,8 @@ NOCHAT_LATENCY = {"label": "nochat", "config": "latency", "mode": "broadcast",
 PEER_LATENCY = {"label": "go-gorilla-batch", "config": "bcast-lat", "lat_p99_ms": 41.0,
                 "mode": "broadcast"}  # fmt: skip
 NOCHAT_IDLE = {"label": "nochat", "config": "idle-10000", "mode": "idle",
-               "rss_per_conn_kb": 29.8, "connect_s": 4.0, "join_s": 2.5}  # fmt: skip
+               "rss_per_conn_kb": 29.8, "connect_s": 4.0, "join_s": 2.5, "n": 10000,
+               "joined": 10000}  # fmt: skip
 
 
 def test_bench_loadgen_rows_map_the_peers_configs_to_nochats() -> None:
@@ -101,6 +102,17 @@ def test_bench_loadgen_a_nochat_gap_is_not_clean_and_a_peers_loss_is_not_nochats
     peer_lost = loadgen_report.row({**PEER_FANOUT, "lost": 12})
     assert loadgen_report.clean([peer_lost])
     assert not loadgen_report.clean([loadgen_report.row({**NOCHAT_FANOUT, "undelivered": 3})])
+
+
+def test_bench_loadgen_idle_memory_over_closed_sockets_is_no_figure() -> None:
+    """9,023 of 10,000 idle sockets closed 4002 before joining: RSS / connection would
+    read as a met target; it is no figure, and the run is not clean."""
+    line = {**NOCHAT_IDLE, "rss_per_conn_kb": 14.7, "joined": 977,
+            "close_codes": {"4002": 9023}}  # fmt: skip
+    rows = [loadgen_report.row(line)]
+    verdicts = {what.split()[0]: met for what, _, met in loadgen_report.targets(rows)}
+    assert verdicts["idle"] is None and verdicts["10,000"] is None
+    assert not loadgen_report.clean(rows)
 
 
 def test_bench_cpuwatch_delta_reads_the_samples_inside_the_window() -> None:
