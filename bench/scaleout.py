@@ -39,14 +39,16 @@ ROOM = "general"
 @dataclass(frozen=True)
 class Topology:
     label: str
+    #: loadgen's -label (the JSON lines' "label"): no spaces.
+    slug: str
     workers: int
     redis: bool
 
 
 TOPOLOGIES = (
-    Topology("1 worker, SQLite", 1, redis=False),
-    Topology("1 worker, Redis + PostgreSQL", 1, redis=True),
-    Topology("2 workers, Redis + PostgreSQL", 2, redis=True),
+    Topology("1 worker, SQLite", "nochat-1w-sqlite", 1, redis=False),
+    Topology("1 worker, Redis + PostgreSQL", "nochat-1w-redis-pg", 1, redis=True),
+    Topology("2 workers, Redis + PostgreSQL", "nochat-2w-redis-pg", 2, redis=True),
 )
 #: Cross-node run: receivers per node, messages/s from the one sender on node A, seconds.
 CROSS_CLIENTS = 200
@@ -111,10 +113,9 @@ def through_loadgen(built: Path, out: Path) -> list[dict[str, Any]]:
             groups = {"nochat": srv.pids, **groups}
             for config in CONFIGS:
                 with CpuWatch(groups) as watch:
-                    label = "nochat-" + topo.label.replace(", ", "-").replace(" + ", "+").replace(
-                        " ", ""
+                    line, ended = loadgen.run_nochat(
+                        built, srv.port, srv.pid, config, out, topo.slug
                     )
-                    line, ended = loadgen.run_nochat(built, srv.port, srv.pid, config, out, label)
                 if line is None or not ended:
                     rows.append(
                         {
