@@ -1,9 +1,11 @@
 /**
  * One message as a list item: author and time, the reply quote, the text (or a deleted
- * message's tombstone), "edited", reaction chips, the send state, and the hover/long-press
- * actions (reply, react, edit, delete). User text only ever becomes text nodes.
+ * message's tombstone), its attachments (attachments.js), "edited", reaction chips, the send
+ * state, and the hover/long-press actions (reply, react, edit, delete). User text only ever
+ * becomes text nodes.
  */
 
+import { attachmentsEl } from "./attachments.js";
 import { avatar, el, srOnly } from "./dom.js";
 import { renderText } from "./format.js";
 
@@ -43,11 +45,12 @@ export function stateEl(state, reason, actions) {
 
 const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
 
-/** "bob: the first words of it…" for a reply quote or the composer's reply banner. */
+/** "bob: the first words of it…" (or its files' names) for a reply quote or the reply banner. */
 export function quoteText(original) {
   if (!original) return "an earlier message";
   if (original.deleted) return `${original.user}: (deleted)`;
-  const text = String(original.text || "").replace(/\s+/g, " ").trim();
+  const files = (original.attachments || []).map((a) => a.name).join(", ");
+  const text = String(original.text || "").replace(/\s+/g, " ").trim() || files;
   const short = text.length > QUOTE_CHARS ? `${text.slice(0, QUOTE_CHARS)}…` : text;
   return `${original.user}: ${short}`;
 }
@@ -116,15 +119,17 @@ export function messageNode(msg, { own, me, state, reason, actions, lookup }) {
         quoteText(lookup && lookup(msg.reply_to)),
       )
     : null;
-  const text = msg.deleted
-    ? el("div", { class: "text tombstone" }, "This message was deleted.")
-    : renderText(el("div", { class: "text" }), msg.text);
+  // A deleted message is only its tombstone: no text, no files (the server drops both).
+  let text = null;
+  if (msg.deleted) text = el("div", { class: "text tombstone" }, "This message was deleted.");
+  else if (msg.text) text = renderText(el("div", { class: "text" }), msg.text);
   const bubble = el(
     "div",
     { class: "bubble" },
     own ? srOnly("You said: ") : null,
     text,
     msg.edited_ts && !msg.deleted ? el("span", { class: "edited", title: fullFmt.format(new Date(msg.edited_ts)) }, "(edited)") : null,
+    msg.deleted ? null : attachmentsEl(msg.attachments),
   );
   const foot = own ? el("div", { class: "foot" }, stateEl(state, reason)) : null;
   const live = msg.seq !== null && msg.seq !== undefined && !msg.deleted && actions;

@@ -1,7 +1,10 @@
 /**
  * My own sends through their life: pending (shown at once, kept in the outbox across reloads),
  * acked or echoed (delivered, at their seq), or "Not sent" with Retry (the same client_id)
- * and Discard. The socket re-sends whatever is unacked after a reconnect.
+ * and Discard. A send carries its text, the message it replies to and its attachments (the
+ * finished uploads of the tray); every (re-)send goes through `send` with all three, so a
+ * retry or a restored outbox entry is the same message. The socket re-sends whatever is
+ * unacked after a reconnect.
  */
 
 import { MAX_TEXT_CHARS } from "./composer.js";
@@ -33,6 +36,7 @@ export class Sends {
     const { id, seq, ts, client_id: clientId } = ack;
     const msg = { room: room.name, id, seq, ts, user: this.chat.me, text: pending.text, client_id: clientId };
     if (pending.reply_to) msg.reply_to = pending.reply_to;
+    if (pending.attachments && pending.attachments.length) msg.attachments = pending.attachments;
     room.add(msg);
     if (room.name === this.chat.active) this.chat.list.settle(ack.client_id, msg);
   }
@@ -55,7 +59,7 @@ export class Sends {
     const input = $("message");
     const text = input.value;
     const room = this.chat.rooms.get(this.chat.active);
-    if (!room || !text.trim()) return;
+    if (!room || (!text.trim() && !this.chat.tray.hasReady(room.name))) return;
     if (text.length > MAX_TEXT_CHARS) {
       $("composer-error").textContent = `Messages can be at most ${MAX_TEXT_CHARS} characters.`;
       return;
@@ -67,10 +71,13 @@ export class Sends {
     const replyTo = this.chat.actions.takeReply();
     const pending = { client_id: newClientId(), room: room.name, user: this.chat.me, text, ts: Date.now() };
     if (replyTo) pending.reply_to = replyTo;
+    // Finished uploads go with this message; ones still uploading stay for the next.
+    const attachments = this.chat.tray.take(room.name);
+    if (attachments.length) pending.attachments = attachments;
     room.pending.set(pending.client_id, pending);
     this.chat.list.addPending(pending);
     this.chat.list.scrollToBottom();
-    this.chat.socket.send(room.name, text, pending.client_id, replyTo);
+    this.send(pending);
     this.saveOutbox();
     input.value = "";
   }
@@ -83,7 +90,7 @@ export class Sends {
     pending.failed = false;
     delete pending.reason;
     this.chat.list.unfail(clientId);
-    this.chat.socket.send(room.name, pending.text, clientId, pending.reply_to);
+    this.send(pending);
     this.saveOutbox();
   }
 
@@ -105,8 +112,15 @@ export class Sends {
     for (const p of loadOutbox(this.chat.me)) {
       const room = this.chat.rooms.get(p.room);
       if (!room || room.pending.has(p.client_id)) continue;
-      room.pending.set(p.client_id, { ...p, user: this.chat.me });
-      this.chat.socket.send(p.room, p.text, p.client_id, p.reply_to);
+      const pending = { ...p, user: this.chat.me };
+      room.pending.set(p.client_id, pending);
+      this.send(pending);
     }
+  }
+
+  /** The one way a pending send reaches the socket: same client_id, reply and files each time. */
+  send(pending) {
+    const attachments = (pending.attachments || []).map((a) => a.id);
+    this.chat.socket.send(pending.room, pending.text, pending.client_id, { replyTo: pending.reply_to, attachments });
   }
 }
