@@ -308,8 +308,9 @@ export class Chat {
   onStatus(status) {
     this.status.set(status);
     if (status.state === "connected" && this.wasDown) this.pollRooms();
-    // The server keeps my status; it answers with it once I am connected (else "offline").
-    if (status.state === "connected" && !this.presence.restored) this.presence.restore();
+    // The server keeps my status, but tells it (else "offline") only once I am present in a
+    // room: restore it at the first `joined`, or now when there is no room to join.
+    if (status.state === "connected" && !this.presence.restored && !this.socket.rooms.size) this.presence.restore();
     this.wasDown = status.state !== "connected";
   }
 
@@ -328,6 +329,7 @@ export class Chat {
         // The server lists members for private rooms only; keep what REST told us otherwise.
         if (event.members && event.members.length) room.members = event.members;
         room.online = new Set(event.online || []);
+        if (!this.presence.restored) this.presence.restore();
         // `joined` names who is online, not their status: ask for the ones not known yet.
         if (room.name === this.active) this.presence.fetchMany([...room.online]).then(() => renderRoom(this));
         renderRooms(this);

@@ -27,6 +27,8 @@ export class Presence {
     /** What I chose; `auto` is true while the client has put me away by itself. */
     this.mine = { state: "online", text: "" };
     this.auto = false;
+    /** False until the server told me my status (restore): until then my dot says offline. */
+    this.known = false;
     this.idleMs = Number(window.NOCHAT_IDLE_MS) > 0 ? Number(window.NOCHAT_IDLE_MS) : IDLE_MS;
     this.idleTimer = null;
     this.bindMenu(signal);
@@ -65,16 +67,18 @@ export class Presence {
   /** After a reload: the status the server kept for me (it persists across reconnects). */
   async restore() {
     this.restored = true;
-    if (!(await this.fetch(this.chat.me))) return;
-    const saved = this.of(this.chat.me);
-    if (!STATES.includes(saved.state)) return;
-    if (saved.state === "away" && localStorage.getItem(AUTO_KEY)) {
-      // Away because an earlier page was idle or hidden: I am back now.
-      this.mine = { state: "online", text: saved.text };
-      this.auto = true;
-      this.activity();
-    } else {
-      this.mine = { state: saved.state, text: saved.text };
+    const saved = (await this.fetch(this.chat.me)) ? this.of(this.chat.me) : null;
+    this.known = true;
+    if (saved && STATES.includes(saved.state) && !this.auto) {
+      if (saved.state === "away" && localStorage.getItem(AUTO_KEY)) {
+        // Away because an earlier page was idle or hidden: I am back now.
+        this.mine = { state: "online", text: saved.text };
+        this.auto = true;
+        this.activity();
+      } else {
+        this.mine = { state: saved.state, text: saved.text };
+        this.setAuto(false); // an automatic away the server never got is no longer mine
+      }
     }
     this.renderMine();
   }
@@ -88,6 +92,7 @@ export class Presence {
 
   /** Tell the server (and my own dot). */
   set(state, text) {
+    this.known = true;
     this.mine = { state, text: String(text || "").slice(0, MAX_STATUS_TEXT) };
     this.setAuto(false);
     this.chat.socket.sendStatus(this.mine.state, this.mine.text);
@@ -127,8 +132,9 @@ export class Presence {
     this.idleTimer = setTimeout(() => this.goAway(), this.idleMs);
   }
 
-  /** The state others see me in right now. */
+  /** The state others see me in right now (offline until the server has told me mine). */
   shown() {
+    if (!this.known) return "offline";
     return this.auto ? "away" : this.mine.state;
   }
 
