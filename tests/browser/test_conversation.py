@@ -1,5 +1,5 @@
 """One conversation with every kind of change, as three people see it live (and the README
-picture of it): a reply, reactions, an edit, a delete, a mention, code, statuses."""
+picture of it): a reply, reactions, an edit, a delete, a mention, code, statuses, an image."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from .test_attachments import attach
+from .test_files import picture
 from .test_mentions import MENTION
 from .test_message_actions import action, chip
 from .test_status import set_status
@@ -33,6 +35,7 @@ def test_conversation_with_replies_reactions_edits_and_deletes(
     send(bob, "Great! Did the migration run on staging?")
     send(alice, "Yes, `nochat migrate` took 3 s")
     action(message(alice, "Great! Did the migration run on staging?"), "Reply").click()
+    attach(alice, [("staging.png", "image/png", picture(480, 200))])
     send(alice, "and the logs are clean")
     send(carol, "I pasted the wrong link, ignore it")
     send(carol, "Lets ship it on fridya @bob!")
@@ -58,6 +61,8 @@ def test_conversation_with_replies_reactions_edits_and_deletes(
         )
         expect(message(page, "Let's ship it on Friday, @bob!").locator(".edited")).to_be_visible()
         expect(page.locator("li.msg.deleted")).to_have_count(1)
+        shot = message(page, "and the logs are clean").locator(".attachments a.thumb img")
+        expect(shot).to_have_attribute("alt", "staging.png")
     expect(message(bob, "Let's ship it on Friday, @bob!")).to_have_class(MENTION)
     people = alice.locator("#member-list")
     expect(people.locator("li[data-user=bob]")).to_have_attribute("data-state", "busy")
