@@ -2,32 +2,27 @@
 
 import { bindLongPress, MessageActions } from "./actions.js";
 import { api } from "./api.js";
-import { bindMentions } from "./mention.js";
 import { bindComposer } from "./composer.js";
 import { bindUploads, UploadTray } from "./files.js";
-import { dropOutbox } from "./outbox.js";
-import { bindPanels, renderOlder, renderRoom, renderRooms, renderTyping, showRoomNotice } from "./panels.js";
-import { Room } from "./rooms.js";
-import { ChatSocket } from "./socket.js";
+import { HistoryPages } from "./history.js";
+import { bindMentions } from "./mention.js";
 import { mentionsMe } from "./message.js";
 import { Notifier } from "./notify.js";
+import { dropOutbox } from "./outbox.js";
+import { bindPanels, renderRoom, renderRooms, renderTyping, showRoomNotice } from "./panels.js";
 import { Presence } from "./presence.js";
+import { Room } from "./rooms.js";
 import { bindSearch } from "./search.js";
 import { Sends } from "./sends.js";
+import { SessionKeeper } from "./session.js";
+import { ChatSocket } from "./socket.js";
 import { MessageList, StatusView } from "./view.js";
 
-const PAGE_SIZE = 50;
 /** Show "x is typing…" this long after their last `typing` event. */
 const TYPING_SHOW_MS = 5_000;
 /** Rooms (new DMs, unread counts) are re-read this often. */
 const ROOMS_POLL_MS = 10_000;
 const READ_DEBOUNCE_MS = 300;
-/** Renew the session when this much of its remaining lifetime has passed. */
-const REFRESH_AT_FRACTION = 0.8;
-const REFRESH_RETRY_MS = 60_000;
-const MIN_REFRESH_MS = 1_000;
-/** setTimeout cannot wait longer than 2^31-1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const DEFAULT_ROOM = "general";
 const LAST_ROOM_KEY = "nochat.lastRoom";
 
@@ -50,11 +45,12 @@ export class Chat {
     this.loadingRooms = false;
     this.active = null;
     this.lastTypingSent = 0;
-    this.loadingOlder = false;
     this.timers = [];
     this.abort = new AbortController();
     this.actions = new MessageActions(this);
     this.sends = new Sends(this);
+    this.pages = new HistoryPages(this);
+    this.session = new SessionKeeper(() => this.signOut("Your session has ended. Please log in again."));
     this.list = new MessageList($("messages"), $("scroller"), this.me, {
       onRetry: (clientId) => this.sends.retrySend(clientId),
       onDiscard: (clientId) => this.sends.discardSend(clientId),
@@ -71,7 +67,7 @@ export class Chat {
       onEvent: (event) => this.onEvent(event),
       onStatus: (status) => this.onStatus(status),
       onAuthLost: () => this.signOut("Your session has ended. Please log in again."),
-      onRefused: () => this.checkSession(),
+      onRefused: () => this.session.check(),
     });
   }
 
@@ -93,27 +89,7 @@ export class Chat {
     if (first) await this.open(first);
     this.timers.push(setInterval(() => this.pollRooms(), ROOMS_POLL_MS));
     this.timers.push(setInterval(() => renderTyping(this), 1000));
-    // Fresh from logging in we know when the session ends; after a reload, renew it now.
-    if (this.expiresAt) this.scheduleRefresh(this.expiresAt);
-    else this.refreshSession();
-  }
-
-  /** Keep a long-lived tab signed in: the server closes sockets of an expired session (4001). */
-  scheduleRefresh(expiresAt) {
-    clearTimeout(this.refreshTimer);
-    const wait = Math.max(MIN_REFRESH_MS, (expiresAt - Date.now()) * REFRESH_AT_FRACTION);
-    this.refreshTimer = setTimeout(() => this.refreshSession(), Math.min(wait, MAX_TIMER_MS));
-  }
-
-  async refreshSession() {
-    if (this.stopped) return;
-    try {
-      const session = await api.refresh();
-      this.scheduleRefresh(session.expires_at);
-    } catch (err) {
-      if (err.status === 401) this.signOut("Your session has ended. Please log in again.");
-      else if (!this.stopped) this.refreshTimer = setTimeout(() => this.refreshSession(), REFRESH_RETRY_MS);
-    }
+    this.session.start(this.expiresAt);
   }
 
   /** Tear down everything this session made; the page goes back to the login form. */
@@ -123,7 +99,7 @@ export class Chat {
     this.status.set({ state: "offline" });
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.readTimer);
-    clearTimeout(this.refreshTimer);
+    this.session.stop();
     this.abort.abort();
     this.list.clear();
   }
@@ -142,19 +118,6 @@ export class Chat {
       /* the cookie may already be gone; signing out locally is what matters */
     }
     this.signOut("");
-  }
-
-  /** A connection attempt was refused: if the session is gone, stop retrying. */
-  async checkSession() {
-    if (this.checking) return;
-    this.checking = true;
-    try {
-      await api.me();
-    } catch (err) {
-      if (err.status === 401) this.signOut("Your session has ended. Please log in again.");
-    } finally {
-      this.checking = false;
-    }
   }
 
   // ---- rooms -----------------------------------------------------------------------------
@@ -240,7 +203,7 @@ export class Chat {
     if (!room.dm) this.loadMembers(room); // DMs load theirs when they are found
     // On phones focusing the composer would pop up the keyboard over the conversation.
     if (!window.matchMedia("(max-width: 760px)").matches) $("message").focus();
-    if (!room.loaded) await this.loadLatest(room);
+    if (!room.loaded) await this.pages.loadLatest(room);
     this.markRead();
   }
 
@@ -250,57 +213,9 @@ export class Chat {
     await this.actions.jump(id);
   }
 
-  /** The newest page of a room, merged with whatever live messages are already held. */
-  async loadLatest(room) {
-    let page;
-    try {
-      page = await api.history(room.name, { limit: PAGE_SIZE });
-    } catch (err) {
-      showRoomNotice(this, room, `Could not load messages: ${err.message}`);
-      return;
-    }
-    room.epoch = page.epoch || room.epoch;
-    room.loaded = true;
-    if (page.messages.length < PAGE_SIZE) room.hasMore = false;
-    const active = room.name === this.active;
-    for (const msg of page.messages) {
-      if (room.add(msg) && !this.sends.settlePending(room, msg) && active) this.list.insert(msg);
-    }
-    if (!active) return;
-    this.list.scrollToBottom();
-    renderOlder(this, room);
-    // Too few to scroll? Fetch older pages until the view is full or history ends.
-    const s = $("scroller");
-    if (room.hasMore && s.scrollHeight <= s.clientHeight) await this.loadOlder();
-  }
-
-  /** The page above the oldest held message; a call while one loads waits for that one. */
+  /** The page above the oldest held message (scrolling up, the button, a jump to a quote). */
   loadOlder() {
-    if (this.loadingOlder) return this.loadingOlder;
-    this.loadingOlder = this.fetchOlder().finally(() => {
-      this.loadingOlder = null;
-    });
-    return this.loadingOlder;
-  }
-
-  async fetchOlder() {
-    const room = this.rooms.get(this.active);
-    if (!room || !room.loaded || !room.hasMore || room.oldestSeq === null) return;
-    $("load-older").textContent = "Loading…";
-    try {
-      const page = await api.history(room.name, { before: room.oldestSeq, limit: PAGE_SIZE });
-      if (page.messages.length < PAGE_SIZE) room.hasMore = false;
-      const fresh = page.messages.filter((msg) => room.add(msg));
-      if (room.name === this.active) {
-        this.list.prepend(fresh);
-        for (const msg of fresh) this.list.refreshQuotes(msg.id, room.sorted());
-      }
-    } catch {
-      /* leave the button up; the reader can try again */
-    } finally {
-      $("load-older").textContent = "Load older messages";
-      renderOlder(this, room);
-    }
+    return this.pages.loadOlder();
   }
 
   // ---- socket events ---------------------------------------------------------------------
@@ -414,7 +329,7 @@ export class Chat {
     room.reset(event.epoch, event.head_seq);
     if (room.name === this.active) {
       this.list.renderAll([], [...room.pending.values()]);
-      await this.loadLatest(room);
+      await this.pages.loadLatest(room);
     }
     this.socket.join(room.name);
   }
