@@ -28,6 +28,8 @@ def log_in(page: Page, name: str, password: str = PASSWORD) -> None:
 def expect_in_chat(page: Page, room: str = "# general") -> None:
     expect(page.get_by_role("heading", name=room, exact=True)).to_be_visible()
     expect(status(page)).to_have_attribute("data-state", "connected")
+    # My own status is shown once the server has told it (until then the dot says offline).
+    expect(page.locator("#my-status")).not_to_have_attribute("data-state", "offline")
 
 
 def status(page: Page) -> Locator:
