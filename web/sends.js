@@ -59,7 +59,9 @@ export class Sends {
     const input = $("message");
     const text = input.value;
     const room = this.chat.rooms.get(this.chat.active);
-    if (!room || (!text.trim() && !this.chat.tray.hasReady(room.name))) return;
+    // Blank text goes only with files, and never as an edit (the files stay in the tray then).
+    const editing = Boolean(this.chat.actions.editing);
+    if (!room || (!text.trim() && (editing || !this.chat.tray.hasReady(room.name)))) return;
     if (text.length > MAX_TEXT_CHARS) {
       $("composer-error").textContent = `Messages can be at most ${MAX_TEXT_CHARS} characters.`;
       return;

@@ -89,6 +89,16 @@ def test_attachments_in_replies_edits_and_deletes(new_page: Any, server: NochatS
         expect(edited.locator(".edited")).to_be_visible()
         expect(edited.locator(".file-name")).to_have_text("notes.pdf")
 
+    # A blank edit is no edit, even with a file ready: edit mode stays, the file stays too.
+    attach(alice, [("later.pdf", "application/pdf", PDF)])
+    action(message(alice, "more notes, edited"), "Edit").click()
+    composer(alice).fill("")
+    composer(alice).press("Enter")
+    expect(alice.locator("#composer-context")).to_contain_text("Editing")
+    expect(alice.locator("#uploads li.upload")).to_have_count(1)
+    composer(alice).press("Escape")
+    expect(alice.locator("#composer-context")).to_be_hidden()
+
     # Deleted: the tombstone only, no files, live and after a reload.
     alice.once("dialog", lambda d: d.accept())
     action(message(alice, "more notes, edited"), "Delete").click()
