@@ -37,12 +37,18 @@ class SignalKind(StrEnum):
     """Node-wide signals. Payload keys, all strings: session_ended {session};
     membership_changed {room, user}; room_created {room}; presence {room, user, state}.
     room_push.py adds private, dm, head_seq to membership_changed and room_created (and
-    `user`, the creator, to room_created)."""
+    `user`, the creator, to room_created). Admin decisions (moderation.py):
+    account_changed {user (id), close (a close code, or "")}; connection_closed {id};
+    member_removed {room, user (id)}; room_changed {room, gone ("1" or "")}."""
 
     SESSION_ENDED = "session_ended"
     MEMBERSHIP_CHANGED = "membership_changed"
     ROOM_CREATED = "room_created"
     PRESENCE = "presence"
+    ACCOUNT_CHANGED = "account_changed"
+    CONNECTION_CLOSED = "connection_closed"
+    MEMBER_REMOVED = "member_removed"
+    ROOM_CHANGED = "room_changed"
 
 
 @dataclass(frozen=True, slots=True)
