@@ -12,6 +12,7 @@ undid: each entry is kept only if no signal for it came while the read was in fl
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from .broker import Broker, SignalKind, SignalPayload
 from .errors import Forbidden, Muted
@@ -37,6 +38,8 @@ class Moderation:
         self._mutes: dict[int, int | None] = {}
         #: Signals seen per user id while a read may be in flight (see the docstring).
         self._changes: dict[int, int] = {}
+        #: Wall-clock ms that mutes end by (a test moves it past a mute's end).
+        self.clock: Callable[[], int] = now_ms
         broker.on_signal(SignalKind.ACCOUNT_CHANGED, self._account_changed)
         broker.on_signal(SignalKind.MEMBER_REMOVED, self._member_removed)
         broker.on_signal(SignalKind.ROOM_CHANGED, self._room_changed)
@@ -46,7 +49,7 @@ class Moderation:
         if room.archived:
             raise Forbidden("this room is archived: it can be read, not written", code="archived")
         until = await self._muted_until(user.id)
-        if until is not None and until > now_ms():
+        if until is not None and until > self.clock():
             raise Muted(until)
 
     async def _muted_until(self, user_id: int) -> int | None:

@@ -165,6 +165,19 @@ async def test_admin_mute_refuses_sends_edits_and_reactions_until_unmuted(
         assert (await ws.expect("ack", ref=5))["seq"] == 2
 
 
+async def test_admin_mute_ends_by_itself_when_its_time_is_up(
+    server: RunningServer, api: Api
+) -> None:
+    root = await _admin(api, server)
+    bob = await api.signup("bob")
+    muted = await root.post("/api/admin/users/bob/mute", {"seconds": 60})
+    body = {"text": "x", "client_id": "c1"}
+    assert (await _error(bob.post("/api/rooms/general/messages", body))).status == 403
+    # The mute's end, without waiting a minute: the moderation clock moved past it.
+    server.services.moderation.clock = lambda: muted["muted_until"] + 1
+    assert (await bob.post("/api/rooms/general/messages", body))["seq"] == 1
+
+
 async def test_admin_moderator_delete_reaches_a_live_client_and_history_shows_the_tombstone(
     server: RunningServer, api: Api
 ) -> None:
