@@ -194,20 +194,6 @@ class Admin:
 
     # ---- connections ------------------------------------------------------------------
 
-    def connections(self) -> list[dict[str, Any]]:
-        reg = self.svc.connections
-        return [
-            {
-                "id": conn.conn_id,
-                "user": conn.user.name,
-                "node": reg.node,
-                "address": conn.address,
-                "since": conn.since_ms,
-                "rooms": conn.joined_rooms(),
-            }
-            for conn in reg.all()
-        ]
-
     async def disconnect(self, actor: Account, conn_id: str) -> None:
         self.svc.connections.disconnect(conn_id)
         await self.audit(actor.name, "disconnect", conn_id)

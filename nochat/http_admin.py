@@ -163,8 +163,8 @@ async def delete_message(name: str, msg_id: str) -> Response:
 
 @blueprint.get("/connections")
 async def connections() -> Response:
-    admin, _ = await _admin()
-    return json_response({"connections": admin.connections()})
+    await _admin()
+    return json_response({"connections": await services().census.everywhere()})
 
 
 @blueprint.delete("/connections/<conn_id>")

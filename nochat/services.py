@@ -11,6 +11,7 @@ from .admin_stats import StatsSampler
 from .admission import Admission
 from .auth import Authenticator
 from .broker import Broker
+from .census import Census
 from .drain import Drain
 from .fanout import CommitFanout
 from .files import FileService
@@ -53,6 +54,7 @@ class Services:
     moderation: Moderation = field(init=False)
     stats: StatsSampler = field(init=False)
     admin: Admin = field(init=False)
+    census: Census = field(init=False)
 
     def __post_init__(self) -> None:
         settings, hub = self.settings, self.hub
@@ -70,6 +72,7 @@ class Services:
         self.moderation = Moderation(self.store, self.broker, self.rooms, self.connections)
         store = self.store
         self.admin = Admin(self)
+        self.census = Census(self.connections, self.broker)
         self.stats = StatsSampler(
             self.presence.online_users,
             hub.connection_count,

@@ -134,7 +134,7 @@ async def test_scaleout_logout_through_a_closes_the_socket_on_b_with_4001(
         assert refused.value.status == 401
 
 
-async def test_scaleout_ban_mute_and_removal_through_a_reach_the_socket_on_b(
+async def test_scaleout_admin_actions_through_a_reach_the_sockets_on_b(
     tmp_path: Path, pg_url: str
 ) -> None:
     async with two_nodes(tmp_path, pg_url) as cluster:
@@ -166,6 +166,14 @@ async def test_scaleout_ban_mute_and_removal_through_a_reach_the_socket_on_b(
             await root.call("DELETE", "/api/rooms/club/members/bob")
             left = await bob_ws.expect("left", room="club")
             assert left["reason"] == "removed"
+            async with ws_connect(cluster.b, root.token) as root_ws:
+                await root_ws.join()
+                listed = (await root.get("/api/admin/connections"))["connections"]
+                assert sorted(c["user"] for c in listed) == ["bob", "root"]  # both on B
+                assert len({c["node"] for c in listed}) == 1
+                (mine,) = [c for c in listed if c["user"] == "root"]
+                await root.call("DELETE", f"/api/admin/connections/{mine['id']}")
+                assert await root_ws.closed() == 4004
             await root.post("/api/admin/users/bob/ban", {})
             assert await bob_ws.closed() == 4003
         with pytest.raises(HttpError) as refused:
