@@ -11,7 +11,7 @@ from . import protocol
 from .admin import Admin
 from .errors import ValidationError
 from .http_api import authenticated, decode_body, json_response, services
-from .store.admin_records import Account
+from .store import Account
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")
 

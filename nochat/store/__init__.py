@@ -14,7 +14,12 @@ from typing import Literal, Protocol
 import msgspec
 import trio
 
-from .admin_records import Account, AccountFlag, AdminRoom, AuditEntry, Role, SessionInfo
+from .admin_records import Account as Account
+from .admin_records import AccountFlag as AccountFlag
+from .admin_records import AdminRoom as AdminRoom
+from .admin_records import AuditEntry as AuditEntry
+from .admin_records import Role as Role
+from .admin_records import SessionInfo as SessionInfo
 
 
 def now_ms() -> int:
