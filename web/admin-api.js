@@ -19,7 +19,7 @@ const room = (name, action) => `/api/admin/rooms/${seg(name)}/${action}`;
 export const admin = {
   /** {users: [...], next}: `next` goes back as `after` for the next page. */
   users: ({ q, after, limit } = {}) => request("GET", `/api/admin/users${query({ q, after, limit })}`),
-  /** The user and their sessions: [{id, created, last_used, address}]. */
+  /** The user object and sessions_list: [{id, created, last_used, address}]. */
   user: (name) => request("GET", `/api/admin/users/${seg(name)}`),
   /** disable | enable | ban | unban | signout | unmute: each answers the user object. */
   userAction: (name, action) => request("POST", user(name, action), {}),

@@ -16,7 +16,7 @@ const $ = (id) => document.getElementById(id);
 
 function roomBadges(r) {
   return [
-    r.private ? badge("private") : badge("public", "ok"),
+    r.dm ? badge("direct") : r.private ? badge("private") : badge("public", "ok"),
     r.archived ? badge("archived", "warn") : null,
   ].filter(Boolean);
 }
@@ -56,7 +56,7 @@ export class RoomsSection {
     this.list.replaceChildren(
       table(
         [
-          ["Room", (r) => el("span", { class: "who" }, el("span", { class: "hash" }, "#"), r.name)],
+          ["Room", (r) => el("span", { class: "who" }, r.dm ? null : el("span", { class: "hash" }, "#"), r.name)],
           ["", (r) => el("span", { class: "badges" }, ...roomBadges(r))],
           ["Owner", (r) => r.owner || "—"],
           ["Members", (r) => (r.private ? String(r.members ?? 0) : "everyone")],
@@ -82,11 +82,13 @@ export class RoomsSection {
     this.selected = name;
     this.renderTable();
     const room = this.find(name) || { name };
-    const [members, history] = await Promise.allSettled([admin.members(name), admin.messages(name, { limit: MESSAGES_SHOWN })]);
+    // Direct conversations are private between two people: their messages are not shown here.
+    const history = room.dm ? null : admin.messages(name, { limit: MESSAGES_SHOWN });
+    const [members, page] = await Promise.allSettled([admin.members(name), history]);
     this.renderDetail(
       room,
       members.status === "fulfilled" ? members.value.members : null,
-      history.status === "fulfilled" ? history.value.messages : null,
+      page.status === "fulfilled" && page.value ? page.value.messages : null,
     );
   }
 
@@ -129,7 +131,9 @@ export class RoomsSection {
         ? el("ul", { class: "chips", "aria-label": `Members of ${name}` }, ...members.map((m) => el("li", { class: "chip" }, m)))
         : el("p", { class: "none" }, "Could not load the members."),
       el("h4", {}, "Newest messages"),
-      messages ? this.messageList(name, messages) : el("p", { class: "none" }, "Could not load the messages."),
+      messages
+        ? this.messageList(name, messages)
+        : el("p", { class: "none" }, room.dm ? "A direct conversation's messages are not shown." : "Could not load the messages."),
     );
   }
 

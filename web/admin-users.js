@@ -152,7 +152,7 @@ export class UsersSection {
     const reset = button("Reset password", () => this.reset(reset, name, linkBox));
     reset.dataset.action = "reset-password";
 
-    const sessions = user.sessions || [];
+    const sessions = user.sessions_list || [];
     this.detail.hidden = false;
     this.detail.replaceChildren(
       el(

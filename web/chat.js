@@ -6,6 +6,7 @@ import { bindUploads, UploadTray } from "./files.js";
 import { dropOutbox, loadOutbox, saveOutbox } from "./outbox.js";
 import { bindPanels, renderOlder, renderRoom, renderRooms, renderTyping, showRoomNotice } from "./panels.js";
 import { newClientId, Room } from "./rooms.js";
+import { signedOutText } from "./moderation.js";
 import { ChatSocket } from "./socket.js";
 import { MessageList, StatusView } from "./view.js";
 
@@ -57,7 +58,7 @@ export class Chat {
       },
       onEvent: (event) => this.onEvent(event),
       onStatus: (status) => this.onStatus(status),
-      onAuthLost: () => this.signOut("Your session has ended. Please log in again."),
+      onAuthLost: (code) => this.signOut(signedOutText(code)),
       onRefused: () => this.checkSession(),
     });
   }
