@@ -306,6 +306,14 @@ async def test_broker_signals_reach_every_node_once(cluster: Cluster) -> None:
     assert seen[a] == seen[b] == ["s1", "s2", "s3"]
 
 
+async def test_broker_counts_the_nodes_a_signal_reaches(cluster: Cluster) -> None:
+    nodes = await cluster.nodes(3)
+    await cluster.settle()
+    with trio.fail_after(STEP_S):
+        counted = await nodes[0].broker.nodes()
+    assert counted == (3 if cluster.multi_node else 1)
+
+
 async def test_broker_is_healthy_when_running(cluster: Cluster) -> None:
     (node,) = await cluster.nodes(1)
     await cluster.settle()
