@@ -45,7 +45,7 @@ function accountDialog() {
           { class: "hint" },
           "Your messages stay and show as “deleted user”; you are signed out everywhere, and your name may be taken by someone else.",
         ),
-        ...field("delete-password", "Password", "current-password"),
+        ...field("delete-password", "Your password", "current-password"),
         el("p", { class: "form-error", role: "alert", id: "delete-error" }),
         el("div", { class: "dialog-actions" }, el("button", { type: "submit", class: "danger" }, "Delete my account")),
       ),

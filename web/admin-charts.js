@@ -10,6 +10,9 @@ import { el } from "./view.js";
 const SVG_NS = "http://www.w3.org/2000/svg";
 export const REFRESH_MS = 10_000;
 const WINDOW_MS = 60 * 60_000;
+/** A young server (or node) has less than an hour of samples: draw what there is across the
+ * chart, but never squeeze less than this into it. */
+const MIN_WINDOW_MS = 60_000;
 /** The drawing's own coordinates; CSS scales the SVG to its card. */
 const W = 300;
 const H = 80;
@@ -33,16 +36,27 @@ function fmt(value, digits) {
   return n.toLocaleString("en-US", { maximumFractionDigits: n >= 100 ? 0 : digits });
 }
 
+/** How much time the chart spans: the hour, or since the first sample if that is later. */
+export function span(points, now) {
+  const first = points.length ? points[0][0] : now;
+  return Math.min(WINDOW_MS, Math.max(MIN_WINDOW_MS, now - first));
+}
+
 /**
- * The points of one series as SVG coordinates: x spans the hour ending at `now`, y runs
+ * The points of one series as SVG coordinates: x spans `span()` ending at `now`, y runs
  * from 0 to a little above the series' maximum (at least 1, so a flat zero sits on the floor).
  */
 export function project(points, now, width = W, height = H) {
-  const usable = points.filter(([ts, v]) => Number.isFinite(ts) && Number.isFinite(v) && ts >= now - WINDOW_MS);
+  const windowMs = span(points, now);
+  const usable = points.filter(([ts, v]) => Number.isFinite(ts) && Number.isFinite(v) && ts >= now - windowMs);
   const max = Math.max(1, ...usable.map(([, v]) => v)) * 1.1;
-  const x = (ts) => PAD + ((ts - (now - WINDOW_MS)) / WINDOW_MS) * (width - 2 * PAD);
+  const x = (ts) => PAD + ((ts - (now - windowMs)) / windowMs) * (width - 2 * PAD);
   const y = (v) => height - PAD - (v / max) * (height - 2 * PAD);
   return { max, coords: usable.map(([ts, v]) => [x(ts), y(v)]) };
+}
+
+function spanText(ms) {
+  return ms >= WINDOW_MS ? "last hour" : `last ${Math.round(ms / 60_000)} min`;
 }
 
 /** Redraw one chart's <svg> with `points` ([[ts_ms, value], …]). */
@@ -70,6 +84,7 @@ export class Charts {
     this.cards = CHARTS.map((chart) => {
       const value = el("span", { class: "chart-now" }, "—");
       const peak = el("span", { class: "chart-peak" });
+      const spanLabel = el("span", {}, "last hour");
       const drawing = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
       drawing.classList.add("chart-svg");
       const title = svg("title");
@@ -79,10 +94,10 @@ export class Charts {
         { class: "chart", dataset: { chart: chart.key } },
         el("figcaption", {}, el("span", { class: "chart-title" }, chart.title), value),
         drawing,
-        el("div", { class: "chart-foot" }, el("span", {}, "last hour"), peak),
+        el("div", { class: "chart-foot" }, spanLabel, peak),
       );
       root.append(card);
-      return { chart, value, peak, drawing, title };
+      return { chart, value, peak, drawing, title, spanLabel };
     });
   }
 
@@ -95,8 +110,9 @@ export class Charts {
       const peak = points.length ? Math.max(...points.map(([, v]) => v)) : null;
       card.peak.textContent = peak === null ? "" : `peak ${fmt(peak, digits)}${unit}`;
       draw(card.drawing, points, now);
+      card.spanLabel.textContent = spanText(span(points, now));
       card.drawing.prepend(card.title);
-      card.title.textContent = `${title}: ${fmt(current, digits)}${unit} now, ${points.length} samples over the last hour`;
+      card.title.textContent = `${title}: ${fmt(current, digits)}${unit} now, ${points.length} samples over the ${spanText(span(points, now))}`;
       card.drawing.dataset.samples = String(points.length);
     }
   }

@@ -74,9 +74,10 @@ export class UsersSection {
     this.more.hidden = !this.next;
   }
 
-  async open(name) {
+  /** Show one user; `keepNotice` after an action, whose outcome the notice shows. */
+  async open(name, keepNotice = false) {
     this.selected = name;
-    this.notice.clear();
+    if (!keepNotice) this.notice.clear();
     let user;
     try {
       user = await admin.user(name);
@@ -103,7 +104,7 @@ export class UsersSection {
     if (!ok) return;
     this.notice.ok(done);
     if (user && user.name) this.update(user);
-    await this.open(this.selected);
+    await this.open(this.selected, true);
   }
 
   renderDetail(user) {

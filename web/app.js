@@ -36,7 +36,13 @@ async function startChat(me, expiresAt) {
   show("chat");
   chat = new Chat(me, { onSignedOut: showLogin, expiresAt });
   const current = chat;
-  bindAccount(me, { onDeleted: (notice) => current.signOut(notice) });
+  bindAccount(me, {
+    // The server closes this session's socket (4001) too, maybe before its 204 arrives.
+    onDeleted: (notice) => {
+      if (!current.stopped) current.stop();
+      showLogin(notice);
+    },
+  });
   try {
     await chat.start();
   } catch (err) {
