@@ -150,3 +150,45 @@ def test_charts_draw_the_servers_numbers(
     expect(admin.locator("#users-table tr[data-user=spammer] .badge.danger")).to_have_text("banned")
     admin.get_by_label("Search users").blur()
     admin.screenshot(path=str(screenshots / "admin.png"))
+
+
+def test_admin_archives_and_deletes_a_room_and_disconnects_a_socket(
+    new_page: Any, server: NochatServer
+) -> None:
+    admin = admin_page(new_page, server)
+    bob: Page = new_page()
+    sign_up(bob, "bob")
+
+    # Connections: bob's socket, closed 4004 on request; his page stays offline, saying why.
+    admin.get_by_role("tab", name="Connections").click()
+    row = admin.locator("#connections-table tr[data-user=bob]")
+    expect(row).to_have_count(1)
+    row.get_by_role("button", name=re.compile(r"^Disconnect bob")).click()
+    confirm(admin, "Disconnect")
+    expect(bob.locator("#status")).to_have_text(re.compile("Disconnected by an admin"))
+    expect(bob.locator("#status")).to_have_attribute("data-state", "offline")
+    bob.get_by_role("button", name="Retry now").click()  # a person may reconnect
+    expect(bob.locator("#status")).to_have_attribute("data-state", "connected")
+
+    # Rooms: archive general (no sends), then delete a room after typing its name.
+    status, body = server.request("POST", "/api/rooms", {"name": "old-news"}, server.login("ann"))
+    assert status == 201, body
+    admin.get_by_role("tab", name="Rooms").click()
+    admin.get_by_role("button", name="Manage general").click()
+    admin.locator("#room-detail").get_by_role("button", name="Archive").click()
+    expect(admin.locator("#rooms-table tr[data-room=general] .badge.warn")).to_have_text("archived")
+    send(bob, "anyone still here?")
+    expect(message(bob, "anyone still here?").locator(".state")).to_contain_text(
+        "This room is archived"
+    )
+
+    admin.get_by_role("button", name="Manage old-news").click()
+    admin.locator("#room-detail").get_by_role("button", name="Delete room").click()
+    dialog = admin.locator("#confirm-dialog")
+    delete = dialog.get_by_role("button", name="Delete room")
+    expect(delete).to_be_disabled()
+    dialog.get_by_label("Type the room's name to confirm").fill("old-news")
+    delete.click()
+    expect(admin.get_by_role("alert").filter(has_text="#old-news is deleted.")).to_be_visible()
+    expect(admin.locator("#rooms-table tr[data-room=old-news]")).to_have_count(0)
+    assert audit_actions(admin)[:3] == ["delete_room", "archive", "disconnect"]
