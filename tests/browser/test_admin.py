@@ -192,3 +192,23 @@ def test_admin_archives_and_deletes_a_room_and_disconnects_a_socket(
     expect(admin.get_by_role("alert").filter(has_text="#old-news is deleted.")).to_be_visible()
     expect(admin.locator("#rooms-table tr[data-room=old-news]")).to_have_count(0)
     assert audit_actions(admin)[:3] == ["delete_room", "archive", "disconnect"]
+
+
+def test_the_audit_log_pages_back_from_the_newest(new_page: Any, server: NochatServer) -> None:
+    admin = admin_page(new_page, server)
+    ann = server.login("ann")
+    server.register("bob")
+    for seconds in range(1, 53):  # more than one page (50)
+        status, body = server.request(
+            "POST", "/api/admin/users/bob/mute", {"seconds": seconds}, ann
+        )
+        assert status == 200, body
+    audit_actions(admin)
+    rows = admin.locator("#audit-table tbody tr[data-action]")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_contain_text("seconds: 52")  # newest first
+    admin.get_by_role("button", name="Older entries").click()
+    expect(rows).to_have_count(53)  # the 52 mutes and, first of all, the CLI's promote
+    expect(rows.nth(51)).to_contain_text("seconds: 1")
+    expect(rows.last).to_have_attribute("data-action", "promote")
+    expect(admin.get_by_role("button", name="Older entries")).to_be_hidden()
