@@ -95,6 +95,11 @@ export class Notice {
   }
 
   error(err) {
+    // The session ended (signed out elsewhere), or this admin was demoted: off to the chat.
+    if (err && (err.status === 401 || (err.status === 403 && err.code === "forbidden"))) {
+      location.replace("/");
+      return;
+    }
     const code = err && err.code ? ` (${err.code})` : "";
     this.node.textContent = `${(err && err.message) || String(err)}${code}`;
     this.node.className = "admin-notice error";

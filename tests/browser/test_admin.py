@@ -99,6 +99,14 @@ def test_a_member_opening_admin_is_refused(new_page: Any, server: NochatServer) 
     expect(visitor.get_by_role("button", name="Log in")).to_be_visible()  # to the sign-in form
 
 
+def test_a_demoted_admin_is_sent_back_to_the_chat(new_page: Any, server: NochatServer) -> None:
+    admin = admin_page(new_page, server)
+    server.promote("ann", "demote")
+    admin.get_by_role("tab", name="Audit log").click()  # the next admin call answers 403
+    expect_in_chat(admin)
+    expect(admin.get_by_role("link", name="Admin")).to_have_count(0)
+
+
 def test_a_muted_member_sees_why_their_send_failed(new_page: Any, server: NochatServer) -> None:
     admin = admin_page(new_page, server)
     bob: Page = new_page()
