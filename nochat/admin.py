@@ -15,8 +15,17 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .errors import CloseCode, Forbidden, NotFound, ValidationError
-from .store import DELETED_BY_MODERATOR, Ack, AppendRequest, Room, Session, User, now_ms
-from .store.admin_records import Account, AccountFlag
+from .store import (
+    DELETED_BY_MODERATOR,
+    Account,
+    AccountFlag,
+    Ack,
+    AppendRequest,
+    Room,
+    Session,
+    User,
+    now_ms,
+)
 
 if TYPE_CHECKING:
     from .services import Services

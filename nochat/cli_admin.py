@@ -16,7 +16,7 @@ from .admin import CLI_ACTOR
 from .backends import open_store
 from .errors import ConfigError, NoChatError
 from .settings import Settings
-from .store.admin_records import Role
+from .store import Role
 
 #: Exit statuses: done; no such user (or no database); a bad setting.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2

@@ -9,9 +9,9 @@ from quart import Blueprint, Response, request
 
 from . import protocol
 from .admin import Admin
-from .errors import ValidationError
+from .errors import NotFound, ValidationError
 from .http_api import authenticated, decode_body, json_response, services
-from .store.admin_records import Account
+from .store import Account
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")
 
@@ -117,12 +117,10 @@ async def members(name: str) -> Response:
 
 
 async def _room_answer(admin: Admin, name: str) -> Response:
-    found = await services().store.admin_rooms(name, after=None, limit=PAGE_MAX)
-    for room in found:
-        if room.name == name:
-            return json_response(room)
-    await admin.room(name)  # 404
-    return json_response({})
+    found = await services().store.admin_room(name)
+    if found is None:
+        raise NotFound(f"no room {name!r}")
+    return json_response(found)
 
 
 @blueprint.post("/rooms/<room:name>/<any(archive, unarchive):action>")

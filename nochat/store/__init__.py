@@ -14,7 +14,12 @@ from typing import Literal, Protocol
 import msgspec
 import trio
 
-from .admin_records import Account, AccountFlag, AdminRoom, AuditEntry, Role, SessionInfo
+from .admin_records import Account as Account
+from .admin_records import AccountFlag as AccountFlag
+from .admin_records import AdminRoom as AdminRoom
+from .admin_records import AuditEntry as AuditEntry
+from .admin_records import Role as Role
+from .admin_records import SessionInfo as SessionInfo
 
 
 def now_ms() -> int:
@@ -412,6 +417,10 @@ class Store(Protocol):
 
     async def admin_rooms(self, q: str, *, after: str | None, limit: int) -> list[AdminRoom]:
         """Every room (DMs too) whose name holds `q`, by name, names after `after`."""
+        ...
+
+    async def admin_room(self, name: str) -> AdminRoom | None:
+        """One room as admin_rooms lists it (None: no such room)."""
         ...
 
     async def set_archived(self, room_id: int, archived: bool) -> None: ...

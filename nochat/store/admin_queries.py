@@ -79,6 +79,11 @@ _ACCOUNT = (
     "AND x.expires_ms > {m}) FROM users u LEFT JOIN statuses s ON s.user_id = u.id "
     "WHERE u.deleted_ms IS NULL"
 )
+_ADMIN_ROOM = (
+    "SELECT r.name, r.private, r.dm, r.archived_ms, u.name, "
+    "(SELECT COUNT(*) FROM members x WHERE x.room_id = r.id), r.created_ms "
+    "FROM rooms r LEFT JOIN users u ON u.id = r.owner_id"
+)
 _FLAGS: frozenset[str] = frozenset({"disabled_ms", "banned_ms", "muted_until"})
 
 
@@ -86,6 +91,10 @@ def _like(q: str) -> str:
     """`q` as a LIKE pattern for "contains", its own % _ \\ taken literally."""
     escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def _admin_room(r: Sequence[Any]) -> AdminRoom:
+    return AdminRoom(r[0], bool(r[1]), bool(r[2]), r[3] is not None, r[4], int(r[5]), int(r[6]))
 
 
 def _account(row: Sequence[Any]) -> Account:
@@ -271,18 +280,17 @@ class AdminQueries:
         """Rooms (DMs too, not deleted ones) whose name holds `q`, by name, after `after`."""
         m = self._mark
         sql = (
-            "SELECT r.name, r.private, r.dm, r.archived_ms, u.name, "
-            "(SELECT COUNT(*) FROM members x WHERE x.room_id = r.id), r.created_ms "
-            "FROM rooms r LEFT JOIN users u ON u.id = r.owner_id "
-            f"WHERE r.name > {m} AND r.name LIKE {m} ESCAPE '\\' AND substr(r.name, 1, 1) <> '~' "
-            f"ORDER BY r.name LIMIT {m}"
+            f"{_ADMIN_ROOM} WHERE r.name > {m} AND r.name LIKE {m} ESCAPE '\\' "
+            f"AND substr(r.name, 1, 1) <> '~' ORDER BY r.name LIMIT {m}"
         )
         params = (after or "", _like(q), limit)
         rows = await self._read(lambda c: c.execute(sql, params).fetchall())
-        return [
-            AdminRoom(r[0], bool(r[1]), bool(r[2]), r[3] is not None, r[4], int(r[5]), int(r[6]))
-            for r in rows
-        ]
+        return [_admin_room(r) for r in rows]
+
+    async def admin_room(self, name: str) -> AdminRoom | None:
+        sql = f"{_ADMIN_ROOM} WHERE r.name = {self._mark}"
+        row = await self._read(lambda c: c.execute(sql, (name,)).fetchone())
+        return None if row is None else _admin_room(row)
 
     async def set_archived(self, room_id: int, archived: bool) -> None:
         m = self._mark

@@ -340,6 +340,7 @@ async def test_broker_reconnect_backfills_and_reports_degraded_meanwhile(
     with trio.fail_after(STEP_S):
         await receiver.broker.wait_status(BrokerStatus.DEGRADED)  # type: ignore[attr-defined]
         await sender.broker.wait_status(BrokerStatus.DEGRADED)  # type: ignore[attr-defined]
+        assert await sender.broker.nodes() == 1  # no other node reachable: only itself
     sender.commit("r", 3)  # committed while Redis is down: local delivery goes on
     assert await sender.take(4) == [("r", seq) for seq in range(1, 5)]
     cluster.log.commit("r")  # and one whose publish was lost for good

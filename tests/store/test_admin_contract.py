@@ -122,6 +122,11 @@ async def test_admin_store_room_administration(store: Store) -> None:
     assert (changed.archived, changed.private, changed.owner_id) == (True, True, fay.id)
     await store.remove_member(room.id, eve.id)
     assert await store.members(changed) == ["fay"]
+    admin_view = await store.admin_room("plans")
+    assert admin_view is not None
+    assert (admin_view.archived, admin_view.private, admin_view.owner) == (True, True, "fay")
+    assert admin_view.members == 1 and admin_view.created > 0
+    assert await store.admin_room("nope") is None
     await store.set_archived(room.id, False)
     unarchived = await store.room("plans")
     assert unarchived is not None and not unarchived.archived
