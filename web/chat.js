@@ -304,6 +304,11 @@ export class Chat {
         room.typers.set(event.user, Date.now() + TYPING_SHOW_MS);
         if (room.name === this.active) renderTyping(this);
         break;
+      case "delete": {
+        const msg = room && room.applyDelete(event);
+        if (msg && room.name === this.active) this.list.update(msg);
+        break;
+      }
       case "reset":
         if (room) this.onReset(room, event);
         break;

@@ -20,3 +20,8 @@ export function sendFailureText(error) {
   if (error.code === "archived") return "This room is archived: it takes no new messages.";
   return error.message || error.code;
 }
+
+/** A deleted message's place in the conversation: by its author, or by a moderator. */
+export function deletedText(msg) {
+  return msg.by === "moderator" ? "This message was removed by a moderator." : "This message was deleted.";
+}

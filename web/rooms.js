@@ -51,6 +51,17 @@ export class Room {
     return true;
   }
 
+  /** A `delete` event: the message it names (if held) becomes a tombstone; null if not held. */
+  applyDelete(event) {
+    const msg = [...this.messages.values()].find((m) => m.id === event.id);
+    if (!msg) return null;
+    msg.deleted = true;
+    msg.text = "";
+    if (event.by) msg.by = event.by;
+    delete msg.attachments;
+    return msg;
+  }
+
   /** All held messages in seq order. */
   sorted() {
     return Array.from(this.messages.values()).sort((a, b) => a.seq - b.seq);

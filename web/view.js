@@ -1,6 +1,7 @@
 /** DOM rendering. User text only ever reaches the page through text nodes (el() children). */
 
 import { attachmentsEl } from "./files.js";
+import { deletedText } from "./moderation.js";
 
 /** Build an element; string children become text nodes, never markup. */
 export function el(tag, props = {}, ...children) {
@@ -134,6 +135,18 @@ export class MessageList {
     this.place(node, msg.seq);
   }
 
+  /** A held message changed (deleted): its node is drawn again in place. */
+  update(msg) {
+    const old = this.bySeq.get(msg.seq);
+    if (!old) return;
+    const node = this.node(msg, old.dataset.state || null);
+    node.dataset.seq = old.dataset.seq;
+    node.className = old.className;
+    if (msg.deleted) node.classList.add("deleted");
+    this.bySeq.set(msg.seq, node);
+    old.replaceWith(node);
+  }
+
   fail(clientId, reason) {
     const node = this.byClientId.get(clientId);
     if (!node) return;
@@ -152,6 +165,7 @@ export class MessageList {
       "div",
       { class: "bubble" },
       own ? srOnly("You said: ") : null,
+      msg.deleted ? el("div", { class: "text tombstone" }, deletedText(msg)) : null,
       msg.text ? el("div", { class: "text" }, msg.text) : null,
       attachmentsEl(msg.attachments),
     );
@@ -159,7 +173,7 @@ export class MessageList {
     return el(
       "li",
       {
-        class: own ? "msg own" : "msg",
+        class: `${own ? "msg own" : "msg"}${msg.deleted ? " deleted" : ""}`,
         dataset: { user: msg.user, ts: String(msg.ts), ...(state ? { state } : {}) },
       },
       own ? null : avatar(msg.user),

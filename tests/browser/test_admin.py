@@ -83,6 +83,36 @@ def test_admin_bans_a_spammer_whose_socket_closes_and_sign_in_fails(
     expect(admin.locator("#audit-table tr[data-action=ban] td").nth(3)).to_have_text("spam")
 
 
+def test_admin_removes_a_message_for_everyone_live_and_in_history(
+    new_page: Any, server: NochatServer
+) -> None:
+    admin = admin_page(new_page, server)
+    bob_token = server.register("bob")
+    server.post(bob_token, "general", "a message against the rules")
+    reader: Page = new_page()
+    sign_up(reader, "cid")
+    expect(message(reader, "a message against the rules")).to_be_visible()
+
+    admin.get_by_role("tab", name="Rooms").click()
+    admin.get_by_role("button", name="Manage general").click()
+    admin.get_by_role("button", name="Remove message by bob").click()
+    confirm(admin, "Remove")
+    expect(admin.get_by_role("alert").filter(has_text="Removed bob's message.")).to_be_visible()
+    expect(admin.get_by_role("button", name="Remove message by bob")).to_have_count(0)
+
+    removed = reader.locator("#messages li.msg.deleted")
+    expect(removed).to_have_count(1)
+    expect(removed.locator(".text")).to_have_text("This message was removed by a moderator.")
+    expect(message(reader, "a message against the rules")).to_have_count(0)
+    reader.reload()
+    expect_in_chat(reader)
+    expect(reader.locator("#messages li.msg.deleted .text")).to_have_text(
+        "This message was removed by a moderator."
+    )
+    expect(reader.get_by_text("a message against the rules")).to_have_count(0)
+    assert "delete_message" in audit_actions(admin)
+
+
 def test_a_member_opening_admin_is_refused(new_page: Any, server: NochatServer) -> None:
     token = server.register("bob")
     page: Page = new_page()
