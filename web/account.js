@@ -5,7 +5,7 @@
  */
 
 import { api } from "./api.js";
-import { el } from "./view.js";
+import { el } from "./dom.js";
 
 const MIN_PASSWORD = 8;
 const $ = (id) => document.getElementById(id);

@@ -6,7 +6,7 @@
 
 import { admin } from "./admin-api.js";
 import { ago, busy, button, confirmAction, Notice, pager, table } from "./admin-ui.js";
-import { avatar, el } from "./view.js";
+import { avatar, el } from "./dom.js";
 
 const AUDIT_PAGE = 50;
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });

@@ -5,7 +5,7 @@
  */
 
 import { admin } from "./admin-api.js";
-import { el } from "./view.js";
+import { el } from "./dom.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 export const REFRESH_MS = 10_000;

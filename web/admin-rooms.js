@@ -6,7 +6,7 @@
 
 import { admin } from "./admin-api.js";
 import { ago, badge, busy, button, confirmAction, Notice, pager, table } from "./admin-ui.js";
-import { el } from "./view.js";
+import { el } from "./dom.js";
 
 const PAGE = 50;
 const MESSAGES_SHOWN = 50;

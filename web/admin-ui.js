@@ -1,6 +1,6 @@
 /** Pieces the admin page's sections share: tables, times, badges, a confirm dialog, notices. */
 
-import { el } from "./view.js";
+import { el } from "./dom.js";
 
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const MINUTE_MS = 60_000;

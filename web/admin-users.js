@@ -6,7 +6,7 @@
 
 import { admin } from "./admin-api.js";
 import { ago, badge, busy, button, confirmAction, Notice, pager, table, userBadges, when } from "./admin-ui.js";
-import { avatar, el } from "./view.js";
+import { avatar, el } from "./dom.js";
 
 const PAGE = 50;
 const SEARCH_DEBOUNCE_MS = 250;

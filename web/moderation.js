@@ -21,7 +21,7 @@ export function sendFailureText(error) {
   return error.message || error.code;
 }
 
-/** A deleted message's place in the conversation: by its author, or by a moderator. */
+/** A deleted message's tombstone (message.js): by its author, or removed by a moderator. */
 export function deletedText(msg) {
   return msg.by === "moderator" ? "This message was removed by a moderator." : "This message was deleted.";
 }
