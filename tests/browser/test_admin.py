@@ -113,6 +113,28 @@ def test_admin_removes_a_message_for_everyone_live_and_in_history(
     assert "delete_message" in audit_actions(admin)
 
 
+def test_admin_disables_and_re_enables_an_account(new_page: Any, server: NochatServer) -> None:
+    admin = admin_page(new_page, server)
+    bob: Page = new_page()
+    sign_up(bob, "bob")
+    manage_user(admin, "bob")
+    admin.get_by_role("button", name="Disable").click()
+    expect(admin.get_by_role("alert").filter(has_text="bob is disabled")).to_be_visible()
+    expect(admin.locator("#user-detail .badge", has_text="disabled")).to_be_visible()
+    # bob's socket closed 4001: signed out; signing in is refused while disabled.
+    expect(bob.get_by_role("button", name="Log in")).to_be_visible()
+    bob.get_by_label("Username", exact=True).fill("bob")
+    bob.get_by_label("Password", exact=True).fill(PASSWORD)
+    bob.get_by_role("button", name="Log in").click()
+    expect(bob.locator("#auth-error")).to_have_text(
+        "This account is disabled. Ask an admin to re-enable it."
+    )
+    admin.get_by_role("button", name="Re-enable").click()
+    expect(admin.locator("#user-detail .badge", has_text="disabled")).to_have_count(0)
+    log_in(bob, "bob")
+    assert audit_actions(admin)[:2] == ["enable", "disable"]
+
+
 def test_a_member_opening_admin_is_refused(new_page: Any, server: NochatServer) -> None:
     token = server.register("bob")
     page: Page = new_page()
@@ -221,6 +243,10 @@ def test_admin_archives_and_deletes_a_room_and_disconnects_a_socket(
     )
 
     admin.get_by_role("button", name="Manage old-news").click()
+    admin.locator("#room-detail").get_by_role("button", name="Make private").click()
+    expect(admin.locator("#rooms-table tr[data-room=old-news] .badge").first).to_have_text(
+        "private"
+    )
     admin.locator("#room-detail").get_by_role("button", name="Delete room").click()
     dialog = admin.locator("#confirm-dialog")
     delete = dialog.get_by_role("button", name="Delete room")
@@ -229,7 +255,7 @@ def test_admin_archives_and_deletes_a_room_and_disconnects_a_socket(
     delete.click()
     expect(admin.get_by_role("alert").filter(has_text="#old-news is deleted.")).to_be_visible()
     expect(admin.locator("#rooms-table tr[data-room=old-news]")).to_have_count(0)
-    assert audit_actions(admin)[:3] == ["delete_room", "archive", "disconnect"]
+    assert audit_actions(admin)[:4] == ["delete_room", "make_private", "archive", "disconnect"]
 
 
 def test_the_audit_log_pages_back_from_the_newest(new_page: Any, server: NochatServer) -> None:
