@@ -9,13 +9,13 @@ from .addresses import ClientAddresses
 from .admission import Admission
 from .auth import Authenticator
 from .broker import Broker
+from .broker.presence import PresenceBoard
 from .drain import Drain
 from .fanout import CommitFanout
 from .files import FileService
 from .hub import Hub
 from .keepalive import Keepalive
 from .metrics import Counters
-from .presence import Presence
 from .presence_feed import PresenceFeed
 from .rooms import RoomDirectory
 from .sessions import ConnectionRegistry
@@ -32,7 +32,7 @@ class Services:
     store: Store
     hub: Hub
     broker: Broker
-    presence: Presence
+    presence: PresenceBoard
     auth: Authenticator
     files: FileService
     counters: Counters = field(default_factory=Counters)
@@ -54,6 +54,7 @@ class Services:
         self.throttles = Throttles.from_settings(settings)
         self.rooms = RoomDirectory(self.store)
         self.presence_feed = PresenceFeed(hub, self.broker, settings.presence_batch_above)
+        self.presence.announce = self.presence_feed.announce
         self.status = StatusBook(self.store, self.presence, self.presence_feed)
         self.drain = Drain(hub)
         self.admission = Admission(settings, hub, self.presence, self.drain)

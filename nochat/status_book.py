@@ -1,4 +1,4 @@
-"""Users' statuses (online/away/busy + text) while they are connected to this node.
+"""Users' statuses (online/away/busy + text): cached while connected to this node.
 
 The book caches each connected user's stored status, so a presence event can carry it
 without a store read (presence events are built in code that never awaits), and
@@ -11,8 +11,8 @@ import logging
 
 import trio
 
+from .broker.presence import PresenceBoard
 from .errors import NoChatError
-from .presence import Presence
 from .presence_feed import PresenceFeed
 from .store import Store, User, UserStatus, now_ms
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class StatusBook:
-    def __init__(self, store: Store, presence: Presence, feed: PresenceFeed) -> None:
+    def __init__(self, store: Store, presence: PresenceBoard, feed: PresenceFeed) -> None:
         self._store = store
         self._presence = presence
         self._feed = feed
@@ -55,9 +55,9 @@ class StatusBook:
         return status
 
     async def of(self, user: User) -> UserStatus:
-        """`offline` unless connected (to this node); else the stored status."""
+        """`offline` unless connected (to any node); else the stored status."""
         stored = await self._store.status(user)
-        if not self._presence.connections_of(user.name):
+        if not await self._presence.is_online(user.name):
             return UserStatus(user.name, "offline", stored.text, stored.last_seen)
         return UserStatus(user.name, stored.state, stored.text, now_ms())
 

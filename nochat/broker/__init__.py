@@ -23,6 +23,7 @@ from .sequencer import FetchRange as FetchRange
 if TYPE_CHECKING:
     from ..hub import Hub
     from ..settings import Settings
+    from .presence import PresenceBoard
 
 
 class BrokerStatus(StrEnum):
@@ -143,3 +144,18 @@ def open_broker(
     return LocalBroker(
         hub, fetch_range=fetch_range, fetch_head=fetch_head, hold_s=settings.broker_hold_s
     )
+
+
+def open_presence(settings: Settings) -> PresenceBoard:
+    """Who is online: over every node in Redis when `redis_url` is set, else this process."""
+    if settings.redis_url:
+        from .presence_redis import RedisPresence
+
+        return RedisPresence(
+            settings.redis_url,
+            lease_s=settings.presence_lease_s,
+            refresh_s=settings.presence_refresh_s,
+        )
+    from .presence import LocalPresence
+
+    return LocalPresence()
