@@ -55,7 +55,7 @@ class Services:
         self.rooms = RoomDirectory(self.store)
         self.presence_feed = PresenceFeed(hub, self.broker, settings.presence_batch_above)
         self.presence.announce = self.presence_feed.announce
-        self.status = StatusBook(self.store, self.presence, self.presence_feed)
+        self.status = StatusBook(self.store, self.presence, self.presence_feed, self.broker)
         self.drain = Drain(hub)
         self.admission = Admission(settings, hub, self.presence, self.drain)
         self.connections = ConnectionRegistry(

@@ -8,9 +8,11 @@ records when a user's last connection here went (their last-seen time).
 from __future__ import annotations
 
 import logging
+import secrets
 
 import trio
 
+from .broker import Broker, SignalKind, SignalPayload
 from .broker.presence import PresenceBoard
 from .errors import NoChatError
 from .presence_feed import PresenceFeed
@@ -23,12 +25,18 @@ log = logging.getLogger(__name__)
 
 
 class StatusBook:
-    def __init__(self, store: Store, presence: PresenceBoard, feed: PresenceFeed) -> None:
+    def __init__(
+        self, store: Store, presence: PresenceBoard, feed: PresenceFeed, broker: Broker
+    ) -> None:
         self._store = store
         self._presence = presence
         self._feed = feed
+        self._broker = broker
+        #: Tells this node's own STATUS_CHANGED signals from other nodes'.
+        self._origin = secrets.token_hex(8)
         #: The stored status of each user connected to this node (load); the feed reads it.
         self.cached = feed.statuses
+        broker.on_signal(SignalKind.STATUS_CHANGED, self._status_changed)
 
     async def load(self, user: User) -> None:
         """Cache the user's stored status while they are connected here.
@@ -44,15 +52,30 @@ class StatusBook:
             log.info("status of a user not loaded (the store is unavailable)")
 
     async def set(self, user: User, state: str, text: str) -> UserStatus:
-        """Store the status and tell every room the user is present in on this node."""
+        """Store the status and tell every room the user is present in, on every node.
+
+        A signal carries it to every node (this one at once): each updates its cache
+        and tells its rooms, except the rooms this node told already (a user in one room
+        through two nodes hears it once from here; through two *other* nodes, twice).
+        """
         await self._store.set_status(user, state, text)
         old = self.cached.get(user.name)
-        status = UserStatus(user.name, state, text, old.last_seen if old else None)
-        if self._presence.connections_of(user.name):
-            self.cached[user.name] = status
-            for room in self._presence.rooms_of(user.name):
-                self._feed.announce(room, user.name, "online")
-        return status
+        rooms = " ".join(self._presence.rooms_of(user.name))
+        payload = {"user": user.name, "state": state, "text": text, "rooms": rooms}
+        self._broker.signal(SignalKind.STATUS_CHANGED, {**payload, "origin": self._origin})
+        return UserStatus(user.name, state, text, old.last_seen if old else None)
+
+    def _status_changed(self, payload: SignalPayload) -> None:
+        name = payload["user"]
+        if not self._presence.connections_of(name):
+            return
+        old = self.cached.get(name)
+        last_seen = old.last_seen if old else None
+        self.cached[name] = UserStatus(name, payload["state"], payload["text"], last_seen)
+        told = set() if payload["origin"] == self._origin else set(payload["rooms"].split())
+        for room in self._presence.rooms_of(name):
+            if room not in told:
+                self._feed.announce(room, name, "online")
 
     async def of(self, user: User) -> UserStatus:
         """`offline` unless connected (to any node); else the stored status."""

@@ -36,7 +36,9 @@ class BrokerStatus(StrEnum):
 
 class SignalKind(StrEnum):
     """Node-wide signals. Payload keys, all strings: session_ended {session};
-    membership_changed {room, user}; room_created {room}; presence {room, user, state}.
+    membership_changed {room, user}; room_created {room}; presence {room, user, state};
+    status_changed {user, state, text, rooms (space-separated, the rooms the origin told),
+    origin} (status_book.py).
     room_push.py adds private, dm, head_seq to membership_changed and room_created (and
     `user`, the creator, to room_created)."""
 
@@ -44,6 +46,7 @@ class SignalKind(StrEnum):
     MEMBERSHIP_CHANGED = "membership_changed"
     ROOM_CREATED = "room_created"
     PRESENCE = "presence"
+    STATUS_CHANGED = "status_changed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,3 +152,27 @@ async def test_presence_nodes_kill_9_shows_the_dead_nodes_users_offline_within_t
             on_b = Api(cluster.b.http, bob.token)
             assert (await on_b.get("/api/users/ann"))["state"] == "offline"
             assert (await on_b.get("/api/users/dan"))["state"] == "online"
+
+
+async def test_presence_nodes_a_status_set_through_b_reaches_the_rooms_and_cache_of_a(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async with two_nodes(tmp_path, pg_url) as cluster:
+        api = Api(cluster.a.http)
+        ann, bob = [await api.signup(name) for name in ("ann", "bob")]
+        await ann.post("/api/rooms", {"name": "later"})
+        async with (
+            ws_connect(cluster.b, bob.token) as bob_b,
+            ws_connect(cluster.a, ann.token) as ann_a,
+        ):
+            await bob_b.join()
+            await bob_b.join("later")
+            await ann_a.join()
+            await _until(bob_b, _presence("ann", "online"), STEP_S)
+            on_b = Api(cluster.b.http, ann.token)  # B holds none of ann's sockets
+            await on_b.call("PUT", "/api/me/status", {"state": "away", "text": "lunch"})
+            away = (await _until(bob_b, _presence("ann", "away"), STEP_S))[-1]
+            assert (away["room"], away["text"]) == ("general", "lunch")
+            await ann_a.join("later")  # A shows her new status, not the one it had cached
+            came = (await _until(bob_b, lambda e: e.get("room") == "later", STEP_S))[-1]
+            assert (came["type"], came["user"], came["state"]) == ("presence", "ann", "away")
