@@ -9,19 +9,23 @@ point at the PresenceFeed): once per user, however many sockets and nodes they u
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 import trio
 
 from ..presence import Presence
 
-#: Tell `room` that `user` is now `state` ("online" / "offline").
-Announce = Callable[[str, str, str], None]
 Summary = dict[str, list[str] | int]
 
 
-def ignore(room: str, user: str, state: str) -> None:
+class Announce(Protocol):
+    def __call__(self, room: str, user: str, state: str, *, batch: bool = False) -> None:
+        """Tell `room` that `user` is now `state` ("online" / "offline"); `batch`: many
+        such changes come at once (a dead node's users), send them together."""
+        ...
+
+
+def ignore(room: str, user: str, state: str, *, batch: bool = False) -> None:
     """The announce of a board nobody listens to yet."""
 
 

@@ -238,15 +238,15 @@ class RedisPresence:
             assert isinstance(reply, list)
             transitions = [str(x) for x in reply[1:]]
             self.reaped += len(transitions) // 3
-            self._publish(transitions)
+            self._publish(transitions, batch=True)
             if reply[0] != "more":
                 return
 
-    def _publish(self, transitions: list[str]) -> None:
+    def _publish(self, transitions: list[str], *, batch: bool = False) -> None:
         for i in range(0, len(transitions), 3):
             op, room, user = transitions[i : i + 3]
             if room:
-                self.announce(room, user, "online" if op == "+" else "offline")
+                self.announce(room, user, "online" if op == "+" else "offline", batch=batch)
 
     def _step(self) -> None:
         self._progress.set()

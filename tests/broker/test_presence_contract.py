@@ -37,13 +37,17 @@ class Node:
     board: PresenceBoard
     scope: trio.CancelScope
     told: list[tuple[str, str, str]] = field(default_factory=list)
+    #: The changes told with batch=True (many at once: a dead node's users).
+    batched: list[tuple[str, str, str]] = field(default_factory=list)
     _news: trio.Event = field(default_factory=trio.Event)
 
     def __post_init__(self) -> None:
         self.board.announce = self._record
 
-    def _record(self, room: str, user: str, state: str) -> None:
+    def _record(self, room: str, user: str, state: str, *, batch: bool = False) -> None:
         self.told.append((room, user, state))
+        if batch:
+            self.batched.append((room, user, state))
         self._news.set()
         self._news = trio.Event()
 
@@ -215,6 +219,7 @@ async def test_presence_a_dead_nodes_users_go_offline_where_nobody_else_holds_th
     await cluster.settle()
     reaped = [t for node in (b, c) for t in node.told if t[2] == "offline"]
     assert sorted(reaped) == [("r", "ann", "offline"), ("s", "ann", "offline")]  # once each
+    assert sorted(b.batched + c.batched) == sorted(reaped)  # sent together in big rooms
     assert elapsed <= QUICK_LEASE_S + QUICK_LEASE_S / 3 + 0.5  # lease + one reaping round
     assert not await b.board.is_online("ann") and await c.board.is_online("dan")
     assert await c.board.online_summary("r", 10) == {"online": ["dan"], "online_count": 1}
