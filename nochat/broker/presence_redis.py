@@ -292,13 +292,15 @@ class RedisPresence:
                 self._mark(room, user)
             for user in self.local.users():
                 self._mark("", user)
-            await self._flush(client, inc)
-            if self._retiring:  # the new one holds them all now: the old ones may go
-                await client.delete([_lease(old) for old in self._retiring])
-                self._retiring = []
-            await self._reap(client)
             async with trio.open_nursery() as nursery:
+                # The lease is kept from the start: re-registering a big node takes a
+                # while, and a lease lost meanwhile would start it all over again.
                 nursery.start_soon(self._keep_lease, client, inc)
+                await self._flush(client, inc)
+                if self._retiring:  # the new one holds them all now: the old ones may go
+                    await client.delete([_lease(old) for old in self._retiring])
+                    self._retiring = []
+                await self._reap(client)
                 while True:
                     await self._wake.wait()
                     self._wake = trio.Event()

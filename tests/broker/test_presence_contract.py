@@ -261,3 +261,24 @@ async def test_presence_redis_down_degrades_to_this_nodes_counts(cluster: Cluste
     await cluster.registered(2)
     await cluster.settle()
     assert await b.board.online_summary("r", 10) == {"online": ["bob", "cat"], "online_count": 2}
+
+
+async def test_presence_a_registration_longer_than_the_lease_keeps_it(
+    cluster: Cluster,
+) -> None:
+    redis = _redis(cluster)
+    (node,) = await cluster.nodes(1, lease_s=1.5)  # refreshed every 0.5 s
+    board = node.board
+    assert isinstance(board, RedisPresence)
+    for i in range(25_000):
+        _connect(node, f"u{i}", "r")
+    with trio.fail_after(STEP_S * 3):
+        await board.wait_synced()
+    # Registering the 50,000 entries again takes longer than the lease (~2.7 s on this
+    # 2-core machine): the lease must be kept meanwhile, or it starts over and over.
+    await redis.restart()
+    await cluster.registered(2)
+    with trio.fail_after(STEP_S * 3):
+        await board.wait_synced()
+    assert board.registrations == 2  # the lease was kept all along, never lost and retaken
+    assert (await board.online_summary("r", 0))["online_count"] == 25_000
