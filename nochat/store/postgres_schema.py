@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from . import mentions, now_ms, postgres_search, statuses
+from . import admin_queries, mentions, now_ms, postgres_search, statuses
 from .sqlite_schema import refuse_newer
 
 #: pg_advisory_xact_lock key for migrations: any fixed 64-bit number ("NoChat" in ASCII).
@@ -117,6 +117,7 @@ MIGRATIONS: list[list[str]] = [
     list(mentions.POSTGRES_MIGRATION),
     list(statuses.POSTGRES_MIGRATION),
     _FILES,
+    list(admin_queries.POSTGRES_MIGRATION),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
