@@ -308,7 +308,8 @@ async def create_room() -> Response:
         max_owned=svc.settings.max_rooms_per_user,
     )
     svc.rooms.room_made(room, user)
-    room_push.announce(svc, room, 0, user.name, created=True)
+    made = RoomView(room.name, room.private, room.dm, True, 0, 0, 0)
+    room_push.announce(svc, made, user.name, created=True)
     return json_response(room_json(room), 201)
 
 
@@ -391,7 +392,8 @@ async def add_member(name: str) -> Response:
     if other is None:
         raise NotFound(f"no user {body.user!r}")
     await svc.rooms.ensure_member(room, other)
-    room_push.announce(svc, room, await svc.store.head_seq(room), other.name, created=False)
+    view = await room_push.view_for(svc.store, room, other)
+    room_push.announce(svc, view, other.name, created=False)
     return json_response({"members": await svc.store.members(room)})
 
 
@@ -407,9 +409,9 @@ async def open_dm() -> Response:
         raise ValidationError("a direct conversation needs another user")
     room = await svc.store.open_dm(user, other)
     svc.rooms.room_made(room, user, other)
-    head = await svc.store.head_seq(room)
-    room_push.announce(svc, room, head, other.name, created=False)
-    return json_response(room_json(msgspec.structs.replace(room, head_seq=head)))
+    view = await room_push.view_for(svc.store, room, other)
+    room_push.announce(svc, view, other.name, created=False)
+    return json_response(room_json(msgspec.structs.replace(room, head_seq=view.head_seq)))
 
 
 @blueprint.get("/stats")
