@@ -17,12 +17,14 @@ import logging
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Sequence
 from contextlib import aclosing
+from typing import IO
 
 import msgspec
 import trio
 
-from .blobs import BlobStore, FileRecord, new_file_id
-from .blobs.media import IMAGE_TYPES, SNIFF_BYTES, ImageError, make_thumbnail, sniff
+from .blobs import CHUNK_BYTES, Blob, BlobStore, FileRecord, new_file_id
+from .blobs.media import IMAGE_TYPES, SNIFF_BYTES, ImageError, Thumbnail, make_thumbnail, sniff
+from .blobs.metadata import strip_metadata
 from .errors import NotFound, StorageError, ValidationError
 from .settings import Settings
 from .store import Attachment, Event, Room, User, now_ms, unpack_payload
@@ -91,39 +93,50 @@ class FileService:
                     yield piece
 
             async with aclosing(chunks()) as source:
-                blob = await self.blobs.put(source)
+                if content_type in IMAGE_TYPES:
+                    blob, thumb = await self._put_image(source, content_type)
+                else:
+                    blob, thumb = await self.blobs.put(source), None
         record = FileRecord(
             new_file_id(), room.name, user.id, name, blob.size, content_type, blob.sha256, now_ms()
         )
-        if content_type in IMAGE_TYPES:
-            record = await self._with_thumbnail(record)
+        if thumb is not None:
+            thumb_blob = await self.blobs.put(_once(thumb.data))
+            record = msgspec.structs.replace(
+                record, width=thumb.width, height=thumb.height, thumb_sha256=thumb_blob.sha256
+            )
         await self.blobs.add_file(record)
         return record
 
-    async def _with_thumbnail(self, record: FileRecord) -> FileRecord:
-        """The record with its image size and thumbnail blob, made once, here (a file that
-        does not decode is still stored, just without them)."""
+    async def _put_image(
+        self, source: AsyncIterable[bytes], content_type: str
+    ) -> tuple[Blob, Thumbnail | None]:
+        """Store an image without its metadata (blobs/metadata.py: what is served is what
+        is stored, so `sha256` is of the stripped bytes) and make its thumbnail, once.
+        The upload is spooled to the data directory, never held in memory; an image that
+        does not decode is still stored, without a thumbnail."""
         spool_dir = self.settings.data_dir
-        with tempfile.TemporaryFile(dir=spool_dir) as spool:  # never the whole image in memory
-            async with aclosing(self.blobs.read(record.sha256)) as pieces:
-                async for piece in pieces:
-                    await trio.to_thread.run_sync(spool.write, piece)
-            await trio.to_thread.run_sync(spool.seek, 0)
+        with (
+            tempfile.TemporaryFile(dir=spool_dir) as raw,
+            tempfile.TemporaryFile(dir=spool_dir) as clean,
+        ):
+            async for piece in source:
+                await trio.to_thread.run_sync(raw.write, piece)
+            await trio.to_thread.run_sync(raw.seek, 0)
+            await trio.to_thread.run_sync(
+                strip_metadata, raw, clean, content_type, limiter=self._thumb_limiter
+            )
+            await trio.to_thread.run_sync(clean.seek, 0)
+            blob = await self.blobs.put(_file_chunks(clean))
+            await trio.to_thread.run_sync(clean.seek, 0)
             try:
                 thumb = await trio.to_thread.run_sync(
-                    make_thumbnail, spool, limiter=self._thumb_limiter
+                    make_thumbnail, clean, limiter=self._thumb_limiter
                 )
             except ImageError:
-                log.info("file %s does not decode as an image: no thumbnail", record.id)
-                return record
-
-        async def data() -> AsyncIterator[bytes]:
-            yield thumb.data
-
-        blob = await self.blobs.put(data())
-        return msgspec.structs.replace(
-            record, width=thumb.width, height=thumb.height, thumb_sha256=blob.sha256
-        )
+                log.info("an upload does not decode as an image: no thumbnail")
+                thumb = None
+        return blob, thumb
 
     async def attach(
         self, user: User, room: Room, file_ids: Sequence[str], client_id: str
@@ -227,3 +240,12 @@ def attachment_of(record: FileRecord) -> Attachment:
 
 def _valid_id(file_id: str) -> bool:
     return len(file_id) == 32 and all(c in "0123456789abcdef" for c in file_id)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _file_chunks(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    while piece := await trio.to_thread.run_sync(spool.read, CHUNK_BYTES):
+        yield piece

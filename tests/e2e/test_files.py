@@ -223,12 +223,33 @@ async def test_files_thumbnail_is_upright_and_has_no_exif(api: Api) -> None:
         assert dict(thumb.getexif()) == {}
         assert "exif" not in thumb.info
     assert b"NoChatCam" not in got.body and b"GPS" not in got.body
-    # The original is kept as uploaded (it is the user's file); only the thumbnail is shown.
-    original = await http(api.base, "GET", f"/api/files/{found['id']}", token=ann.token)
-    assert original.body == photo
     no_thumb = await upload_ok(ann, PDF, "x.pdf")
     missing = await http(api.base, "GET", f"/api/files/{no_thumb['id']}/thumbnail", token=ann.token)
     assert missing.status == 404
+
+
+async def test_files_original_image_is_served_without_exif_gps(api: Api) -> None:
+    """The file itself, not only its thumbnail, loses its EXIF (GPS, camera) on upload;
+    it keeps its orientation, and size, sha256 and ETag are of the bytes served."""
+    ann = await api.signup("ann")
+    photo = jpeg_with_gps(60, 30)
+    found = await upload_ok(ann, photo, "photo.jpg")
+    got = await http(api.base, "GET", f"/api/files/{found['id']}", token=ann.token)
+    assert got.status == 200 and got.headers["Content-Type"] == "image/jpeg"
+    assert b"NoChatCam" not in got.body
+    with Image.open(io.BytesIO(got.body)) as served:
+        exif = served.getexif()
+        assert exif.get_ifd(0x8825) == {} and 0x010F not in exif  # no GPS, no camera
+        assert exif.get(0x0112) == 6  # still shown turned, as it was taken
+        assert served.size == (60, 30)
+    assert (found["width"], found["height"]) == (30, 60)
+    assert found["size"] == len(got.body)
+    assert found["sha256"] == hashlib.sha256(got.body).hexdigest()
+    assert got.headers["ETag"] == f'"{found["sha256"]}"'
+    tail = await http(
+        api.base, "GET", f"/api/files/{found['id']}", token=ann.token, headers={"Range": "bytes=-4"}
+    )
+    assert tail.status == 206 and tail.body == got.body[-4:]
 
 
 async def test_files_over_the_limit_is_413(nursery: trio.Nursery, tmp_path: Path) -> None:
