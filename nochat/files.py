@@ -3,7 +3,8 @@
 The service between the HTTP routes (files_api.py), the send paths (connection.py,
 http_api.py) and the BlobStore. Rules, in one place:
 - only a room's members upload to it; each user's files together stay within
-  NOCHAT_UPLOAD_QUOTA_BYTES, each file within NOCHAT_MAX_UPLOAD_BYTES;
+  NOCHAT_UPLOAD_QUOTA_BYTES (reserved before the body is read, so uploads at once
+  cannot pass it together), each file within NOCHAT_MAX_UPLOAD_BYTES;
 - a send attaches at most MAX_ATTACHMENTS files, each uploaded by the sender to that room
   and attached to nothing else (a retry of the same send may claim them again);
 - a file is readable by whoever may read its room once attached, by its uploader before;
@@ -16,7 +17,8 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
 from typing import IO
 
 import msgspec
@@ -41,6 +43,15 @@ CLEANUP_MAX_INTERVAL_S = 300.0
 CLEANUP_MIN_INTERVAL_S = 0.05
 
 
+@dataclass(frozen=True)
+class Grant:
+    """An upload's reserved quota: at most `nbytes`, `error` past them."""
+
+    reservation: str
+    nbytes: int
+    error: TooLarge
+
+
 class FileService:
     def __init__(self, blobs: BlobStore, settings: Settings) -> None:
         self.blobs = blobs
@@ -55,18 +66,40 @@ class FileService:
         self._changes_done = 0
         self._changed = trio.Event()
 
-    async def limit_for(self, user: User, declared: int | None) -> tuple[int, TooLarge]:
-        """How many bytes this upload may have, and the error for going past it."""
+    @asynccontextmanager
+    async def reserved(
+        self, user: User, at_least: int = 0, at_most: int | None = None
+    ) -> AsyncIterator[Grant]:
+        """The quota for one upload of `at_least` to `at_most` bytes (None: as many as
+        the file limit allows), set aside for the block (blobs/reservations.py): as much
+        of that as the quota leaves. TooLarge / QuotaExceeded at once when not even
+        `at_least` may be stored."""
         max_bytes = self.settings.max_upload_bytes
-        left = self.settings.upload_quota_bytes - await self.blobs.used_bytes(user.id)
-        error: TooLarge
-        if left < max_bytes:
-            limit, error = max(0, left), QuotaExceeded("this upload would exceed your quota")
-        else:
-            limit, error = max_bytes, TooLarge(f"files may be at most {max_bytes} bytes")
-        if declared is not None and declared > limit:
-            raise error
-        return limit, error
+        if at_least > max_bytes:
+            raise TooLarge(f"files may be at most {max_bytes} bytes")
+        wanted = max_bytes if at_most is None else min(at_most, max_bytes)
+        found = await self.blobs.reserve(
+            user.id,
+            at_least=at_least,
+            at_most=wanted,
+            quota=self.settings.upload_quota_bytes,
+            now_ms=now_ms(),
+        )
+        if found is None:
+            raise QuotaExceeded("this upload would exceed your quota")
+        error = (
+            QuotaExceeded("this upload would exceed your quota")
+            if found.nbytes < wanted
+            else TooLarge(f"files may be at most {max_bytes} bytes")
+        )
+        try:
+            yield Grant(found.id, found.nbytes, error)
+        finally:  # a no-op once the file is stored (add_file ended it)
+            with trio.CancelScope(shield=True):
+                try:
+                    await self.blobs.release(found.id)
+                except StorageError:
+                    log.warning("an upload's reservation stays until it expires")
 
     async def upload(
         self,
@@ -74,11 +107,10 @@ class FileService:
         room: Room,
         name: str,
         body: AsyncIterable[bytes],
-        limit: int,
-        error: TooLarge,
+        grant: Grant,
     ) -> FileRecord:
-        """Store the bytes `body` yields (counted against `limit`) as a file of `room`."""
-        async with aclosing(limited(body, limit, error)) as stream:
+        """Store the bytes `body` yields (counted against the grant) as a file of `room`."""
+        async with aclosing(limited(body, grant.nbytes, grant.error)) as stream:
             head = b""
             async for piece in stream:  # the first bytes decide the type; read on after
                 head += piece
@@ -105,7 +137,7 @@ class FileService:
             record = msgspec.structs.replace(
                 record, width=thumb.width, height=thumb.height, thumb_sha256=thumb_blob.sha256
             )
-        await self.blobs.add_file(record)
+        await self.blobs.add_file(record, grant.reservation)
         return record
 
     async def _put_image(

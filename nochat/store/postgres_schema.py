@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from ..blobs import reservations
 from . import mentions, now_ms, postgres_search, statuses
 from .sqlite_schema import refuse_newer
 
@@ -117,6 +118,7 @@ MIGRATIONS: list[list[str]] = [
     list(mentions.POSTGRES_MIGRATION),
     list(statuses.POSTGRES_MIGRATION),
     _FILES,
+    list(reservations.POSTGRES_MIGRATION),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -12,7 +12,7 @@ import trio
 from PIL import Image
 
 from ..files_client import PDF, http, jpeg_with_gps, png, upload, upload_ok
-from ..support import Api, RunningServer, make_settings, start_server, ws_connect
+from ..support import STEP_S, Api, RunningServer, make_settings, start_server, ws_connect
 
 HTML = b"<html><body><script>document.title='pwned'</script></body></html>"
 
@@ -311,6 +311,57 @@ async def test_files_quota(nursery: trio.Nursery, tmp_path: Path) -> None:
     assert over.status == 413 and over.json()["error"]["code"] == "quota_exceeded"
     assert (await upload(ann, b"c" * 500)).status == 201
     assert (await upload(bob, b"d" * 1000)).status == 201  # each user has their own
+
+
+async def _response(stream: trio.SocketStream) -> tuple[int, bytes]:
+    """One HTTP/1.1 response (status, body) read off a raw connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += await stream.receive_some(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        body += await stream.receive_some(65536)
+    return int(head.split()[1]), body
+
+
+async def test_files_quota_holds_for_uploads_at_once(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """Three uploads of one user at once, each within the quota alone, two within it
+    together: the quota is reserved before a body is read, so the third is refused at
+    once (413 before its body is sent), not stored past the quota."""
+    settings = make_settings(tmp_path / "data", upload_quota_bytes=1500, max_upload_bytes=1000)
+    server = await start_server(nursery, settings)
+    ann = await Api(server.http).signup("ann")
+    head = (
+        b"POST /api/rooms/general/files?filename=q.bin HTTP/1.1\r\nHost: x\r\n"
+        + f"Authorization: Bearer {ann.token}\r\n".encode()
+        + b"Content-Type: application/octet-stream\r\nContent-Length: 600\r\n\r\n"
+    )
+    answers: dict[int, tuple[int, bytes]] = {}
+    first = trio.Event()
+    with trio.fail_after(STEP_S * 2):
+        streams = [await trio.open_tcp_stream("127.0.0.1", server.port) for _ in range(3)]
+        async with trio.open_nursery() as readers:
+            for i, stream in enumerate(streams):
+                await stream.send_all(head)
+
+                async def read(i: int = i, stream: trio.SocketStream = stream) -> None:
+                    answers[i] = await _response(stream)
+                    first.set()
+
+                readers.start_soon(read)
+            await first.wait()  # before any body: the one that did not fit
+            for i, stream in enumerate(streams):
+                if i not in answers:
+                    await stream.send_all(b"q" * 600)
+        for stream in streams:
+            await stream.aclose()
+    statuses = sorted(status for status, _ in answers.values())
+    assert statuses == [201, 201, 413]
+    [refused] = [body for status, body in answers.values() if status == 413]
+    assert b'"code":"quota_exceeded"' in refused
+    me = await ann.get("/api/me")
+    assert await server.services.files.blobs.used_bytes(me["id"]) == 1200
 
 
 async def test_files_unattached_files_removed_after_grace(
