@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from ..errors import StorageError
 from ..text import name_skeleton
-from . import mentions, sqlite_search, statuses
+from . import changes, mentions, sqlite_search, statuses
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ MIGRATIONS: list[list[Step]] = [
     list(sqlite_search.MIGRATION),
     list(mentions.SQLITE_MIGRATION),
     list(statuses.SQLITE_MIGRATION),
+    list(changes.SQLITE_MIGRATION),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
