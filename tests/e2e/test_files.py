@@ -30,6 +30,15 @@ async def test_files_upload_answers_the_sniffed_record(api: Api) -> None:
     assert pdf["content_type"] == "application/pdf"
     assert pdf["name"] == "passwd.pdf"  # a display name only, path parts dropped
     assert "width" not in pdf
+    named = await http(
+        api.base,
+        "POST",
+        "/api/rooms/general/files",
+        token=ann.token,
+        data=PDF,
+        headers={"X-Filename": "r%C3%A9sum%C3%A9.pdf", "Content-Type": "text/html"},
+    )
+    assert named.status == 201 and named.json()["name"] == "résumé.pdf"
 
 
 async def test_files_multipart_upload(api: Api) -> None:
@@ -186,6 +195,9 @@ async def test_files_range_and_etag(api: Api) -> None:
     assert beyond.status == 416 and beyond.headers["Content-Range"] == f"bytes */{len(data)}"
     same = await http(api.base, "GET", path, token=ann.token, headers={"If-None-Match": etag})
     assert same.status == 304 and same.body == b""
+    for answer in (part, tail, beyond, same):  # every file answer, not only 200
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
     stale = await http(
         api.base, "GET", path, token=ann.token, headers={"Range": "bytes=0-0", "If-Range": '"x"'}
     )
@@ -299,6 +311,29 @@ async def test_files_too_large_content_length_answered_before_the_body(
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413")
     assert b'"code":"too_large"' in body
+
+
+async def test_files_too_large_chunked_answered_before_the_rest(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """No length declared: 413 as soon as the count passes the limit, while the client
+    has not even ended its body."""
+    server = await start_server(nursery, make_settings(tmp_path / "data", max_upload_bytes=1000))
+    ann = await Api(server.http).signup("ann")
+    with trio.fail_after(10):
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with stream:
+            await stream.send_all(
+                b"POST /api/rooms/general/files?filename=a HTTP/1.1\r\nHost: x\r\n"
+                + f"Authorization: Bearer {ann.token}\r\n".encode()
+                + b"Content-Type: application/octet-stream\r\n"
+                + b"Transfer-Encoding: chunked\r\n\r\n"
+                + b"3e9\r\n"
+                + b"z" * 1001
+                + b"\r\n"  # one byte over, and no last chunk: the body never ends
+            )
+            status, body = await _response(stream)
+    assert status == 413 and b'"code":"too_large"' in body
 
 
 async def test_files_quota(nursery: trio.Nursery, tmp_path: Path) -> None:

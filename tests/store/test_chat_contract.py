@@ -167,15 +167,16 @@ async def test_chat_history_pages_count_messages_only(store: Store) -> None:
     ids = [(await store.append(AppendRequest(room, ann, f"m{i}", f"m{i}"))).id for i in range(4)]
     for i, target in enumerate(ids):
         await store.append(_react(room, ann, target, "👀", True, f"r{i}"))
+    await store.append(_edit(room, ann, ids[0], "m0!", "e0"))
     page = await store.history(room, before=None, after=None, limit=2)
     assert [m.text for m in page] == ["m2", "m3"]
     page = await store.history(room, before=page[0].seq, after=None, limit=10)
-    assert [m.text for m in page] == ["m0", "m1"]
+    assert [m.text for m in page] == ["m0!", "m1"]
     page = await store.history(room, before=None, after=0, limit=3)
-    assert [m.text for m in page] == ["m0", "m1", "m2"]
+    assert [m.text for m in page] == ["m0!", "m1", "m2"]
     views, _ = await store.rooms_for(bob, after=None, limit=10)
     [general] = [v for v in views if v.name == "general"]
-    assert (general.head_seq, general.unread) == (8, 4)  # reactions are not unread
+    assert (general.head_seq, general.unread) == (9, 4)  # reactions, edits are not unread
 
 
 async def test_chat_a_deleted_text_leaves_no_trace_in_storage(backend: Backend) -> None:
