@@ -7,7 +7,9 @@ Part of the transport adapter: `install_connection_hooks` is called by
   through its `DirectSocket`, in order under the send lock: Hypercorn's `send_eof` takes
   no lock and collided with other writes (trio.BusyResourceError), and its writes could
   land inside a frame the hub had half written.
-- The close lingers (`DirectSocket.finish`), reading until the client closes.
+- The close lingers (`DirectSocket.finish`), reading until the client closes; the read
+  loop (Hypercorn's own, copied) notes when the client was last heard, so the linger
+  lasts while the client is still sending, not a fixed time.
 - An exception of one connection ends that connection, logged, never the server
   (Hypercorn runs connections in the server's own nursery).
 """
@@ -15,11 +17,12 @@ Part of the transport adapter: `install_connection_hooks` is called by
 from __future__ import annotations
 
 import logging
+import math
 
 import trio
 from hypercorn.events import Closed, RawData
 from hypercorn.events import Event as ConnectionEvent
-from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
 from .direct import DirectSocket, socket_of
 from .hypercorn import NoChatConfig
@@ -55,7 +58,7 @@ def install_connection_hooks() -> None:
             return
         direct.reader = trio.lowlevel.current_task()
         try:
-            await original_read(self)
+            await _read_noting_when_heard(self, direct)
         finally:
             direct.reader_done.set()
 
@@ -78,3 +81,19 @@ def install_connection_hooks() -> None:
     TCPServer.run = run  # type: ignore[method-assign]
     TCPServer._read_data = read_data  # type: ignore[method-assign]
     TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]
+
+
+async def _read_noting_when_heard(server: TCPServer, direct: DirectSocket) -> None:
+    """Hypercorn 0.18.0's `TCPServer._read_data`, plus `direct.heard` after each read."""
+    read_timeout = server.config.read_timeout or math.inf
+    while True:
+        try:
+            with trio.fail_after(read_timeout):
+                data = await server.stream.receive_some(MAX_RECV)
+        except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
+            break
+        direct.heard = trio.current_time()
+        await server.protocol.handle(RawData(bytes(data)))
+        if data == b"":
+            break
+    await server.protocol.handle(Closed())

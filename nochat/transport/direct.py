@@ -20,6 +20,9 @@ import trio
 #: Closing with unread input makes the kernel send RST, and the client may then lose
 #: the close frame (it sees 1006); the wait is the bound on a client that never closes.
 CLOSE_LINGER_S = 2.0
+#: The linger lasts while the client goes on sending (it may be busy writing a backlog
+#: before it reads our close frame), up to this long in all.
+CLOSE_LINGER_MAX_S = 10.0
 #: Bytes one read takes while lingering (they are thrown away).
 _LINGER_READ_BYTES = 65536
 #: Where a Hypercorn TCPServer keeps its DirectSocket.
@@ -49,6 +52,7 @@ class DirectSocket:
         "_shut",
         "_socket",
         "_stream",
+        "heard",
         "reader",
         "reader_done",
         "reading",
@@ -70,6 +74,8 @@ class DirectSocket:
         #: Hypercorn's reader task for this socket, and set once it has stopped reading.
         self.reader: trio.lowlevel.Task | None = None
         self.reader_done = trio.Event()
+        #: When the reader last got bytes from the client (trio time).
+        self.heard = 0.0
         #: NoChat's FrameReader cuts this connection's client frames (not wsproto).
         self.reading = False
 
@@ -165,17 +171,27 @@ class DirectSocket:
                     await self._stream.send_all(self._rest)
                     self._rest = b""
                     await self._stream.send_eof()
-            with trio.move_on_after(CLOSE_LINGER_S):
-                if trio.lowlevel.current_task() is self.reader:
-                    while await self._stream.receive_some(_LINGER_READ_BYTES):
-                        pass
-                else:
-                    await self.reader_done.wait()
+            await self._linger()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer or Hypercorn has closed it already
         finally:
             with trio.CancelScope(shield=True):
                 await self._stream.aclose()
+
+    async def _linger(self) -> None:
+        """Until the client closes, it has been quiet for CLOSE_LINGER_S, or
+        CLOSE_LINGER_MAX_S have passed."""
+        now = trio.current_time()
+        self.heard, end = now, now + CLOSE_LINGER_MAX_S
+        reading_here = trio.lowlevel.current_task() is self.reader
+        while (now := trio.current_time()) < min(end, self.heard + CLOSE_LINGER_S):
+            with trio.move_on_at(min(end, self.heard + CLOSE_LINGER_S)):
+                if not reading_here:
+                    await self.reader_done.wait()  # Hypercorn's reader notes `heard`
+                    return
+                if not await self._stream.receive_some(_LINGER_READ_BYTES):
+                    return
+                self.heard = trio.current_time()
 
     async def _write_or_raise(self, data: bytes) -> None:
         try:
