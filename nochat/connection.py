@@ -454,6 +454,7 @@ class Connection:
             if isinstance(result, Ack):
                 self.push_ack(protocol.encode(ack_event(result, ref)))
             elif isinstance(result, NoChatError):
+                self.services.files.refused_nowait(request)
                 self.push_error(result.code, result.message, ref)
             else:
                 self.push_error("internal", "the message was not stored", ref)

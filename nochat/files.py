@@ -29,7 +29,7 @@ from .blobs.media import IMAGE_TYPES, SNIFF_BYTES, ImageError, Thumbnail, make_t
 from .blobs.metadata import strip_metadata
 from .errors import NotFound, StorageError, ValidationError
 from .settings import Settings
-from .store import Attachment, Event, Room, User, now_ms, unpack_payload
+from .store import AppendRequest, Attachment, Event, Room, User, now_ms, unpack_payload
 from .uploads import QuotaExceeded, TooLarge, limited
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class FileService:
             raise ValidationError(
                 f"at most {MAX_ATTACHMENTS} different files per message", code="bad_attachment"
             )
-        key = f"{user.id}:{client_id}"
+        key = _claim_key(user, client_id)
         if not await self.blobs.claim(file_ids, user_id=user.id, room=room.name, key=key):
             raise ValidationError(
                 "attachments must be your own uploads to this room, not attached elsewhere",
@@ -193,6 +193,20 @@ class FileService:
                 raise ValidationError("an attachment is gone", code="bad_attachment")
             found.append(attachment_of(record))
         return tuple(found)
+
+    async def refused(self, request: AppendRequest) -> None:
+        """The send that claimed these files was refused (reply_to not found, …): they
+        are free again (else they stayed claimed by a message that never was, neither
+        attachable nor swept, on the user's quota for good)."""
+        if request.attachments:
+            ids = [a.id for a in request.attachments]
+            await self.blobs.unclaim(ids, key=_claim_key(request.user, request.client_id))
+
+    def refused_nowait(self, request: AppendRequest) -> None:
+        """`refused`, from a callback that cannot wait (the socket's append callback)."""
+        if request.attachments:
+            key = _claim_key(request.user, request.client_id)
+            self._queue(("unclaim", key, [a.id for a in request.attachments]))
 
     async def readable(self, user: User, file_id: str) -> FileRecord:
         """The file if `user` may see it before the room check (the caller's, with
@@ -231,6 +245,8 @@ class FileService:
                 try:
                     if kind == "bind":
                         await self.blobs.bind(file_ids, message_id)
+                    elif kind == "unclaim":  # message_id: the claim's key
+                        await self.blobs.unclaim(file_ids, key=message_id)
                     else:
                         await self.blobs.remove_message(message_id)
                 except StorageError:
@@ -268,6 +284,11 @@ def attachment_of(record: FileRecord) -> Attachment:
     return Attachment(
         record.id, record.name, record.size, record.content_type, record.width, record.height
     )
+
+
+def _claim_key(user: User, client_id: str) -> str:
+    """The key a send's files are claimed under: its (user, client_id)."""
+    return f"{user.id}:{client_id}"
 
 
 def _valid_id(file_id: str) -> bool:

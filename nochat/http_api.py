@@ -364,7 +364,11 @@ async def post_message(name: str) -> Response:
     request = AppendRequest(
         room, user, body.text, body.client_id, reply_to=body.reply_to, attachments=attachments
     )
-    ack = await svc.store.append(request)
+    try:
+        ack = await svc.store.append(request)
+    except NoChatError:
+        await svc.files.refused(request)
+        raise
     event = ack_event(ack, None)
     del event["type"]
     return json_response(event)

@@ -108,6 +108,11 @@ class BlobStore(Protocol):
         else nothing changes and False."""
         ...
 
+    async def unclaim(self, file_ids: Sequence[str], *, key: str) -> None:
+        """Undo `claim` for the files `key` claimed that no committed message holds (the
+        send was refused): they are unattached again, free to attach or to be swept."""
+        ...
+
     async def bind(self, file_ids: Sequence[str], message_id: str) -> None:
         """Record the committed message the (claimed) files belong to."""
         ...

@@ -226,6 +226,17 @@ class LocalBlobStore:
 
         return bool(ids) and await self._run(claim)
 
+    async def unclaim(self, file_ids: Sequence[str], *, key: str) -> None:
+        ids = list(file_ids)
+        marks = ", ".join("?" * len(ids))
+        await self._run(
+            lambda db: db.execute(
+                f"UPDATE files SET attached_to = NULL WHERE id IN ({marks}) "
+                "AND attached_to = ? AND message_id IS NULL",
+                (*ids, key),
+            )
+        )
+
     async def bind(self, file_ids: Sequence[str], message_id: str) -> None:
         ids = list(file_ids)
         marks = ", ".join("?" * len(ids))

@@ -223,6 +223,16 @@ class PostgresBlobStore:
 
         return bool(ids) and await self._run(claim)
 
+    async def unclaim(self, file_ids: Sequence[str], *, key: str) -> None:
+        ids = list(file_ids)
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE files SET attached_to = NULL WHERE id = ANY(%s) "
+                "AND attached_to = %s AND message_id IS NULL",
+                (ids, key),
+            )
+        )
+
     async def bind(self, file_ids: Sequence[str], message_id: str) -> None:
         ids = list(file_ids)
         await self._run(

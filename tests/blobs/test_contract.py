@@ -200,3 +200,19 @@ async def test_blobs_reservations_never_pass_the_quota_together(blobs: BlobStore
         later = 1_000 + RESERVATION_TTL_MS
         found = await blobs.reserve(13, at_least=0, at_most=quota, quota=quota, now_ms=later)
         assert found is not None and found.nbytes == quota - each
+
+
+async def test_blobs_unclaim_frees_a_refused_sends_files(blobs: BlobStore) -> None:
+    with trio.fail_after(30):
+        blob = await blobs.put(chunks_of(b"u"))
+        refused, bound = record(blob.sha256, 1), record(blob.sha256, 1)
+        for r in (refused, bound):
+            await blobs.add_file(r)
+        assert await blobs.claim([refused.id, bound.id], user_id=1, room="general", key="1:a")
+        await blobs.bind([bound.id], "m1")
+        await blobs.unclaim([refused.id, bound.id], key="1:other")  # not that send's
+        assert not await blobs.claim([refused.id], user_id=1, room="general", key="1:b")
+        await blobs.unclaim([refused.id, bound.id], key="1:a")
+        assert await blobs.claim([refused.id], user_id=1, room="general", key="1:b")
+        kept = await blobs.file(bound.id)  # a committed message's file stays its own
+        assert kept is not None and (kept.attached_to, kept.message_id) == ("1:a", "m1")

@@ -12,7 +12,15 @@ import trio
 from PIL import Image
 
 from ..files_client import PDF, http, jpeg_with_gps, png, upload, upload_ok
-from ..support import STEP_S, Api, RunningServer, make_settings, start_server, ws_connect
+from ..support import (
+    STEP_S,
+    Api,
+    HttpError,
+    RunningServer,
+    make_settings,
+    start_server,
+    ws_connect,
+)
 
 HTML = b"<html><body><script>document.title='pwned'</script></body></html>"
 
@@ -146,6 +154,36 @@ async def test_files_attachment_validation(server: RunningServer) -> None:
         assert error["code"] == "bad_attachment"
         await a.send(type="send", room="general", text="", client_id="v8")
         assert (await a.expect("error"))["code"] == "empty_text"  # no text, no files
+
+
+async def test_files_a_refused_send_frees_its_attachments(server: RunningServer) -> None:
+    """A send the store refuses (its reply_to is no message of the room) leaves its files
+    free: the next send attaches them, over REST and over the socket. Before, they stayed
+    claimed by a message that never was: never attachable again, never swept."""
+    api = Api(server.http)
+    ann = await api.signup("ann")
+    rest_file = await upload_ok(ann, b"rest", "r.txt")
+    ws_file = await upload_ok(ann, b"socket", "s.txt")
+    body = {"text": "re", "client_id": "f1", "attachments": [rest_file["id"]]}
+    with pytest.raises(HttpError) as refused:
+        await ann.post("/api/rooms/general/messages", {**body, "reply_to": "00ff"})
+    assert refused.value.body["error"]["code"] == "not_found"
+    ack = await ann.post("/api/rooms/general/messages", {**body, "client_id": "f2"})
+    files = server.services.files
+    async with ws_connect(server, ann.token) as a:
+        await a.join()
+        frame = {"type": "send", "room": "general", "text": "", "attachments": [ws_file["id"]]}
+        await a.send(**frame, client_id="f3", reply_to="00ff", ref=1)
+        assert (await a.expect("error", ref=1))["code"] == "not_found"
+        with trio.fail_after(10):
+            await files.wait_changes(2)  # the REST message's bind, then the unclaim
+        await a.send(**frame, client_id="f4", ref=2)
+        again = await a.expect("ack", ref=2)
+    history = (await ann.get("/api/rooms/general/messages"))["messages"]
+    assert [(m["id"], [f["id"] for f in m["attachments"]]) for m in history] == [
+        (ack["id"], [rest_file["id"]]),
+        (again["id"], [ws_file["id"]]),
+    ]
 
 
 async def test_files_non_member_gets_the_missing_file_404(server: RunningServer) -> None:
