@@ -73,6 +73,31 @@ def test_metadata_png_loses_exif_and_text_keeps_pixels() -> None:
     assert _pixels(clean) == _pixels(original)
 
 
+def test_metadata_webp_loses_exif_and_xmp_keeps_every_frame() -> None:
+    frames = [Image.new("RGB", (12, 8), color) for color in ((200, 0, 0), (0, 0, 200))]
+    exif = Image.Exif()
+    exif[0x010F] = "NoChatCam"
+    exif[ORIENTATION_TAG] = 8
+    source = io.BytesIO()
+    frames[0].save(
+        source, "WEBP", save_all=True, append_images=frames[1:], exif=exif, xmp=b"<x:lat/>"
+    )
+    original = source.getvalue()
+    assert b"NoChatCam" in original and b"<x:lat/>" in original
+    clean = _stripped(original, "image/webp")
+    assert b"NoChatCam" not in clean and b"<x:lat/>" not in clean
+    with Image.open(io.BytesIO(clean)) as found, Image.open(io.BytesIO(original)) as was:
+        assert dict(found.getexif()) == {ORIENTATION_TAG: 8}
+        assert found.n_frames == was.n_frames == 2
+        for n in range(2):
+            found.seek(n)
+            was.seek(n)
+            assert found.convert("RGB").tobytes() == was.convert("RGB").tobytes()
+
+
 def test_metadata_bytes_that_are_no_image_are_kept_as_they_came() -> None:
     fake = b"\xff\xd8\xff" + b"<script>x</script>" * 10
     assert _stripped(fake, "image/jpeg") == fake
+    truncated = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
+    assert _stripped(truncated, "image/png") == truncated
+    assert _stripped(b"RIFF\x04\x00\x00\x00WEBP", "image/webp") == b"RIFF\x04\x00\x00\x00WEBP"
