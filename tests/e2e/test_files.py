@@ -440,13 +440,15 @@ async def test_files_quota_holds_for_uploads_at_once(nursery: trio.Nursery, tmp_
 async def test_files_unattached_files_removed_after_grace(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
-    server = await start_server(nursery, make_settings(tmp_path / "data", upload_grace_s=0.2))
+    # The kept file must be attached within the grace of its upload: 1 s, not 0.2 s,
+    # which a loaded 2-core machine (the full suite) sometimes passed between the two.
+    server = await start_server(nursery, make_settings(tmp_path / "data", upload_grace_s=1.0))
     ann = await Api(server.http).signup("ann")
     kept = await upload_ok(ann, b"kept", "k.txt")
-    dropped = await upload_ok(ann, b"dropped", "d.txt")
     await ann.post(
         "/api/rooms/general/messages", {"text": "", "client_id": "g1", "attachments": [kept["id"]]}
     )
+    dropped = await upload_ok(ann, b"dropped", "d.txt")
     files = server.services.files
     with trio.fail_after(10):
         while await files.blobs.file(dropped["id"]) is not None:
