@@ -1,5 +1,6 @@
 """The `nochat` command line: `nochat serve [--host] [--port] [--data-dir] [--log-level]
-[--workers N] [--certfile --keyfile]`, `nochat backup PATH` and `nochat restore PATH`.
+[--workers N] [--certfile --keyfile]`, `nochat backup PATH`, `nochat restore PATH` and
+`nochat admin promote|demote NAME` (cli_admin.py).
 
 Start-up problems a person can fix (a bad setting, a port in use, a host that does not
 resolve, a data directory that cannot be written or is in use, a damaged database) end
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import trio
 
-from . import __version__, logs
+from . import __version__, cli_admin, logs
 from .errors import BackupError, ConfigError, StartupError
 from .settings import Settings, unknown_variables
 
@@ -68,6 +69,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     restore.add_argument("path", help="a directory `nochat backup` wrote")
     restore.add_argument("--data-dir", help="the empty data directory (NOCHAT_DATA_DIR)")
+    cli_admin.add_parser(commands)
     return parser.parse_args(argv)
 
 
@@ -95,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nochat: warning: {warning}", file=sys.stderr)
     if args.command in ("backup", "restore"):
         return copy_store(args)
+    if args.command == "admin":
+        return cli_admin.run(args)
     try:
         settings = Settings.from_env(
             host=args.host,

@@ -21,6 +21,8 @@ from .broker.metrics import BrokerCollector
 from .errors import AuthError, NoChatError, NotFound
 from .files import FileService
 from .files_api import blueprint as files_blueprint
+from .http_account import blueprint as account_blueprint
+from .http_admin import blueprint as admin_blueprint
 from .http_api import RoomConverter, client_used_https, error_response, json_response
 from .http_api import blueprint as api_blueprint
 from .http_chat import blueprint as chat_blueprint
@@ -126,6 +128,7 @@ def create_app(settings: Settings) -> NoChatApp:
         await app.nursery.start(svc.broker.run)
         await app.nursery.start(svc.keepalive.run)
         await app.nursery.start(svc.presence_feed.run)
+        await app.nursery.start(svc.stats.run)
         log.info("%s open (epoch %s)", type(svc.store).__name__, svc.store.epoch)
 
     @app.after_serving
@@ -142,6 +145,8 @@ def create_app(settings: Settings) -> NoChatApp:
     app.register_blueprint(api_blueprint)
     app.register_blueprint(chat_blueprint)
     app.register_blueprint(files_blueprint)
+    app.register_blueprint(admin_blueprint)
+    app.register_blueprint(account_blueprint)
 
     @app.get("/healthz")
     async def healthz() -> Response:

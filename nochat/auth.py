@@ -24,7 +24,7 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .errors import AuthError, Unavailable
+from .errors import AuthError, Forbidden, Unavailable
 from .limits import HashingPool
 from .store import Session, Store, User, now_ms
 
@@ -104,16 +104,34 @@ class Authenticator:
         digest = await self.signup_pool.run_sync(self._hasher.hash, password)
         return await self.store.create_user(name, digest)
 
-    async def login(self, name: str, password: str) -> tuple[str, Session, User]:
-        """Check a password and open a session; AuthError on any mismatch."""
+    async def login(self, name: str, password: str, address: str = "") -> tuple[str, Session, User]:
+        """Check a password and open a session; AuthError on any mismatch, Forbidden
+        (`banned`, `disabled`) for an account an admin has shut, after a right password
+        only (a guesser learns nothing about accounts whose password they lack)."""
         found = await self.store.user_credentials(name)
         stored = found[1] if found else self._dummy_hash
         ok = await self.login_pool.run_sync(self._verify, stored, password)
         if found is None or not ok:
             raise AuthError("wrong name or password", code="bad_credentials")
         user = found[0]
-        session = await self.store.create_session(user.id, now_ms() + self._ttl_ms)
+        account = await self.store.account(user.id)
+        if account is not None and account.banned_ms is not None:
+            raise Forbidden("this account is banned", code="banned")
+        if account is not None and account.disabled_ms is not None:
+            raise Forbidden("this account is disabled", code="disabled")
+        session = await self.store.create_session(user.id, now_ms() + self._ttl_ms, address)
         return self.sign(session), session, user
+
+    async def hash_password(self, password: str) -> str:
+        """A new password's hash (password change and reset), in the sign-up pool."""
+        return await self.signup_pool.run_sync(self._hasher.hash, password)
+
+    async def check_password(self, user: User, password: str) -> bool:
+        """Whether `password` is the user's (password change, account deletion)."""
+        found = await self.store.user_credentials(user.name)
+        stored = found[1] if found and found[0].id == user.id else self._dummy_hash
+        ok = await self.login_pool.run_sync(self._verify, stored, password)
+        return ok and found is not None and found[0].id == user.id
 
     def _verify(self, stored: str, password: str) -> bool:
         try:
@@ -187,6 +205,12 @@ class Authenticator:
         while len(self._revoked) > REVOKED_REMEMBERED:
             self._revoked.popitem(last=False)
         self._live.pop(session_id, None)
+
+    def forget_user(self, user_id: int) -> None:
+        """Every cached session of the user has ended (banned, disabled, signed out)."""
+        for session_id, (_, session) in list(self._live.items()):
+            if session.user_id == user_id:
+                self.forget(session_id)
 
     def revoked(self, session_id: str) -> bool:
         return session_id in self._revoked

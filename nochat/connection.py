@@ -99,12 +99,15 @@ class Connection:
         "_send_bucket",
         "_strikes",
         "_typing",
+        "address",
+        "conn_id",
         "expires_at",
         "last_heard",
         "rooms",
         "services",
         "session",
         "settings",
+        "since_ms",
         "socket",
         "sub",
         "user",
@@ -117,8 +120,12 @@ class Connection:
         session: Session,
         socket: Socket,
         direct: FrameSink | None = None,
+        address: str = "",
     ) -> None:
         self.services = services
+        self.conn_id = services.connections.new_id()
+        self.address = address
+        self.since_ms = now_ms()
         self.settings = services.settings
         self.user = user
         self.session = session
@@ -231,7 +238,7 @@ class Connection:
         try:
             await self.handle(frame)
         except NoChatError as exc:
-            self.push_error(exc.code, exc.message, frame.ref)
+            self.push_error(exc.code, exc.message, frame.ref, **exc.details())
 
     def _limit(self, frame: ClientFrame, now: float) -> float:
         """Seconds this frame must wait under its type's limit (0.0: go ahead)."""
@@ -392,10 +399,14 @@ class Connection:
     async def handle(self, frame: ClientFrame) -> None:
         if isinstance(frame, Send):
             await self.on_send(frame)
-        elif isinstance(frame, (Edit, Delete, React)):
-            room = self.rooms.get(frame.room) or await self.services.rooms.visible_room(
-                self.user, frame.room
+        elif isinstance(frame, (Edit, React)):
+            room = await self._writable(frame.room)
+            request = chat_model.change_request(
+                room, self.user, frame, self.settings.max_text_chars
             )
+            await self._submit(request, frame.ref)
+        elif isinstance(frame, Delete):  # a muted user may still take their words back
+            room = await self.services.rooms.visible_room(self.user, frame.room)
             request = chat_model.change_request(
                 room, self.user, frame, self.settings.max_text_chars
             )
@@ -421,6 +432,23 @@ class Connection:
         elif isinstance(frame, Pong):
             pass
 
+    def joined_rooms(self) -> list[str]:
+        return list(self.rooms)
+
+    def leave_room(self, room: str, reason: str) -> None:
+        """The server takes this connection out of `room` (removed, or the room deleted)."""
+        if room in self.rooms:
+            self._leave(room)
+            self.push(protocol.encode({"type": "left", "room": room, "reason": reason}))
+
+    async def _writable(self, name: str) -> Room:
+        """The room, read through the directory each time (never this connection's copy:
+        an admin may have archived it or removed the user since the join), if the user
+        may write in it now (not muted, not archived)."""
+        room = await self.services.rooms.visible_room(self.user, name)
+        await self.services.moderation.require_can_write(self.user, room)
+        return room
+
     def _joined(self, name: str) -> Room:
         room = self.rooms.get(name)
         if room is None:
@@ -431,9 +459,7 @@ class Connection:
         protocol.require_text(
             frame.text, self.settings.max_text_chars, may_be_empty=bool(frame.attachments)
         )
-        room = self.rooms.get(frame.room) or await self.services.rooms.visible_room(
-            self.user, frame.room
-        )
+        room = await self._writable(frame.room)
         attachments = await self.services.files.attach(
             self.user, room, frame.attachments, frame.client_id
         )
@@ -455,7 +481,7 @@ class Connection:
                 self.push_ack(protocol.encode(ack_event(result, ref)))
             elif isinstance(result, NoChatError):
                 self.services.files.refused_nowait(request)
-                self.push_error(result.code, result.message, ref)
+                self.push_error(result.code, result.message, ref, **result.details())
             else:
                 self.push_error("internal", "the message was not stored", ref)
 

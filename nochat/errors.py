@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import IntEnum
+from typing import Any
 
 
 class CloseCode(IntEnum):
@@ -17,6 +18,8 @@ class CloseCode(IntEnum):
     RESTART = 1012
     TOKEN_EXPIRED = 4001
     NO_PONG = 4002
+    BANNED = 4003
+    DISCONNECTED = 4004
     SLOW_CONSUMER = 4008
     RATE_LIMITED = 4029
 
@@ -30,6 +33,8 @@ CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.RESTART: "service restart",
     CloseCode.TOKEN_EXPIRED: "token expired",
     CloseCode.NO_PONG: "no pong",
+    CloseCode.BANNED: "banned",
+    CloseCode.DISCONNECTED: "disconnected by an admin",
     CloseCode.SLOW_CONSUMER: "slow consumer",
     CloseCode.RATE_LIMITED: "rate limited",
 }
@@ -49,6 +54,10 @@ class NoChatError(Exception):
     @property
     def message(self) -> str:
         return str(self.args[0])
+
+    def details(self) -> dict[str, Any]:
+        """Fields an error frame or body carries beside code and message (none by default)."""
+        return {}
 
 
 class ConfigError(NoChatError):
@@ -86,6 +95,19 @@ class Forbidden(NoChatError):
 
     code = "forbidden"
     http_status = 403
+
+
+class Muted(Forbidden):
+    """An admin has muted this account: it may read, not write, until `until_ms`."""
+
+    code = "muted"
+
+    def __init__(self, until_ms: int) -> None:
+        super().__init__("you are muted")
+        self.until_ms = until_ms
+
+    def details(self) -> dict[str, Any]:
+        return {"until": self.until_ms}
 
 
 class NotFound(NoChatError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .protocol import message_event
-from .store import Event, Message, unpack_payload
+from .store import DELETED_BY_MODERATOR, Event, Message, unpack_payload
 
 
 def edit_event(room: str, seq: int, msg_id: str, user: str, text: str, ts: int) -> dict[str, Any]:
@@ -21,8 +21,14 @@ def edit_event(room: str, seq: int, msg_id: str, user: str, text: str, ts: int) 
     }
 
 
-def delete_event(room: str, seq: int, msg_id: str, user: str, ts: int) -> dict[str, Any]:
-    return {"type": "delete", "room": room, "seq": seq, "id": msg_id, "user": user, "ts": ts}
+def delete_event(
+    room: str, seq: int, msg_id: str, user: str, ts: int, by: str | None = None
+) -> dict[str, Any]:
+    """`by` is "moderator" when an admin deleted the message (absent otherwise)."""
+    event = {"type": "delete", "room": room, "seq": seq, "id": msg_id, "user": user, "ts": ts}
+    if by is not None:
+        event["by"] = by
+    return event
 
 
 def reaction_event(
@@ -61,7 +67,8 @@ def log_event(e: Event) -> dict[str, Any]:
     if e.kind == "edit":
         return edit_event(e.room, e.seq, target, e.user, e.payload, e.ts)
     if e.kind == "delete":
-        return delete_event(e.room, e.seq, target, e.user, e.ts)
+        by = DELETED_BY_MODERATOR if e.payload == DELETED_BY_MODERATOR else None
+        return delete_event(e.room, e.seq, target, e.user, e.ts, by)
     if e.kind == "reaction":
         return reaction_event(
             e.room, e.seq, target, e.user, e.payload[1:], e.payload.startswith("+"), e.ts
@@ -93,4 +100,6 @@ def history_message(m: Message) -> dict[str, Any]:
         out["attachments"] = m.attachments
     if m.deleted:
         del out["text"]
+        if m.deleted_by is not None:
+            out["by"] = m.deleted_by
     return out

@@ -78,7 +78,8 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 def error_parts(exc: NoChatError) -> tuple[int, list[tuple[str, str]], bytes]:
     """Status, headers and JSON body of an error answer (REST and refused handshakes)."""
-    body = msgspec.json.encode({"error": {"code": exc.code, "message": exc.message}})
+    error = {"code": exc.code, "message": exc.message, **exc.details()}
+    body = msgspec.json.encode({"error": error})
     headers = [("Content-Type", "application/json")]
     if isinstance(exc, RateLimited | Overloaded):
         headers.append(("Retry-After", str(max(1, round(exc.retry_after_s)))))
@@ -207,7 +208,7 @@ async def login() -> Response:
     attempt = svc.throttles.login.begin(body.name, client_address(), trio.current_time())
     outcome = Outcome.FAILED  # also when cancelled: a guesser could hang up to go uncounted
     try:
-        token, session, user = await svc.auth.login(body.name, body.password)
+        token, session, user = await svc.auth.login(body.name, body.password, client_address())
         outcome = Outcome.OK
     except Overloaded:
         outcome = Outcome.NOT_TRIED
@@ -264,7 +265,9 @@ async def logout() -> Response:
 @blueprint.get("/me")
 async def me() -> Response:
     user, _ = await authenticated()
-    return json_response({"id": user.id, "name": user.name})
+    account = await services().store.account(user.id)
+    role = "member" if account is None else account.role
+    return json_response({"id": user.id, "name": user.name, "role": role})
 
 
 # ---- rooms -------------------------------------------------------------------------------
@@ -353,6 +356,7 @@ async def post_message(name: str) -> Response:
         raise RateLimited("too many messages; slow down", retry_after_s=wait)
     body = await decode_body(NewMessage)
     room = await svc.rooms.visible_room(user, name)
+    await svc.moderation.require_can_write(user, room)
     protocol.require_text(
         body.text, svc.settings.max_text_chars, may_be_empty=bool(body.attachments)
     )

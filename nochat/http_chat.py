@@ -62,6 +62,8 @@ def _query_client_id() -> str:
 async def _apply(user: User, room: Room, change: Change) -> Response:
     _check_ids(change.id, change.client_id)
     svc = services()
+    if not isinstance(change, Delete):  # a muted user may still take their words back
+        await svc.moderation.require_can_write(user, room)
     req = chat_model.change_request(room, user, change, svc.settings.max_text_chars)
     event = ack_event(await svc.store.append(req), None)
     del event["type"]

@@ -10,11 +10,12 @@ from .store import Room, Store, User
 class RoomDirectory:
     """Rooms and memberships this node has seen, in front of the store.
 
-    Rooms never change once made and members are never removed, so both caches only ever
-    hold true facts: a join or send costs no store round trip after the first, and a
-    miss (a room or member another node has just added) is read from the store, which
-    every node shares. Nothing negative is cached, so no node can be told "no" from a
-    stale cache.
+    A join or send costs no store round trip after the first, and a miss (a room or
+    member another node has just added) is read from the store, which every node
+    shares. Nothing negative is cached, so no node can be told "no" from a stale cache.
+    Only admins and owners change a room or remove a member, and every node forgets
+    that entry when their signal arrives (moderation.py: `room_changed`,
+    `member_removed`), so the next use reads the store again.
     """
 
     def __init__(self, store: Store) -> None:
@@ -46,6 +47,12 @@ class RoomDirectory:
         if (room.id, user.id) not in self._members:
             await self._store.add_member(room, user)
             self._members.add((room.id, user.id))
+
+    def forget_room(self, name: str) -> None:
+        self._rooms.pop(name, None)
+
+    def forget_member(self, room_id: int, user_id: int) -> None:
+        self._members.discard((room_id, user_id))
 
     def room_made(self, room: Room, *members: User) -> None:
         self._rooms[room.name] = room

@@ -6,15 +6,19 @@ from dataclasses import dataclass, field
 
 from . import room_push
 from .addresses import ClientAddresses
+from .admin import Admin
+from .admin_stats import StatsSampler
 from .admission import Admission
 from .auth import Authenticator
 from .broker import Broker
+from .census import Census
 from .drain import Drain
 from .fanout import CommitFanout
 from .files import FileService
 from .hub import Hub
 from .keepalive import Keepalive
 from .metrics import Counters
+from .moderation import Moderation
 from .presence import Presence
 from .presence_feed import PresenceFeed
 from .rooms import RoomDirectory
@@ -47,6 +51,10 @@ class Services:
     admission: Admission = field(init=False)
     connections: ConnectionRegistry = field(init=False)
     fanout: CommitFanout = field(init=False)
+    moderation: Moderation = field(init=False)
+    stats: StatsSampler = field(init=False)
+    admin: Admin = field(init=False)
+    census: Census = field(init=False)
 
     def __post_init__(self) -> None:
         settings, hub = self.settings, self.hub
@@ -61,6 +69,16 @@ class Services:
             hub, self.presence, self.broker, self.drain, self.auth
         )
         self.fanout = CommitFanout(self.broker, self.files.on_event)
+        self.moderation = Moderation(self.store, self.broker, self.rooms, self.connections)
+        store = self.store
+        self.admin = Admin(self)
+        self.census = Census(self.connections, self.broker)
+        self.stats = StatsSampler(
+            self.presence.online_users,
+            hub.connection_count,
+            lambda: store.statistics().committed_messages,
+            self.telemetry.delivery_seconds,
+        )
         self.hub.observe_delivery = self.telemetry.delivery_seconds.observe
         commit_seconds, commit_batch = self.telemetry.commit_seconds, self.telemetry.commit_batch
 

@@ -95,11 +95,13 @@ async def serve_websocket(
         return
     subprotocol = protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None
     direct = transport.sink_of(scope)
+    client = scope.get("client")
+    address = svc.addresses.of(client[0] if client else None, headers.get("x-forwarded-for"))
     # The handshake headers would stay alive with the scope as long as the socket does
     # (~1 KiB and a dozen tracked objects per connection); nothing reads them again.
     scope["headers"] = []
     del headers, first
-    conn = Connection(svc, user, session, socket, direct)
+    conn = Connection(svc, user, session, socket, direct, address)
     log.debug("socket of %s accepted", user.name)
     try:
         await conn.serve(lambda: socket.accept(subprotocol))

@@ -69,6 +69,16 @@ export const api = {
     const qs = q.toString();
     return request("GET", `/api/rooms/${seg(room)}/messages${qs ? `?${qs}` : ""}`);
   },
+  /** Messages I can see whose text holds every word of `q`, newest first: {results, next}. */
+  search(q, { room, before, limit } = {}) {
+    const p = new URLSearchParams({ q });
+    if (room) p.set("room", room);
+    if (before) p.set("before", before);
+    if (limit) p.set("limit", String(limit));
+    return request("GET", `/api/search?${p}`);
+  },
+  /** {name, state, text, last_seen} */
+  user: (name) => request("GET", `/api/users/${seg(name)}`),
   members: (room) => request("GET", `/api/rooms/${seg(room)}/members`),
   addMember: (room, user) => request("POST", `/api/rooms/${seg(room)}/members`, { user }),
   openDm: (user) => request("POST", "/api/dms", { user }),

@@ -1,27 +1,28 @@
 /** The signed-in chat: rooms, the open room, socket events, composer, typing and read markers. */
 
+import { bindLongPress, MessageActions } from "./actions.js";
 import { api } from "./api.js";
 import { bindComposer } from "./composer.js";
 import { bindUploads, UploadTray } from "./files.js";
-import { dropOutbox, loadOutbox, saveOutbox } from "./outbox.js";
-import { bindPanels, renderOlder, renderRoom, renderRooms, renderTyping, showRoomNotice } from "./panels.js";
-import { newClientId, Room } from "./rooms.js";
+import { HistoryPages } from "./history.js";
+import { bindMentions } from "./mention.js";
+import { mentionsMe } from "./message.js";
+import { Notifier } from "./notify.js";
+import { dropOutbox } from "./outbox.js";
+import { bindPanels, renderRoom, renderRooms, renderTyping, showRoomNotice } from "./panels.js";
+import { Presence } from "./presence.js";
+import { Room } from "./rooms.js";
+import { bindSearch } from "./search.js";
+import { Sends } from "./sends.js";
+import { SessionKeeper } from "./session.js";
 import { ChatSocket } from "./socket.js";
 import { MessageList, StatusView } from "./view.js";
 
-const PAGE_SIZE = 50;
-const MAX_TEXT_CHARS = 4000;
 /** Show "x is typing…" this long after their last `typing` event. */
 const TYPING_SHOW_MS = 5_000;
 /** Rooms (new DMs, unread counts) are re-read this often. */
 const ROOMS_POLL_MS = 10_000;
 const READ_DEBOUNCE_MS = 300;
-/** Renew the session when this much of its remaining lifetime has passed. */
-const REFRESH_AT_FRACTION = 0.8;
-const REFRESH_RETRY_MS = 60_000;
-const MIN_REFRESH_MS = 1_000;
-/** setTimeout cannot wait longer than 2^31-1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const DEFAULT_ROOM = "general";
 const LAST_ROOM_KEY = "nochat.lastRoom";
 
@@ -44,10 +45,18 @@ export class Chat {
     this.loadingRooms = false;
     this.active = null;
     this.lastTypingSent = 0;
-    this.loadingOlder = false;
     this.timers = [];
     this.abort = new AbortController();
-    this.list = new MessageList($("messages"), $("scroller"), this.me);
+    this.actions = new MessageActions(this);
+    this.sends = new Sends(this);
+    this.pages = new HistoryPages(this);
+    this.session = new SessionKeeper(() => this.signOut("Your session has ended. Please log in again."));
+    this.list = new MessageList($("messages"), $("scroller"), this.me, {
+      onRetry: (clientId) => this.sends.retrySend(clientId),
+      onDiscard: (clientId) => this.sends.discardSend(clientId),
+      actions: this.actions.callbacks(),
+      lookup: (id) => this.rooms.get(this.active)?.byId.get(id),
+    });
     this.status = new StatusView($("status"), () => this.socket.retryNow());
     this.socket = new ChatSocket({
       url: wsUrl(),
@@ -58,44 +67,29 @@ export class Chat {
       onEvent: (event) => this.onEvent(event),
       onStatus: (status) => this.onStatus(status),
       onAuthLost: () => this.signOut("Your session has ended. Please log in again."),
-      onRefused: () => this.checkSession(),
+      onRefused: () => this.session.check(),
     });
   }
 
   async start() {
     this.panels = bindPanels(this, this.abort.signal);
+    bindLongPress($("messages"), this.abort.signal);
+    bindSearch(this, this.abort.signal);
+    this.presence = new Presence(this, this.abort.signal);
+    this.notifier = new Notifier((room, id) => this.openAt(room, id), this.abort.signal);
+    bindMentions(this, this.abort.signal); // before the composer: its keys go first
     bindComposer(this, this.abort.signal);
     this.tray = new UploadTray($("uploads"), () => {});
     bindUploads(this, this.tray, this.abort.signal);
     await this.refreshRooms();
-    this.restoreOutbox();
+    this.sends.restoreOutbox();
     this.socket.start();
     const wanted = decodeURIComponent(location.hash.slice(1)) || localStorage.getItem(LAST_ROOM_KEY);
     const first = [wanted, DEFAULT_ROOM].find((n) => n && this.rooms.has(n)) || this.rooms.keys().next().value;
     if (first) await this.open(first);
     this.timers.push(setInterval(() => this.pollRooms(), ROOMS_POLL_MS));
     this.timers.push(setInterval(() => renderTyping(this), 1000));
-    // Fresh from logging in we know when the session ends; after a reload, renew it now.
-    if (this.expiresAt) this.scheduleRefresh(this.expiresAt);
-    else this.refreshSession();
-  }
-
-  /** Keep a long-lived tab signed in: the server closes sockets of an expired session (4001). */
-  scheduleRefresh(expiresAt) {
-    clearTimeout(this.refreshTimer);
-    const wait = Math.max(MIN_REFRESH_MS, (expiresAt - Date.now()) * REFRESH_AT_FRACTION);
-    this.refreshTimer = setTimeout(() => this.refreshSession(), Math.min(wait, MAX_TIMER_MS));
-  }
-
-  async refreshSession() {
-    if (this.stopped) return;
-    try {
-      const session = await api.refresh();
-      this.scheduleRefresh(session.expires_at);
-    } catch (err) {
-      if (err.status === 401) this.signOut("Your session has ended. Please log in again.");
-      else if (!this.stopped) this.refreshTimer = setTimeout(() => this.refreshSession(), REFRESH_RETRY_MS);
-    }
+    this.session.start(this.expiresAt);
   }
 
   /** Tear down everything this session made; the page goes back to the login form. */
@@ -105,7 +99,7 @@ export class Chat {
     this.status.set({ state: "offline" });
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.readTimer);
-    clearTimeout(this.refreshTimer);
+    this.session.stop();
     this.abort.abort();
     this.list.clear();
   }
@@ -124,19 +118,6 @@ export class Chat {
       /* the cookie may already be gone; signing out locally is what matters */
     }
     this.signOut("");
-  }
-
-  /** A connection attempt was refused: if the session is gone, stop retrying. */
-  async checkSession() {
-    if (this.checking) return;
-    this.checking = true;
-    try {
-      await api.me();
-    } catch (err) {
-      if (err.status === 401) this.signOut("Your session has ended. Please log in again.");
-    } finally {
-      this.checking = false;
-    }
   }
 
   // ---- rooms -----------------------------------------------------------------------------
@@ -161,7 +142,7 @@ export class Chat {
     // Once more pages were loaded, the cursor is theirs; a poll only refreshes page one.
     if (!this.morePagesLoaded) this.roomsNext = next || null;
     const active = this.rooms.get(this.active);
-    if (active) active.unread = 0;
+    if (active) active.unread = active.mentions = 0;
     renderRooms(this);
   }
 
@@ -197,6 +178,9 @@ export class Chat {
     } catch {
       return;
     }
+    // A DM shows the other person's status: ask for it once it is known who they are.
+    const other = room.dm ? room.label(this.me) : null;
+    if (other && other !== room.name && !this.presence.of(other)) await this.presence.fetch(other);
     renderRooms(this);
     if (room.name === this.active) renderRoom(this);
   }
@@ -204,8 +188,9 @@ export class Chat {
   async open(name) {
     const room = this.rooms.get(name);
     if (!room) return;
+    if (name !== this.active) this.actions.roomChanged();
     this.active = name;
-    room.unread = 0;
+    room.unread = room.mentions = 0;
     history.replaceState(null, "", `#${encodeURIComponent(name)}`);
     localStorage.setItem(LAST_ROOM_KEY, name);
     this.panels.closeSidebar();
@@ -218,51 +203,19 @@ export class Chat {
     if (!room.dm) this.loadMembers(room); // DMs load theirs when they are found
     // On phones focusing the composer would pop up the keyboard over the conversation.
     if (!window.matchMedia("(max-width: 760px)").matches) $("message").focus();
-    if (!room.loaded) await this.loadLatest(room);
+    if (!room.loaded) await this.pages.loadLatest(room);
     this.markRead();
   }
 
-  /** The newest page of a room, merged with whatever live messages are already held. */
-  async loadLatest(room) {
-    let page;
-    try {
-      page = await api.history(room.name, { limit: PAGE_SIZE });
-    } catch (err) {
-      showRoomNotice(this, room, `Could not load messages: ${err.message}`);
-      return;
-    }
-    room.epoch = page.epoch || room.epoch;
-    room.loaded = true;
-    if (page.messages.length < PAGE_SIZE) room.hasMore = false;
-    const active = room.name === this.active;
-    for (const msg of page.messages) {
-      if (room.add(msg) && !this.settlePending(room, msg) && active) this.list.insert(msg);
-    }
-    if (!active) return;
-    this.list.scrollToBottom();
-    renderOlder(this, room);
-    // Too few to scroll? Fetch older pages until the view is full or history ends.
-    const s = $("scroller");
-    if (room.hasMore && s.scrollHeight <= s.clientHeight) await this.loadOlder();
+  /** Open a room and show one message in it (a search result, a notification). */
+  async openAt(name, id) {
+    if (name !== this.active) await this.open(name);
+    await this.actions.jump(id);
   }
 
-  async loadOlder() {
-    const room = this.rooms.get(this.active);
-    if (!room || !room.loaded || !room.hasMore || this.loadingOlder || room.oldestSeq === null) return;
-    this.loadingOlder = true;
-    $("load-older").textContent = "Loading…";
-    try {
-      const page = await api.history(room.name, { before: room.oldestSeq, limit: PAGE_SIZE });
-      if (page.messages.length < PAGE_SIZE) room.hasMore = false;
-      const fresh = page.messages.filter((msg) => room.add(msg));
-      if (room.name === this.active) this.list.prepend(fresh);
-    } catch {
-      /* leave the button up; the reader can try again */
-    } finally {
-      this.loadingOlder = false;
-      $("load-older").textContent = "Load older messages";
-      renderOlder(this, room);
-    }
+  /** The page above the oldest held message (scrolling up, the button, a jump to a quote). */
+  loadOlder() {
+    return this.pages.loadOlder();
   }
 
   // ---- socket events ---------------------------------------------------------------------
@@ -270,6 +223,9 @@ export class Chat {
   onStatus(status) {
     this.status.set(status);
     if (status.state === "connected" && this.wasDown) this.pollRooms();
+    // The server keeps my status, but tells it (else "offline") only once I am present in a
+    // room: restore it at the first `joined`, or now when there is no room to join.
+    if (status.state === "connected" && !this.presence.restored && !this.socket.rooms.size) this.presence.restore();
     this.wasDown = status.state !== "connected";
   }
 
@@ -280,7 +236,7 @@ export class Chat {
         if (room) this.onMessage(room, event);
         break;
       case "ack":
-        if (room) this.onAck(room, event);
+        if (room) this.sends.onAck(room, event);
         break;
       case "joined":
         if (!room) break;
@@ -288,14 +244,20 @@ export class Chat {
         // The server lists members for private rooms only; keep what REST told us otherwise.
         if (event.members && event.members.length) room.members = event.members;
         room.online = new Set(event.online || []);
+        if (!this.presence.restored) this.presence.restore();
+        // `joined` names who is online, not their status: ask for the ones not known yet.
+        if (room.name === this.active) this.presence.fetchMany([...room.online]).then(() => renderRoom(this));
         renderRooms(this);
         if (room.name === this.active) renderRoom(this);
         break;
       case "presence":
+        // state: online / away / busy (all connected) or offline; text: their status text.
+        this.presence.saw(event.user, event);
         if (!room) break;
-        if (event.state === "online") room.online.add(event.user);
-        else room.online.delete(event.user);
+        if (event.state === "offline") room.online.delete(event.user);
+        else room.online.add(event.user);
         if (!room.members.includes(event.user)) room.members.push(event.user);
+        if (room.dm) renderRooms(this);
         if (room.name === this.active) renderRoom(this);
         break;
       case "typing":
@@ -306,8 +268,20 @@ export class Chat {
       case "reset":
         if (room) this.onReset(room, event);
         break;
+      case "edit":
+      case "delete":
+      case "reaction":
+        if (room) this.onChange(room, event);
+        break;
+      case "room":
+        // A room I can now see (created, or I was added): the list needs no poll for it.
+        if (event.room && typeof event.room === "object" && typeof event.room.name === "string") {
+          this.addRoom(event.room);
+          renderRooms(this);
+        }
+        break;
       case "send_failed":
-        if (room) this.onSendFailed(room, event);
+        if (room) this.sends.onSendFailed(room, event);
         break;
       case "error":
         this.onError(event);
@@ -325,7 +299,7 @@ export class Chat {
     const own = same(msg.user, this.me);
     const active = room.name === this.active;
     // Our own send echoed before its ack is durable: settlePending marks it delivered.
-    if (!this.settlePending(room, msg) && active) {
+    if (!this.sends.settlePending(room, msg) && active) {
       const stick = own || this.list.nearBottom();
       this.list.insert(msg);
       if (stick) this.list.scrollToBottom();
@@ -337,47 +311,27 @@ export class Chat {
     }
     if (!own && msg.seq > room.lastRead && !(active && this.reading())) {
       room.unread += 1;
+      if (mentionsMe(msg, this.me)) room.mentions += 1;
       renderRooms(this);
     }
+    if (!own && mentionsMe(msg, this.me)) this.notifier.mentioned(room, msg);
   }
 
-  /** One of our pending sends came back as a message: it replaces the pending one. */
-  settlePending(room, msg) {
-    if (!same(msg.user, this.me) || !room.pending.has(msg.client_id)) return false;
-    room.pending.delete(msg.client_id);
-    this.saveOutbox();
-    if (room.name === this.active) this.list.settle(msg.client_id, msg);
-    return true;
-  }
-
-  onAck(room, ack) {
-    const pending = room.pending.get(ack.client_id);
-    if (!pending) return;
-    room.pending.delete(ack.client_id);
-    this.saveOutbox();
-    const { id, seq, ts, client_id: clientId } = ack;
-    const msg = { room: room.name, id, seq, ts, user: this.me, text: pending.text, client_id: clientId };
-    if (pending.attachments && pending.attachments.length) msg.attachments = pending.attachments;
-    room.add(msg);
-    if (room.name === this.active) this.list.settle(ack.client_id, msg);
+  /** An edit, delete or reaction: the message it names is shown in its new state. */
+  onChange(room, event) {
+    const msg = room.applyChange(event);
+    if (!msg || room.name !== this.active) return;
+    this.list.update(msg);
+    if (event.type !== "reaction") this.list.refreshQuotes(msg.id, room.sorted());
   }
 
   async onReset(room, event) {
     room.reset(event.epoch, event.head_seq);
     if (room.name === this.active) {
       this.list.renderAll([], [...room.pending.values()]);
-      await this.loadLatest(room);
+      await this.pages.loadLatest(room);
     }
     this.socket.join(room.name);
-  }
-
-  onSendFailed(room, event) {
-    const pending = room.pending.get(event.client_id);
-    if (!pending) return;
-    pending.failed = true;
-    pending.reason = event.message || event.code;
-    this.saveOutbox();
-    if (room.name === this.active) this.list.fail(event.client_id, pending.reason);
   }
 
   onError(event) {
@@ -395,37 +349,7 @@ export class Chat {
   // ---- composer, typing, reading ---------------------------------------------------------
 
   submit() {
-    const input = $("message");
-    const text = input.value;
-    const room = this.rooms.get(this.active);
-    if (!room || (!text.trim() && !this.tray.hasReady(room.name))) return;
-    if (text.length > MAX_TEXT_CHARS) {
-      $("composer-error").textContent = `Messages can be at most ${MAX_TEXT_CHARS} characters.`;
-      return;
-    }
-    // Finished uploads go with this message; ones still uploading stay for the next.
-    const attachments = this.tray.take(room.name);
-    const pending = { client_id: newClientId(), room: room.name, user: this.me, text, ts: Date.now(), attachments };
-    room.pending.set(pending.client_id, pending);
-    this.list.addPending(pending);
-    this.list.scrollToBottom();
-    this.socket.send(room.name, text, pending.client_id, attachments.map((a) => a.id));
-    this.saveOutbox();
-    input.value = "";
-  }
-
-  saveOutbox() {
-    saveOutbox(this.me, this.rooms.values());
-  }
-
-  /** Sends a previous page load made but never saw acked: queue them again, same client_id. */
-  restoreOutbox() {
-    for (const p of loadOutbox(this.me)) {
-      const room = this.rooms.get(p.room);
-      if (!room || room.pending.has(p.client_id)) continue;
-      room.pending.set(p.client_id, { ...p, user: this.me });
-      this.socket.send(p.room, p.text, p.client_id, (p.attachments || []).map((a) => a.id));
-    }
+    this.sends.submit();
   }
 
   /** Is the reader looking at the bottom of the open room right now? */
@@ -442,8 +366,8 @@ export class Chat {
         room.lastRead = room.newestSeq;
         this.socket.read(room.name, room.newestSeq);
       }
-      if (room.unread) {
-        room.unread = 0;
+      if (room.unread || room.mentions) {
+        room.unread = room.mentions = 0;
         renderRooms(this);
       }
     }, READ_DEBOUNCE_MS);

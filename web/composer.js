@@ -52,10 +52,15 @@ export function bindComposer(chat, signal) {
     autosize();
   }, { signal });
   input.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    if (e.isComposing) return;
+    if (e.key === "Enter" && !e.shiftKey) {
       e.preventDefault();
       chat.submit();
       autosize();
+    } else if (e.key === "ArrowUp" && input.value === "" && chat.actions.editLast()) {
+      e.preventDefault(); // Up in an empty composer edits my last message
+    } else if (e.key === "Escape" && chat.actions.cancel()) {
+      e.preventDefault();
     }
   }, { signal });
   // Throttled `typing`: the first keystroke after a quiet interval sends at once; keystrokes

@@ -13,7 +13,10 @@ export function saveOutbox(me, rooms) {
   for (const room of rooms) {
     for (const p of room.pending.values()) {
       if (!p.failed) {
-        unsent.push({ client_id: p.client_id, room: p.room, text: p.text, ts: p.ts, attachments: p.attachments || [] });
+        const item = { client_id: p.client_id, room: p.room, text: p.text, ts: p.ts };
+        if (p.reply_to) item.reply_to = p.reply_to;
+        if (p.attachments && p.attachments.length) item.attachments = p.attachments;
+        unsent.push(item);
       }
     }
   }

@@ -122,7 +122,7 @@ export function bindPanels(chat, signal) {
 
 export function renderRooms(chat) {
   const all = [...chat.rooms.values()].sort((a, b) => a.label(chat.me).localeCompare(b.label(chat.me)));
-  const opts = { active: chat.active, me: chat.me, onOpen: (name) => chat.open(name) };
+  const opts = { active: chat.active, me: chat.me, onOpen: (name) => chat.open(name), presence: chat.presence };
   renderRoomList($("room-list"), all.filter((r) => !r.dm), opts);
   renderRoomList($("dm-list"), all.filter((r) => r.dm), opts);
   $("more-rooms").hidden = !chat.roomsNext;
@@ -138,7 +138,7 @@ export function renderRoom(chat) {
   $("room-kind").textContent = room.dm ? "Direct conversation" : room.private ? "Private room" : "Public room";
   $("add-member").hidden = !room.private || room.dm;
   $("message").placeholder = room.dm ? `Message ${label}` : `Message #${label}`;
-  renderPeople($("member-list"), room);
+  renderPeople($("member-list"), room, chat.presence);
   $("online-count").textContent = `${room.online.size} online`;
   renderOlder(chat, room);
   renderTyping(chat);

@@ -6,11 +6,17 @@ export function newClientId() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
+
 export class Room {
   constructor(info) {
     this.name = info.name;
     /** Messages by seq; a seq is held at most once, whichever way it arrived. */
     this.messages = new Map();
+    /** The same messages by id (edits, deletes, reactions and replies name a message by id). */
+    this.byId = new Map();
+    /** Seqs of changes (edit, delete, reaction) already applied: a replay applies none twice. */
+    this.changes = new Set();
     this.oldestSeq = null;
     this.newestSeq = null;
     /** client_id -> {client_id, room, text, ts, user, failed?} not yet acked. */
@@ -33,6 +39,9 @@ export class Room {
     this.headSeq = Math.max(this.headSeq || 0, info.head_seq || 0);
     this.lastRead = Math.max(this.lastRead || 0, info.last_read || 0);
     this.unread = info.unread || 0;
+    // Unread messages that mention me (the server's count; counted here when it has none).
+    if (typeof info.mentions === "number") this.mentions = info.mentions;
+    else this.mentions ??= 0;
   }
 
   /** The highest seq this client has seen; rejoining with it as `since` misses nothing. */
@@ -44,11 +53,45 @@ export class Room {
   add(msg) {
     if (this.messages.has(msg.seq)) return false;
     this.messages.set(msg.seq, msg);
+    if (msg.id) this.byId.set(msg.id, msg);
     if (this.oldestSeq === null || msg.seq < this.oldestSeq) this.oldestSeq = msg.seq;
-    if (this.newestSeq === null || msg.seq > this.newestSeq) this.newestSeq = msg.seq;
-    if (msg.seq > this.headSeq) this.headSeq = msg.seq;
+    this.seen(msg.seq);
     if (this.oldestSeq <= 1) this.hasMore = false;
     return true;
+  }
+
+  seen(seq) {
+    if (this.newestSeq === null || seq > this.newestSeq) this.newestSeq = seq;
+    if (seq > this.headSeq) this.headSeq = seq;
+  }
+
+  /**
+   * Apply an `edit`, `delete` or `reaction` event to the message it names. Returns the
+   * changed message, or null: a replay, or a message not held (history brings its state).
+   */
+  applyChange(event) {
+    if (this.changes.has(event.seq)) return null;
+    this.changes.add(event.seq);
+    this.seen(event.seq);
+    const msg = this.byId.get(event.id);
+    if (!msg) return null;
+    if (event.type === "edit" && !msg.deleted) {
+      msg.text = event.text;
+      msg.edited_ts = event.ts;
+    } else if (event.type === "delete") {
+      msg.deleted = true;
+      msg.text = "";
+      delete msg.attachments;
+      delete msg.edited_ts;
+    } else if (event.type === "reaction") {
+      const reactions = { ...(msg.reactions || {}) };
+      const users = (reactions[event.emoji] || []).filter((u) => !same(u, event.user));
+      if (event.on) users.push(event.user);
+      if (users.length) reactions[event.emoji] = users;
+      else delete reactions[event.emoji];
+      msg.reactions = reactions;
+    }
+    return msg;
   }
 
   /** All held messages in seq order. */
@@ -59,6 +102,8 @@ export class Room {
   /** `reset`: the server's history is not what we hold (new epoch or retention). */
   reset(epoch, headSeq) {
     this.messages.clear();
+    this.byId.clear();
+    this.changes.clear();
     this.oldestSeq = this.newestSeq = null;
     this.loaded = false;
     this.hasMore = true;

@@ -137,11 +137,27 @@ export class ChatSocket {
   }
 
   /** Queue a message; it is (re-)sent until acked, always with the same client_id. */
-  send(room, text, clientId, attachments = []) {
+  send(room, text, clientId, { replyTo = null, attachments = [] } = {}) {
     const frame = { type: "send", room, text, client_id: clientId, ref: `s:${clientId}` };
+    if (replyTo) frame.reply_to = replyTo;
     if (attachments.length) frame.attachments = attachments;
     this.outbox.set(clientId, frame);
     if (this.connected) this.raw(frame);
+  }
+
+  /**
+   * Queue a change to a message (`edit`, `delete`, `react`: {type, room, id, …}); like a
+   * send it is (re-)sent until acked with one client_id, so the server applies it once.
+   */
+  change(fields, clientId) {
+    const frame = { ...fields, client_id: clientId, ref: `s:${clientId}` };
+    this.outbox.set(clientId, frame);
+    if (this.connected) this.raw(frame);
+  }
+
+  /** My status (`online` / `away` / `busy`, and a text); the server keeps it across reconnects. */
+  sendStatus(state, text) {
+    if (this.connected) this.raw({ type: "status", state, ...(text ? { text } : {}) });
   }
 
   typing(room) {
@@ -310,6 +326,7 @@ export class ChatSocket {
     this.outbox.delete(clientId);
     this.onEvent({
       type: "send_failed",
+      kind: frame.type,
       room: frame.room,
       client_id: clientId,
       code: event.code,

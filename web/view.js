@@ -1,66 +1,26 @@
 /** DOM rendering. User text only ever reaches the page through text nodes (el() children). */
 
-import { attachmentsEl } from "./files.js";
+import { avatar, el, srOnly } from "./dom.js";
+import { messageNode, stateEl } from "./message.js";
 
-/** Build an element; string children become text nodes, never markup. */
-export function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined && child !== false) node.append(child);
-  }
-  return node;
-}
-
-const srOnly = (text) => el("span", { class: "sr-only" }, text);
+export { avatar, el };
 
 const GROUP_WINDOW_MS = 5 * 60_000;
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-
-function timeEl(ts) {
-  const d = new Date(ts);
-  const today = d.toDateString() === new Date().toDateString();
-  return el(
-    "time",
-    { datetime: d.toISOString(), title: fullFmt.format(d) },
-    today ? timeFmt.format(d) : fullFmt.format(d),
-  );
-}
-
-/** A stable, readable colour per name (white text on it keeps ≥ 4.5:1 contrast). */
-function hue(name) {
-  let h = 0;
-  for (const ch of String(name).toLowerCase()) h = (h * 31 + ch.codePointAt(0)) % 360;
-  return h;
-}
-
-export function avatar(name, extra = "") {
-  const node = el("span", { class: `avatar ${extra}`, "aria-hidden": "true" }, String(name).slice(0, 1).toUpperCase());
-  node.style.setProperty("--hue", String(hue(name))); // CSSOM: allowed by the CSP, unlike style=""
-  return node;
-}
-
-const STATE_TEXT = { pending: "Sending…", delivered: "Delivered", failed: "Not sent" };
-
-function stateEl(state, reason) {
-  const text = state === "failed" && reason ? `Not sent: ${reason}` : STATE_TEXT[state];
-  if (state === "delivered") return el("span", { class: "state", title: text }, "✓", srOnly(text));
-  return el("span", { class: "state", title: text }, text);
-}
 
 /** The message list of the open room: ordered by seq, pending sends at the bottom. */
 export class MessageList {
-  constructor(list, scroller, me) {
+  /**
+   * `onRetry(clientId)` / `onDiscard(clientId)`: the buttons of a "Not sent" message;
+   * `actions`: what a message's own buttons do (message.js); `lookup(id)`: a held message.
+   */
+  constructor(list, scroller, me, { onRetry, onDiscard, actions, lookup } = {}) {
     this.list = list;
     this.scroller = scroller;
     this.me = me;
+    this.onRetry = onRetry;
+    this.onDiscard = onDiscard;
+    this.actions = actions;
+    this.lookup = lookup || (() => undefined);
     this.bySeq = new Map();
     this.byClientId = new Map();
   }
@@ -109,6 +69,7 @@ export class MessageList {
       p.failed ? p.reason : undefined,
     );
     node.dataset.clientId = p.client_id;
+    if (p.failed) node.querySelector(".state").replaceWith(this.failedEl(p.client_id, p.reason));
     this.byClientId.set(p.client_id, node);
     this.list.append(node);
     this.regroup(node);
@@ -126,19 +87,43 @@ export class MessageList {
       node.remove(); // the echo got here first and is already shown
       return;
     }
-    node.dataset.state = "delivered";
-    node.querySelector(".state").replaceWith(stateEl("delivered"));
-    node.querySelector("time").replaceWith(timeEl(msg.ts));
-    node.dataset.ts = String(msg.ts);
+    // Rebuilt, not patched: a stored message has an id, and so its actions.
+    const next = node.nextElementSibling;
     node.remove();
-    this.place(node, msg.seq);
+    if (next) this.regroup(next);
+    this.place(this.node(msg, "delivered"), msg.seq);
   }
 
   fail(clientId, reason) {
     const node = this.byClientId.get(clientId);
     if (!node) return;
     node.dataset.state = "failed";
-    node.querySelector(".state").replaceWith(stateEl("failed", reason));
+    node.querySelector(".state").replaceWith(this.failedEl(clientId, reason));
+  }
+
+  failedEl(clientId, reason) {
+    return stateEl("failed", reason, {
+      retry: () => this.onRetry && this.onRetry(clientId),
+      discard: () => this.onDiscard && this.onDiscard(clientId),
+    });
+  }
+
+  /** A failed send is being sent again (same client_id): it shows as pending. */
+  unfail(clientId) {
+    const node = this.byClientId.get(clientId);
+    if (!node) return;
+    node.dataset.state = "pending";
+    node.querySelector(".state").replaceWith(stateEl("pending"));
+  }
+
+  /** A failed send the writer gave up on. */
+  discard(clientId) {
+    const node = this.byClientId.get(clientId);
+    if (!node) return;
+    this.byClientId.delete(clientId);
+    const next = node.nextElementSibling;
+    node.remove();
+    if (next) this.regroup(next);
   }
 
   own(msg) {
@@ -147,24 +132,28 @@ export class MessageList {
 
   node(msg, state, reason) {
     const own = this.own(msg);
-    const meta = el("div", { class: "meta" }, el("span", { class: "author" }, msg.user), timeEl(msg.ts));
-    const bubble = el(
-      "div",
-      { class: "bubble" },
-      own ? srOnly("You said: ") : null,
-      msg.text ? el("div", { class: "text" }, msg.text) : null,
-      attachmentsEl(msg.attachments),
-    );
-    const foot = own ? el("div", { class: "foot" }, stateEl(state, reason)) : null;
-    return el(
-      "li",
-      {
-        class: own ? "msg own" : "msg",
-        dataset: { user: msg.user, ts: String(msg.ts), ...(state ? { state } : {}) },
-      },
-      own ? null : avatar(msg.user),
-      el("div", { class: "body" }, meta, bubble, foot),
-    );
+    return messageNode(msg, { own, me: this.me, state, reason, actions: this.actions, lookup: this.lookup });
+  }
+
+  /** A held message changed (edit, delete, reaction) or its quoted original arrived. */
+  update(msg) {
+    const old = this.bySeq.get(msg.seq);
+    if (!old) return;
+    const node = this.node(msg, old.dataset.state || null);
+    node.dataset.seq = old.dataset.seq;
+    node.classList.toggle("cont", old.classList.contains("cont"));
+    this.bySeq.set(msg.seq, node);
+    old.replaceWith(node);
+  }
+
+  /** Messages quoting `id` show its current text. */
+  refreshQuotes(id, messages) {
+    for (const msg of messages) if (msg.reply_to === id) this.update(msg);
+  }
+
+  /** The node of a message by id, if shown. */
+  byId(id) {
+    return this.list.querySelector(`li.msg[data-id="${CSS.escape(id)}"]`);
   }
 
   place(node, seq) {
@@ -213,12 +202,22 @@ function lockIcon() {
   return svg;
 }
 
+/** The other person's state in a DM: a dot, its status text on hover. */
+function dmState(room, other, presence) {
+  // Status is per person, not per room: the latest one heard in any room we share.
+  const seen = presence && presence.of(other);
+  const state = seen ? seen.state : room.online.has(other) ? "online" : "offline";
+  const text = seen && seen.text ? `${state}: ${seen.text}` : state;
+  return el("span", { class: `presence-dot ${state}`, title: text, dataset: { state } }, srOnly(` (${text})`));
+}
+
 /** Rooms or DMs in the sidebar, with unread badges. */
-export function renderRoomList(ul, rooms, { active, me, onOpen }) {
+export function renderRoomList(ul, rooms, { active, me, onOpen, presence }) {
   ul.replaceChildren(
     ...rooms.map((room) => {
       const label = room.label(me);
       const unread = room.name === active ? 0 : room.unread;
+      const mentions = room.name === active ? 0 : room.mentions;
       const icon = room.dm
         ? avatar(label, "small")
         : el("span", { class: "hash", "aria-hidden": "true" }, room.private ? lockIcon() : "#");
@@ -236,7 +235,9 @@ export function renderRoomList(ul, rooms, { active, me, onOpen }) {
           },
           icon,
           el("span", { class: "room-name" }, label),
+          room.dm ? dmState(room, label, presence) : null,
           room.private && !room.dm ? srOnly(" (private)") : null,
+          mentions ? el("span", { class: "mentions" }, `@${mentions > 99 ? "99+" : mentions}`, srOnly(" mentions")) : null,
           unread ? el("span", { class: "unread" }, unread > 99 ? "99+" : String(unread), srOnly(" unread")) : null,
         ),
       );
@@ -244,20 +245,28 @@ export function renderRoomList(ul, rooms, { active, me, onOpen }) {
   );
 }
 
-/** Who is in the room, online first. */
-export function renderPeople(ul, room) {
+/** Who is in the room, online first, with their state's dot and status text. */
+export function renderPeople(ul, room, presence) {
   const names = [...new Set([...room.members, ...room.online])];
   names.sort((a, b) => Number(room.online.has(b)) - Number(room.online.has(a)) || a.localeCompare(b));
   ul.replaceChildren(
     ...names.map((name) => {
       const on = room.online.has(name);
+      const seen = presence && presence.of(name);
+      const state = on ? (seen && seen.state !== "offline" ? seen.state : "online") : "offline";
+      const text = seen && seen.text;
       return el(
         "li",
-        { class: on ? "person online" : "person", dataset: { user: name } },
+        { class: on ? `person online ${state}` : "person", dataset: { user: name, state } },
         avatar(name, "small"),
-        el("span", { class: "person-name" }, name),
-        el("span", { class: "dot", "aria-hidden": "true" }),
-        srOnly(on ? " (online)" : " (offline)"),
+        el(
+          "span",
+          { class: "person-name" },
+          name,
+          text ? el("span", { class: "person-status", title: text }, text) : null,
+        ),
+        el("span", { class: "dot", "aria-hidden": "true", title: state }),
+        srOnly(` (${state})`),
       );
     }),
   );

@@ -37,12 +37,22 @@ class SignalKind(StrEnum):
     """Node-wide signals. Payload keys, all strings: session_ended {session};
     membership_changed {room, user}; room_created {room}; presence {room, user, state}.
     room_push.py adds private, dm, head_seq to membership_changed and room_created (and
-    `user`, the creator, to room_created)."""
+    `user`, the creator, to room_created). Admin decisions (moderation.py):
+    account_changed {user (id), close (a close code, or "")}; connection_closed {id};
+    member_removed {room, user (id)}; room_changed {room, gone ("1" or "")};
+    connections_wanted {ask}; connections_listed {ask, node, connections (JSON)}
+    (census.py)."""
 
     SESSION_ENDED = "session_ended"
     MEMBERSHIP_CHANGED = "membership_changed"
     ROOM_CREATED = "room_created"
     PRESENCE = "presence"
+    ACCOUNT_CHANGED = "account_changed"
+    CONNECTION_CLOSED = "connection_closed"
+    MEMBER_REMOVED = "member_removed"
+    ROOM_CHANGED = "room_changed"
+    CONNECTIONS_WANTED = "connections_wanted"
+    CONNECTIONS_LISTED = "connections_listed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +118,11 @@ class Broker(Protocol):
 
     def on_signal(self, kind: SignalKind, handler: SignalHandler) -> None:
         """Call `handler` for every signal of `kind`, from any node."""
+        ...
+
+    async def nodes(self) -> int:
+        """How many nodes share this broker now, this one included (at least 1): those a
+        signal reaches. Callers bound the wait (Redis may be down)."""
         ...
 
     @property

@@ -67,6 +67,9 @@ class LocalBroker:
     def on_signal(self, kind: SignalKind, handler: SignalHandler) -> None:
         self._signals.on(kind, handler)
 
+    async def nodes(self) -> int:
+        return 1
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.sequencer.run)

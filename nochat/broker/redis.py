@@ -128,6 +128,21 @@ class RedisBroker:
     def on_signal(self, kind: SignalKind, handler: SignalHandler) -> None:
         self._signals.on(kind, handler)
 
+    async def nodes(self) -> int:
+        """The signals channel's subscribers (PUBSUB NUMSUB): one per node, this one too
+        once subscribed. A connection of its own: admins ask rarely. With Redis down no
+        other node can be reached anyway: 1."""
+        client = coredis.Redis.from_url(
+            self.url, decode_responses=True, retry_policy=NoRetryPolicy()
+        )
+        counts: dict[str, int] = {}
+        try:
+            async with client:
+                counts = await client.pubsub_numsub(SIGNALS_CHANNEL)
+        except* REDIS_ERRORS:  # coredis raises them in a group from its own tasks
+            log.warning("cannot count the nodes: Redis is unreachable")
+        return max(1, int(counts.get(SIGNALS_CHANNEL, 0)))
+
     def subscribe(self, room: str) -> None:
         self._wanted.add(room)
         self._needs_head.add(room)

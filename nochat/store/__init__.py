@@ -14,6 +14,13 @@ from typing import Literal, Protocol
 import msgspec
 import trio
 
+from .admin_records import Account as Account
+from .admin_records import AccountFlag as AccountFlag
+from .admin_records import AdminRoom as AdminRoom
+from .admin_records import AuditEntry as AuditEntry
+from .admin_records import Role as Role
+from .admin_records import SessionInfo as SessionInfo
+
 
 def now_ms() -> int:
     """Wall-clock milliseconds since the Unix epoch: the unit of every `ts` and expiry."""
@@ -37,6 +44,8 @@ class Room(msgspec.Struct, frozen=True):
     dm: bool
     owner_id: int | None
     head_seq: int
+    #: Readable, but nothing new may be written in it (admins archive rooms).
+    archived: bool = False
 
 
 class Attachment(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -97,11 +106,18 @@ class Message(msgspec.Struct, frozen=True):
     mentions: list[str] = msgspec.field(default_factory=list)
     #: Its files (none once deleted: the payload that lists them is scrubbed).
     attachments: tuple[Attachment, ...] = ()
+    #: DELETED_BY_MODERATOR when an admin deleted it (None: its author or room owner did).
+    deleted_by: str | None = None
 
 
 #: What a room-log row records: a message, or a change to one ("edit", "delete",
 #: "reaction"; `target` names the message). Each takes a seq. docs/STORAGE.md.
 EventKind = Literal["message", "edit", "delete", "reaction"]
+
+
+#: A delete event's payload when an admin made it (any other delete's is ""): the event
+#: and the tombstone say `by: "moderator"`.
+DELETED_BY_MODERATOR = "moderator"
 
 
 class Event(msgspec.Struct, frozen=True):
@@ -302,7 +318,9 @@ class Store(Protocol):
 
     async def user_by_id(self, user_id: int) -> User | None: ...
 
-    async def create_session(self, user_id: int, expires_at_ms: int) -> Session: ...
+    async def create_session(
+        self, user_id: int, expires_at_ms: int, address: str = ""
+    ) -> Session: ...
 
     async def session(self, session_id: str) -> Session | None: ...
 
@@ -347,3 +365,72 @@ class Store(Protocol):
     async def set_read(self, room: Room, user: User, seq: int) -> None: ...
 
     async def open_dm(self, a: User, b: User) -> Room: ...
+
+    # ---- accounts and moderation (admin_queries.py) ------------------------------------
+
+    async def account(self, user_id: int) -> Account | None:
+        """The account (None: no such user, or deleted)."""
+        ...
+
+    async def account_by_name(self, name: str) -> Account | None: ...
+
+    async def accounts(self, q: str, *, after: str | None, limit: int) -> list[Account]:
+        """Accounts whose name holds `q` (any case), by name, names after `after`."""
+        ...
+
+    async def set_role(self, name: str, role: Role) -> Account | None:
+        """Give the named account `role`; None when there is no such account."""
+        ...
+
+    async def set_account_flag(self, user_id: int, flag: AccountFlag, value: int | None) -> None:
+        """Set disabled_ms, banned_ms or muted_until (None clears it)."""
+        ...
+
+    async def set_password(self, user_id: int, password_hash: str) -> None: ...
+
+    async def user_sessions(self, user_id: int) -> list[SessionInfo]:
+        """The user's live sessions, newest first."""
+        ...
+
+    async def end_sessions(self, user_id: int, *, keep: str | None = None) -> list[str]:
+        """Revoke every session of the user but `keep`; the ids of those it ended."""
+        ...
+
+    async def delete_account(self, user_id: int) -> list[str]:
+        """Delete the account: sessions, memberships and status go, the name is freed, its
+        messages stay (shown as `deleted user`). The ids of the sessions it ended."""
+        ...
+
+    async def put_reset(self, user_id: int, token_sha256: str, expires_ms: int) -> None:
+        """Store the user's one password-reset token (its hash), replacing any earlier."""
+        ...
+
+    async def take_reset(self, token_sha256: str) -> int | None:
+        """Use up a reset token: the user id it was for; None if unknown, used or expired."""
+        ...
+
+    async def add_audit(self, actor: str, action: str, target: str, detail: str) -> None: ...
+
+    async def audit_page(self, *, before: int | None, limit: int) -> list[AuditEntry]:
+        """Audit entries newest first, ids below `before` when given."""
+        ...
+
+    async def admin_rooms(self, q: str, *, after: str | None, limit: int) -> list[AdminRoom]:
+        """Every room (DMs too) whose name holds `q`, by name, names after `after`."""
+        ...
+
+    async def admin_room(self, name: str) -> AdminRoom | None:
+        """One room as admin_rooms lists it (None: no such room)."""
+        ...
+
+    async def set_archived(self, room_id: int, archived: bool) -> None: ...
+
+    async def make_private(self, room_id: int) -> None: ...
+
+    async def set_owner(self, room_id: int, user_id: int) -> None: ...
+
+    async def remove_member(self, room_id: int, user_id: int) -> None: ...
+
+    async def delete_room(self, room_id: int) -> None:
+        """The room is gone for everyone: its name free, its text removed from storage."""
+        ...

@@ -9,8 +9,9 @@ shared; the backends differ only in the parameter mark (`?` or `%s`).
   rule, so a retried delete is acked again rather than refused as `deleted`; a no-op's
   ack is kept too (`noop_acks`), so a retried no-op stays one even after later changes;
 - the target must be a message of this room (`not_found`), not deleted (`deleted`);
-- an edit is its author's; a delete its author's or the private room's owner's
-  (`forbidden`);
+- an edit is its author's; a delete its author's, the private room's owner's, or an
+  admin's (a moderator delete: the payload DELETED_BY_MODERATOR, which only the admin
+  service writes) (`forbidden`);
 - a reaction that would change nothing (adding one that is there, removing one that is
   not) writes no event: it is acked with the event that made the current state, or
   with the message itself when the user never reacted with that emoji.
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ..errors import Conflict, Forbidden, NoChatError, NotFound
-from . import Ack, AppendRequest
+from . import DELETED_BY_MODERATOR, Ack, AppendRequest
 
 #: `conn.execute` of either driver: (sql, params) → a cursor with fetchone().
 Execute = Callable[[str, tuple[Any, ...]], Any]
@@ -59,7 +60,8 @@ def check(execute: Execute, mark: str, req: AppendRequest) -> Ack | NoChatError 
     author = target[0] == user.id
     if req.kind == "edit" and not author:
         return Forbidden("only its author may edit a message")
-    if req.kind == "delete" and not (author or _owns_private(req)):
+    moderator = req.kind == "delete" and req.text == DELETED_BY_MODERATOR  # admins only
+    if req.kind == "delete" and not (author or moderator or _owns_private(req)):
         return Forbidden("only its author or the private room's owner may delete a message")
     if req.kind == "reaction":
         latest = execute(
@@ -103,7 +105,7 @@ def _owns_private(req: AppendRequest) -> bool:
     return room.private and not room.dm and room.owner_id == req.user.id
 
 
-#: No-op changes' acks, by (user, client_id): schema v7 (SQLite), v7 (PostgreSQL).
+#: No-op changes' acks, by (user, client_id): schema v8 (SQLite), v8 (PostgreSQL).
 SQLITE_MIGRATION: Final = [
     """CREATE TABLE noop_acks (
         user_id INTEGER NOT NULL,

@@ -8,14 +8,18 @@ from typing import Any
 
 import msgspec
 
-from . import Event, Message, mentions, unpack_payload
+from . import DELETED_BY_MODERATOR, Event, Message, mentions, unpack_payload
 
+#: The name an event's author is shown by: a deleted account's is DELETED_USER
+#: (admin_queries.py keeps its row under a name no one can register).
+DELETED_USER = "deleted user"
+AUTHOR = f"CASE WHEN u.deleted_ms IS NULL THEN u.name ELSE '{DELETED_USER}' END"
 _FROM = "events e JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.user_id"
 _MESSAGE_COLUMNS = (
-    "r.name, e.id, e.seq, u.name, e.payload, e.ts, e.client_id, e.reply_to, e.mentions"
+    f"r.name, e.id, e.seq, {AUTHOR}, e.payload, e.ts, e.client_id, e.reply_to, e.mentions"
 )
 _EVENT_COLUMNS = (
-    "r.name, e.id, e.seq, e.kind, u.name, e.client_id, e.ts, e.target_id, e.payload, "
+    f"r.name, e.id, e.seq, e.kind, {AUTHOR}, e.client_id, e.ts, e.target_id, e.payload, "
     "e.reply_to, e.mentions"
 )
 #: Above every seq: "before" when none is given.
@@ -95,7 +99,7 @@ def fold(
         return found
     marks = ", ".join([mark] * len(found))
     rows = execute(
-        f"SELECT e.target_id, e.kind, u.name, e.payload, e.ts FROM events e "
+        f"SELECT e.target_id, e.kind, {AUTHOR}, e.payload, e.ts FROM events e "
         f"JOIN users u ON u.id = e.user_id WHERE e.target_id IN ({marks}) ORDER BY e.seq",
         tuple(m.id for m in found),
     ).fetchall()
@@ -112,7 +116,8 @@ def _apply(m: Message, changes: list[tuple[str, str, str, int]]) -> Message:
     reactions: dict[str, list[str]] = {}
     for kind, user, payload, ts in changes:
         if kind == "delete":
-            return msgspec.structs.replace(m, text="", deleted=True)
+            by = DELETED_BY_MODERATOR if payload == DELETED_BY_MODERATOR else None
+            return msgspec.structs.replace(m, text="", deleted=True, deleted_by=by)
         if kind == "edit":
             text, edited_ts = payload, ts
         elif kind == "reaction":

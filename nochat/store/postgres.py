@@ -39,6 +39,7 @@ from . import (
     postgres_search,
     statuses,
 )
+from .admin_queries import AdminQueries
 from .postgres_append import Raced, append_batch
 from .postgres_directory import Conn, PostgresDirectory
 from .postgres_schema import migrate
@@ -54,8 +55,10 @@ BATCH_ATTEMPTS = 3
 POOL_TIMEOUT_S = 5.0
 
 
-class PostgresStore(PostgresDirectory):
+class PostgresStore(PostgresDirectory, AdminQueries):
     """The shared store. Start with `await nursery.start(store.run)`."""
+
+    _mark, _true = "%s", "true"
 
     def __init__(
         self,

@@ -75,7 +75,7 @@ def _append_change(conn: Conn, req: AppendRequest, fresh: list[Event]) -> Ack | 
         raise Raced
     if req.kind == "delete":
         changes.scrub(conn.execute, "%s", req)
-    payload = "" if req.kind == "delete" else req.text
+    payload = req.text  # a delete's: "" or DELETED_BY_MODERATOR
     fresh.append(
         Event(
             req.room.name,

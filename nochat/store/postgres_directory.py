@@ -20,7 +20,7 @@ from . import Room, RoomView, Session, User, now_ms
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 
-_ROOM_COLUMNS = "r.id, r.name, r.private, r.dm, r.owner_id, r.head_seq"
+_ROOM_COLUMNS = "r.id, r.name, r.private, r.dm, r.owner_id, r.head_seq, r.archived_ms"
 
 
 class PostgresDirectory:
@@ -145,14 +145,16 @@ class PostgresDirectory:
         except Conflict:  # the name, or one that looks like it (the skeleton's index)
             raise Conflict("that name is taken", code="name_taken") from None
 
-    async def create_session(self, user_id: int, expires_at_ms: int) -> Session:
+    async def create_session(self, user_id: int, expires_at_ms: int, address: str = "") -> Session:
         session = Session(secrets.token_urlsafe(16), user_id, expires_at_ms)
 
         def insert(c: Conn) -> Session:
-            c.execute("DELETE FROM sessions WHERE expires_ms < %s", (now_ms(),))
+            now = now_ms()
+            c.execute("DELETE FROM sessions WHERE expires_ms < %s", (now,))
             c.execute(
-                "INSERT INTO sessions (id, user_id, expires_ms) VALUES (%s, %s, %s)",
-                (session.id, user_id, expires_at_ms),
+                "INSERT INTO sessions (id, user_id, expires_ms, created_ms, last_used_ms, "
+                "address) VALUES (%s, %s, %s, %s, %s, %s)",
+                (session.id, user_id, expires_at_ms, now, now, address),
             )
             return session
 
@@ -161,9 +163,9 @@ class PostgresDirectory:
     async def extend_session(self, session_id: str, expires_at_ms: int) -> Session:
         def update(c: Conn) -> Session:
             row = c.execute(
-                "UPDATE sessions SET expires_ms = %s WHERE id = %s AND NOT revoked "
-                "RETURNING id, user_id, expires_ms",
-                (expires_at_ms, session_id),
+                "UPDATE sessions SET expires_ms = %s, last_used_ms = %s WHERE id = %s "
+                "AND NOT revoked RETURNING id, user_id, expires_ms",
+                (expires_at_ms, now_ms(), session_id),
             ).fetchone()
             if row is None:
                 raise NotFound("no such session")
@@ -274,4 +276,4 @@ def _id(row: Sequence[Any] | None) -> int:
 
 
 def _room(row: Sequence[Any]) -> Room:
-    return Room(row[0], row[1], bool(row[2]), bool(row[3]), row[4], row[5])
+    return Room(row[0], row[1], bool(row[2]), bool(row[3]), row[4], row[5], row[6] is not None)

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from ..blobs import reservations
-from . import changes, mentions, now_ms, postgres_search, statuses
+from . import admin_queries, changes, mentions, now_ms, postgres_search, statuses
 from .sqlite_schema import refuse_newer
 
 #: pg_advisory_xact_lock key for migrations: any fixed 64-bit number ("NoChat" in ASCII).
@@ -118,6 +118,7 @@ MIGRATIONS: list[list[str]] = [
     list(mentions.POSTGRES_MIGRATION),
     list(statuses.POSTGRES_MIGRATION),
     _FILES,
+    list(admin_queries.POSTGRES_MIGRATION),
     list(reservations.POSTGRES_MIGRATION),
     list(changes.POSTGRES_MIGRATION),
 ]

@@ -11,6 +11,7 @@ SQLite's unicode61 tokenizer, so both stores find the same messages for the same
 from __future__ import annotations
 
 from . import SNIPPET_CLOSE, SNIPPET_OPEN, SearchHit
+from .log_queries import AUTHOR
 from .postgres_directory import Conn
 
 MIGRATION: list[str] = [
@@ -34,7 +35,7 @@ def search(
     conn: Conn, user_id: int, q: str, *, room_id: int | None, before: str | None, limit: int
 ) -> list[SearchHit]:
     sql = (
-        f"SELECT r.name, m.seq, m.id, u.name, {_TEXT}, "
+        f"SELECT r.name, m.seq, m.id, {AUTHOR}, {_TEXT}, "
         f"ts_headline('simple', {_TEXT}, q, %s), m.ts "
         "FROM events x CROSS JOIN plainto_tsquery('simple', %s) AS q "
         "JOIN events m ON m.id = COALESCE(x.target_id, x.id) AND m.kind = 'message' "

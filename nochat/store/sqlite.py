@@ -43,6 +43,7 @@ from . import (
     statuses,
 )
 from . import sqlite_search as search
+from .admin_queries import AdminQueries
 from .pages import log_window, missing_from_page
 from .sqlite_directory import SQLiteDirectory
 from .sqlite_schema import migrate
@@ -70,8 +71,11 @@ class _Pending:
         self.callback = callback
 
 
-class SQLiteStore(SQLiteDirectory):
+class SQLiteStore(SQLiteDirectory, AdminQueries):
     """The embedded default store. Start with `await nursery.start(store.run)`."""
+
+    _mark, _true = "?", "1"
+    _room_gone = (search.FORGET_ROOM,)
 
     def __init__(
         self,
@@ -326,7 +330,7 @@ class SQLiteStore(SQLiteDirectory):
                 seqs[room.id] = seq
                 results.append(Ack(room.name, req.client_id, event_id, seq, ts))
                 wrote[room.id, user.id] = seq
-                payload = "" if req.kind == "delete" else req.payload()
+                payload = req.payload()  # a delete's: "" or DELETED_BY_MODERATOR
                 fresh.append(
                     Event(
                         room.name,

@@ -58,7 +58,8 @@ class SQLiteDirectory:
     async def room(self, name: str) -> Room | None:
         def query(c: sqlite3.Connection) -> Room | None:
             row = c.execute(
-                "SELECT id, name, private, dm, owner_id, last_seq FROM rooms WHERE name = ?",
+                "SELECT id, name, private, dm, owner_id, last_seq, archived_ms FROM rooms "
+                "WHERE name = ?",
                 (name,),
             ).fetchone()
             return None if row is None else _room(row)
@@ -141,14 +142,16 @@ class SQLiteDirectory:
         except Conflict:  # the name, or one that looks like it (the skeleton's index)
             raise Conflict("that name is taken", code="name_taken") from None
 
-    async def create_session(self, user_id: int, expires_at_ms: int) -> Session:
+    async def create_session(self, user_id: int, expires_at_ms: int, address: str = "") -> Session:
         session = Session(secrets.token_urlsafe(16), user_id, expires_at_ms)
 
         def insert(c: sqlite3.Connection) -> Session:
-            c.execute("DELETE FROM sessions WHERE expires_ms < ?", (now_ms(),))
+            now = now_ms()
+            c.execute("DELETE FROM sessions WHERE expires_ms < ?", (now,))
             c.execute(
-                "INSERT INTO sessions (id, user_id, expires_ms) VALUES (?, ?, ?)",
-                (session.id, user_id, expires_at_ms),
+                "INSERT INTO sessions (id, user_id, expires_ms, created_ms, last_used_ms, "
+                "address) VALUES (?, ?, ?, ?, ?, ?)",
+                (session.id, user_id, expires_at_ms, now, now, address),
             )
             return session
 
@@ -157,9 +160,9 @@ class SQLiteDirectory:
     async def extend_session(self, session_id: str, expires_at_ms: int) -> Session:
         def update(c: sqlite3.Connection) -> Session:
             row = c.execute(
-                "UPDATE sessions SET expires_ms = ? WHERE id = ? AND revoked = 0 "
-                "RETURNING id, user_id, expires_ms",
-                (expires_at_ms, session_id),
+                "UPDATE sessions SET expires_ms = ?, last_used_ms = ? WHERE id = ? "
+                "AND revoked = 0 RETURNING id, user_id, expires_ms",
+                (expires_at_ms, now_ms(), session_id),
             ).fetchone()
             if row is None:
                 raise NotFound("no such session")
@@ -211,8 +214,8 @@ class SQLiteDirectory:
 
         def find_or_create(c: sqlite3.Connection) -> Room:
             row = c.execute(
-                "SELECT r.id, r.name, r.private, r.dm, r.owner_id, r.last_seq FROM dms d "
-                "JOIN rooms r ON r.id = d.room_id WHERE d.user_a = ? AND d.user_b = ?",
+                "SELECT r.id, r.name, r.private, r.dm, r.owner_id, r.last_seq, r.archived_ms "
+                "FROM dms d JOIN rooms r ON r.id = d.room_id WHERE d.user_a = ? AND d.user_b = ?",
                 (low.id, high.id),
             ).fetchone()
             if row is not None:
@@ -240,4 +243,4 @@ def _rowid(cur: sqlite3.Cursor) -> int:
 
 
 def _room(row: Sequence[Any]) -> Room:
-    return Room(row[0], row[1], bool(row[2]), bool(row[3]), row[4], row[5])
+    return Room(row[0], row[1], bool(row[2]), bool(row[3]), row[4], row[5], row[6] is not None)

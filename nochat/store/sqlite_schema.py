@@ -9,7 +9,8 @@ A database written by a newer NoChat (user_version above the last migration here
 refused: an older binary must not guess at a schema it does not know. Version 3 adds
 `users.skeleton` (look-alike names, nochat/text.py); version 4 the full-text index
 `search_fts` (sqlite_search.py); version 5 replies and mentions (mentions.py);
-version 6 users' statuses (statuses.py).
+version 6 users' statuses (statuses.py); version 7 roles, bans, mutes, session
+details, archived rooms, the audit log and password resets (admin_queries.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable
 
 from ..errors import StorageError
 from ..text import name_skeleton
-from . import changes, mentions, sqlite_search, statuses
+from . import admin_queries, changes, mentions, sqlite_search, statuses
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ MIGRATIONS: list[list[Step]] = [
     list(sqlite_search.MIGRATION),
     list(mentions.SQLITE_MIGRATION),
     list(statuses.SQLITE_MIGRATION),
+    list(admin_queries.SQLITE_MIGRATION),
     list(changes.SQLITE_MIGRATION),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

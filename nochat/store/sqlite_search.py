@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 
 from . import SNIPPET_CLOSE, SNIPPET_ELLIPSIS, SNIPPET_OPEN, AppendRequest, SearchHit
+from .log_queries import AUTHOR
 
 #: Bits of the FTS rowid that hold the seq (2**40 messages per room).
 SEQ_BITS = 40
@@ -23,6 +24,12 @@ MIGRATION: list[str] = [
     "FROM events e WHERE kind = 'message' AND NOT EXISTS (SELECT 1 FROM events d "
     "WHERE d.target_id = e.id AND d.kind = 'delete')",
 ]
+
+
+#: A deleted room's messages leave the index (its id the one parameter).
+FORGET_ROOM = (
+    f"DELETE FROM search_fts WHERE rowid >= (?1 << {SEQ_BITS}) AND rowid < ((?1 + 1) << {SEQ_BITS})"
+)
 
 
 def index(conn: sqlite3.Connection, room_id: int, seq: int, text: str) -> None:
@@ -72,7 +79,7 @@ def search(
     """The search (Store.search) over search_fts: FTS5 finds, the log and membership judge."""
     mask = (1 << SEQ_BITS) - 1
     sql = (
-        "SELECT r.name, e.seq, e.id, u.name, f.text, "
+        f"SELECT r.name, e.seq, e.id, {AUTHOR}, f.text, "
         f"snippet(search_fts, 0, '{SNIPPET_OPEN}', '{SNIPPET_CLOSE}', '{SNIPPET_ELLIPSIS}', 16), "
         "e.ts FROM search_fts f "
         f"JOIN events e ON e.room_id = (f.rowid >> {SEQ_BITS}) AND e.seq = (f.rowid & {mask}) "

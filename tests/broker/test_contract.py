@@ -306,6 +306,14 @@ async def test_broker_signals_reach_every_node_once(cluster: Cluster) -> None:
     assert seen[a] == seen[b] == ["s1", "s2", "s3"]
 
 
+async def test_broker_counts_the_nodes_a_signal_reaches(cluster: Cluster) -> None:
+    nodes = await cluster.nodes(3)
+    await cluster.settle()
+    with trio.fail_after(STEP_S):
+        counted = await nodes[0].broker.nodes()
+    assert counted == (3 if cluster.multi_node else 1)
+
+
 async def test_broker_is_healthy_when_running(cluster: Cluster) -> None:
     (node,) = await cluster.nodes(1)
     await cluster.settle()
@@ -332,6 +340,7 @@ async def test_broker_reconnect_backfills_and_reports_degraded_meanwhile(
     with trio.fail_after(STEP_S):
         await receiver.broker.wait_status(BrokerStatus.DEGRADED)  # type: ignore[attr-defined]
         await sender.broker.wait_status(BrokerStatus.DEGRADED)  # type: ignore[attr-defined]
+        assert await sender.broker.nodes() == 1  # no other node reachable: only itself
     sender.commit("r", 3)  # committed while Redis is down: local delivery goes on
     assert await sender.take(4) == [("r", seq) for seq in range(1, 5)]
     cluster.log.commit("r")  # and one whose publish was lost for good

@@ -93,6 +93,7 @@ def test_chat_two_users_both_ways(new_page: Any, server: NochatServer, screensho
     expect(room_button(alice, "design-review")).to_be_visible()
     expect(room_button(alice, "bob").locator(".unread")).to_have_text("1 unread")
     expect(messages(alice).last).to_be_visible()
+    expect(alice.locator("#member-list li.online", has_text="bob")).to_be_visible()
     alice.screenshot(path=str(screenshots / "chat.png"))
 
     # Each message is shown exactly once, in seq order.

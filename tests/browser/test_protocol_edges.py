@@ -18,6 +18,7 @@ from .ui import (
     composer,
     expect_in_chat,
     message,
+    relay,
     send,
     seqs,
     sign_up,
@@ -27,23 +28,9 @@ from .ui import (
 pytestmark = pytest.mark.browser
 
 
-def _relay(page: Page) -> dict[str, WebSocketRoute]:
-    """Pass every frame through, and keep the route so a test can inject frames."""
-    routes: dict[str, WebSocketRoute] = {}
-
-    def relay(route: WebSocketRoute) -> None:
-        upstream = route.connect_to_server()
-        route.on_message(upstream.send)
-        upstream.on_message(route.send)
-        routes["page"] = route
-
-    page.route_web_socket("**/ws", relay)
-    return routes
-
-
 def test_batched_replayed_and_reset_frames(new_page: Any, server: NochatServer) -> None:
     page: Page = new_page(goto=False)
-    routes = _relay(page)
+    routes = relay(page)
     page.goto("/")
     sign_up(page, "gina")
     for text in ("one", "two", "three"):

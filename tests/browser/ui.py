@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
 PASSWORD = "correct horse battery"
 #: Reconnecting after a server restart may wait out a few backoff steps.
@@ -28,6 +28,8 @@ def log_in(page: Page, name: str, password: str = PASSWORD) -> None:
 def expect_in_chat(page: Page, room: str = "# general") -> None:
     expect(page.get_by_role("heading", name=room, exact=True)).to_be_visible()
     expect(status(page)).to_have_attribute("data-state", "connected")
+    # My own status is shown once the server has told it (until then the dot says offline).
+    expect(page.locator("#my-status")).not_to_have_attribute("data-state", "offline")
 
 
 def status(page: Page) -> Locator:
@@ -64,3 +66,17 @@ def seqs(page: Page) -> Any:
     return page.locator("#messages li.msg[data-seq]").evaluate_all(
         "nodes => nodes.map(n => Number(n.dataset.seq))"
     )
+
+
+def relay(page: Page) -> dict[str, WebSocketRoute]:
+    """Pass every frame through, and keep the route so a test can inject frames."""
+    routes: dict[str, WebSocketRoute] = {}
+
+    def relay_route(route: WebSocketRoute) -> None:
+        upstream = route.connect_to_server()
+        route.on_message(upstream.send)
+        upstream.on_message(route.send)
+        routes["page"] = route
+
+    page.route_web_socket("**/ws", relay_route)
+    return routes

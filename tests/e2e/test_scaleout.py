@@ -6,6 +6,7 @@ group on one port. Every client is a real WebSocket; nothing is mocked.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -131,6 +132,55 @@ async def test_scaleout_logout_through_a_closes_the_socket_on_b_with_4001(
         with pytest.raises(HttpError) as refused:
             await Api(cluster.b.http, ann.token).get("/api/me")
         assert refused.value.status == 401
+
+
+async def test_scaleout_admin_actions_through_a_reach_the_sockets_on_b(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async with two_nodes(tmp_path, pg_url) as cluster:
+        root, bob = await _sessions(cluster.a, "root", "bob")
+        done = await run_cli(
+            ["admin", "promote", "root"], cli_env(tmp_path / "cli", NOCHAT_DATABASE_URL=pg_url)
+        )
+        assert done.returncode == 0, done.stderr
+        await root.post("/api/rooms", {"name": "club", "private": True})
+        await root.post("/api/rooms/club/members", {"user": "bob"})
+        async with ws_connect(cluster.b, bob.token) as bob_ws:
+            await bob_ws.join()
+            await bob_ws.join("club")
+            await bob_ws.send(type="send", room="general", text="hi", client_id="b0", ref=0)
+            await bob_ws.expect("ack", ref=0)  # B has read (and cached) bob's mute state
+            await root.post("/api/admin/users/bob/mute", {"seconds": 600})
+            # B learns of it through Redis: send until refused, within a bound.
+            with trio.fail_after(STEP_S):
+                for ref in itertools.count(1):
+                    await bob_ws.send(
+                        type="send", room="general", text="x", client_id=f"b{ref}", ref=ref
+                    )
+                    reply = await bob_ws.recv()
+                    while reply.get("ref") != ref:
+                        reply = await bob_ws.recv()
+                    if reply["type"] == "error":
+                        assert reply["code"] == "muted"
+                        break
+            await root.call("DELETE", "/api/rooms/club/members/bob")
+            left = await bob_ws.expect("left", room="club")
+            assert left["reason"] == "removed"
+            async with ws_connect(cluster.b, root.token) as root_ws:
+                await root_ws.join()
+                listed = (await root.get("/api/admin/connections"))["connections"]
+                assert sorted(c["user"] for c in listed) == ["bob", "root"]  # both on B
+                assert len({c["node"] for c in listed}) == 1
+                (mine,) = [c for c in listed if c["user"] == "root"]
+                await root.call("DELETE", f"/api/admin/connections/{mine['id']}")
+                assert await root_ws.closed() == 4004
+            await root.post("/api/admin/users/bob/ban", {})
+            assert await bob_ws.closed() == 4003
+        with pytest.raises(HttpError) as refused:
+            await Api(cluster.b.http).post(
+                "/api/sessions", {"name": "bob", "password": "correct horse"}
+            )
+        assert (refused.value.status, refused.value.body["error"]["code"]) == (403, "banned")
 
 
 async def test_scaleout_member_added_through_a_joins_through_b_at_once(

@@ -105,7 +105,7 @@ async def test_sqlite_schema_main_v3_database_upgrades_through_chat_migrations(
     tmp_path: Path,
 ) -> None:
     """A database at version 3 (events, skeletons: before search, mentions, statuses)
-    takes versions 4-7: its old messages are found by search, statuses are stored."""
+    takes versions 4-8: its old messages are found by search, statuses are stored."""
     path = tmp_path / "v3.sqlite3"
     _old_database(path)
     conn = sqlite3.connect(path, isolation_level=None)
@@ -127,7 +127,9 @@ async def test_sqlite_schema_main_v3_database_upgrades_through_chat_migrations(
         await store.set_status(ann, "away", "lunch")
         status = await store.status(ann)
         assert (status.state, status.text) == ("away", "lunch")
+        account = await store.account(ann.id)  # version 7: roles, bans, mutes
+        assert account is not None and account.role == "member" and account.banned_ms is None
         store.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
     conn.close()
