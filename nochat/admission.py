@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from .broker.presence import PresenceBoard
 from .drain import Drain
 from .errors import RateLimited, Unavailable
 from .hub import Hub
-from .presence import Presence
 from .settings import Settings
 from .store import User
 
 
 class Admission:
-    def __init__(self, settings: Settings, hub: Hub, presence: Presence, drain: Drain) -> None:
+    def __init__(self, settings: Settings, hub: Hub, presence: PresenceBoard, drain: Drain) -> None:
         self._settings = settings
         self._hub = hub
         self._presence = presence

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from . import logs, ws
 from .auth import Authenticator, bearer_from_header
 from .backends import open_blobs, open_store, signing_secret
-from .broker import BrokerStatus, open_broker
+from .broker import BrokerStatus, open_broker, open_presence
 from .broker.feed import StoreFeed
 from .broker.metrics import BrokerCollector
 from .errors import AuthError, NoChatError, NotFound
@@ -28,7 +28,6 @@ from .http_api import blueprint as api_blueprint
 from .http_chat import blueprint as chat_blueprint
 from .hub import Hub
 from .metrics import NoChatCollector, render
-from .presence import Presence
 from .services import Services
 from .settings import Settings
 from .upload_body import NoChatRequest, gated_receive, is_upload
@@ -65,7 +64,7 @@ def build_services(settings: Settings) -> Services:
     broker = open_broker(settings, hub, fetch_range=feed.fetch_range, fetch_head=feed.fetch_head)
     hub.room_opened, hub.room_closed = broker.subscribe, broker.unsubscribe
     files = FileService(open_blobs(settings), settings)
-    svc = Services(settings, store, hub, broker, Presence(), auth, files)
+    svc = Services(settings, store, hub, broker, open_presence(settings), auth, files)
     store.on_commit = svc.fanout
     return svc
 
@@ -128,6 +127,7 @@ def create_app(settings: Settings) -> NoChatApp:
         await app.nursery.start(svc.broker.run)
         await app.nursery.start(svc.keepalive.run)
         await app.nursery.start(svc.presence_feed.run)
+        await app.nursery.start(svc.presence.run)
         await app.nursery.start(svc.stats.run)
         log.info("%s open (epoch %s)", type(svc.store).__name__, svc.store.epoch)
 

@@ -509,8 +509,7 @@ class Connection:
             services.hub.unsubscribe(room.name, self.sub)  # re-join: start over, presence stays
         else:
             self.rooms[room.name] = room
-            if services.presence.enter(room.name, self.user.name):
-                services.presence_feed.announce(room.name, self.user.name, "online")
+            services.presence.enter(room.name, self.user.name)
         services.hub.subscribe(room.name, self.sub, cursor)
         joined = {
             "type": "joined",
@@ -518,7 +517,7 @@ class Connection:
             "head_seq": head,
             "epoch": store.epoch,
             "members": await store.members(room) if room.private else [],
-            **services.presence.online_summary(room.name, ONLINE_LIST_MAX),
+            **await services.presence.online_summary(room.name, ONLINE_LIST_MAX),
         }
         self.push(protocol.encode(protocol.with_ref(joined, frame.ref)))
         cursor.announced = True  # presence and typing from here on, even while replaying
@@ -528,8 +527,7 @@ class Connection:
         self.rooms.pop(name, None)
         self._typing.pop(name, None)
         self.services.hub.unsubscribe(name, self.sub)
-        if self.services.presence.leave(name, self.user.name):
-            self.services.presence_feed.announce(name, self.user.name, "offline")
+        self.services.presence.leave(name, self.user.name)
 
 
 def ack_event(ack: Ack, ref: protocol.Ref) -> dict[str, Any]:

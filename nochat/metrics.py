@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .broker.presence import PresenceBoard
 from .hub import Hub
-from .presence import Presence
 from .telemetry import outbox_histogram
 
 
@@ -39,7 +39,7 @@ class NoChatCollector(Collector):
         self,
         counters: Counters,
         hub: Hub,
-        presence: Presence,
+        presence: PresenceBoard,
         store_stats: Callable[[], tuple[int, int]],
     ) -> None:
         self.counters = counters

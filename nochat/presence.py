@@ -47,6 +47,17 @@ class Presence:
         names = sorted(islice(counts, most))  # O(most), not O(room): joins stay cheap
         return {"online": names, "online_count": len(counts)}
 
+    def is_in(self, room: str, user: str) -> bool:
+        counts = self._rooms.get(room)
+        return counts is not None and counts.get(user, 0) > 0
+
+    def entries(self) -> list[tuple[str, str]]:
+        """Every (room, user) present (a full scan: for re-registering with Redis)."""
+        return [(room, user) for room, counts in self._rooms.items() for user in counts]
+
+    def users(self) -> list[str]:
+        return list(self._users)
+
     def rooms_of(self, user: str) -> list[str]:
         """The rooms `user` is present in (a scan of the rooms: for rare status changes)."""
         return [room for room, counts in self._rooms.items() if counts.get(user, 0) > 0]

@@ -25,16 +25,18 @@ class PresenceFeed:
         #: Connected users' stored statuses (StatusBook fills it): shown as they come online.
         self.statuses: dict[str, UserStatus] = {}
 
-    def announce(self, room: str, user: str, state: str) -> None:
+    def announce(self, room: str, user: str, state: str, *, batch: bool = False) -> None:
         """Tell the room `user` came online or went offline.
 
-        In a room of more than `batch_above` subscribers, changes are collected and sent
+        In a room of more than `batch_above` subscribers, or when the caller says many
+        changes come at once (`batch`: a dead node's users, whose room may be big on
+        other nodes though small here), changes are collected and sent
         together every PRESENCE_BATCH_S (latest state per user): a storm of N users
         joining a room of N would otherwise cost N² deliveries. A room with changes
         waiting keeps batching, so an older state never overtakes a newer one.
         """
         pending = self._pending
-        if room not in pending and self._hub.subscribers(room) <= self._batch_above:
+        if not batch and room not in pending and self._hub.subscribers(room) <= self._batch_above:
             self._broker.publish(room, protocol.encode(self._event(room, user, state)))
             return
         pending.setdefault(room, {})[user] = state

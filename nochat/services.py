@@ -11,6 +11,7 @@ from .admin_stats import StatsSampler
 from .admission import Admission
 from .auth import Authenticator
 from .broker import Broker
+from .broker.presence import PresenceBoard
 from .census import Census
 from .drain import Drain
 from .fanout import CommitFanout
@@ -19,7 +20,6 @@ from .hub import Hub
 from .keepalive import Keepalive
 from .metrics import Counters
 from .moderation import Moderation
-from .presence import Presence
 from .presence_feed import PresenceFeed
 from .rooms import RoomDirectory
 from .sessions import ConnectionRegistry
@@ -36,7 +36,7 @@ class Services:
     store: Store
     hub: Hub
     broker: Broker
-    presence: Presence
+    presence: PresenceBoard
     auth: Authenticator
     files: FileService
     counters: Counters = field(default_factory=Counters)
@@ -62,7 +62,8 @@ class Services:
         self.throttles = Throttles.from_settings(settings)
         self.rooms = RoomDirectory(self.store)
         self.presence_feed = PresenceFeed(hub, self.broker, settings.presence_batch_above)
-        self.status = StatusBook(self.store, self.presence, self.presence_feed)
+        self.presence.announce = self.presence_feed.announce
+        self.status = StatusBook(self.store, self.presence, self.presence_feed, self.broker)
         self.drain = Drain(hub)
         self.admission = Admission(settings, hub, self.presence, self.drain)
         self.connections = ConnectionRegistry(

@@ -16,10 +16,10 @@ from typing import Protocol
 
 from .auth import Authenticator
 from .broker import Broker, SignalKind, SignalPayload
+from .broker.presence import PresenceBoard
 from .drain import Drain
 from .errors import CloseCode
 from .hub import Hub, Subscriber
-from .presence import Presence
 from .store import Session, User
 
 
@@ -48,7 +48,7 @@ class Registered(Protocol):
 
 class ConnectionRegistry:
     def __init__(
-        self, hub: Hub, presence: Presence, broker: Broker, drain: Drain, auth: Authenticator
+        self, hub: Hub, presence: PresenceBoard, broker: Broker, drain: Drain, auth: Authenticator
     ) -> None:
         self._auth = auth
         self._hub = hub

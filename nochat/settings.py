@@ -131,6 +131,11 @@ class Settings:
     redis_url: str = field(default="", repr=False)
     #: Events waiting to be PUBLISHed to Redis; more are dropped (other nodes backfill).
     broker_buffer: int = 10_000
+    #: With Redis: a node's presence lease lasts this long unrefreshed; a node that dies
+    #: has its users shown offline everywhere within presence_lease_s + presence_refresh_s.
+    presence_lease_s: float = 10.0
+    #: With Redis: how often each node refreshes its lease and reaps dead nodes' users.
+    presence_refresh_s: float = 2.0
     #: Worker processes `nochat serve` runs on one port (more than 1: Redis and PostgreSQL).
     workers: int = 1
     #: Largest file one upload may be; more is refused with 413 as soon as it is passed.
@@ -218,6 +223,8 @@ class Settings:
             "outbox_stall_s",
             "broker_hold_s",
             "upload_grace_s",
+            "presence_lease_s",
+            "presence_refresh_s",
         ):
             if getattr(self, name) <= 0:
                 p.append(f"{name} must be > 0")
@@ -265,6 +272,8 @@ class Settings:
                 f"workers={self.workers} needs PostgreSQL (NOCHAT_DATABASE_URL): SQLite "
                 "serves one process only"
             )
+        if self.presence_refresh_s * 2 > self.presence_lease_s:
+            p.append("presence_refresh_s must be at most half of presence_lease_s")
         if self.max_frame_bytes < 1024:
             p.append("max_frame_bytes must be >= 1024")
         for proxy in self.trusted_proxies:

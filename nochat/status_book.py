@@ -1,4 +1,4 @@
-"""Users' statuses (online/away/busy + text) while they are connected to this node.
+"""Users' statuses (online/away/busy + text): cached while connected to this node.
 
 The book caches each connected user's stored status, so a presence event can carry it
 without a store read (presence events are built in code that never awaits), and
@@ -8,11 +8,13 @@ records when a user's last connection here went (their last-seen time).
 from __future__ import annotations
 
 import logging
+import secrets
 
 import trio
 
+from .broker import Broker, SignalKind, SignalPayload
+from .broker.presence import PresenceBoard
 from .errors import NoChatError
-from .presence import Presence
 from .presence_feed import PresenceFeed
 from .store import Store, User, UserStatus, now_ms
 
@@ -23,12 +25,18 @@ log = logging.getLogger(__name__)
 
 
 class StatusBook:
-    def __init__(self, store: Store, presence: Presence, feed: PresenceFeed) -> None:
+    def __init__(
+        self, store: Store, presence: PresenceBoard, feed: PresenceFeed, broker: Broker
+    ) -> None:
         self._store = store
         self._presence = presence
         self._feed = feed
+        self._broker = broker
+        #: Tells this node's own STATUS_CHANGED signals from other nodes'.
+        self._origin = secrets.token_hex(8)
         #: The stored status of each user connected to this node (load); the feed reads it.
         self.cached = feed.statuses
+        broker.on_signal(SignalKind.STATUS_CHANGED, self._status_changed)
 
     async def load(self, user: User) -> None:
         """Cache the user's stored status while they are connected here.
@@ -44,20 +52,35 @@ class StatusBook:
             log.info("status of a user not loaded (the store is unavailable)")
 
     async def set(self, user: User, state: str, text: str) -> UserStatus:
-        """Store the status and tell every room the user is present in on this node."""
+        """Store the status and tell every room the user is present in, on every node.
+
+        A signal carries it to every node (this one at once): each updates its cache
+        and tells its rooms, except the rooms this node told already (a user in one room
+        through two nodes hears it once from here; through two *other* nodes, twice).
+        """
         await self._store.set_status(user, state, text)
         old = self.cached.get(user.name)
-        status = UserStatus(user.name, state, text, old.last_seen if old else None)
-        if self._presence.connections_of(user.name):
-            self.cached[user.name] = status
-            for room in self._presence.rooms_of(user.name):
-                self._feed.announce(room, user.name, "online")
-        return status
+        rooms = " ".join(self._presence.rooms_of(user.name))
+        payload = {"user": user.name, "state": state, "text": text, "rooms": rooms}
+        self._broker.signal(SignalKind.STATUS_CHANGED, {**payload, "origin": self._origin})
+        return UserStatus(user.name, state, text, old.last_seen if old else None)
+
+    def _status_changed(self, payload: SignalPayload) -> None:
+        name = payload["user"]
+        if not self._presence.connections_of(name):
+            return
+        old = self.cached.get(name)
+        last_seen = old.last_seen if old else None
+        self.cached[name] = UserStatus(name, payload["state"], payload["text"], last_seen)
+        told = set() if payload["origin"] == self._origin else set(payload["rooms"].split())
+        for room in self._presence.rooms_of(name):
+            if room not in told:
+                self._feed.announce(room, name, "online")
 
     async def of(self, user: User) -> UserStatus:
-        """`offline` unless connected (to this node); else the stored status."""
+        """`offline` unless connected (to any node); else the stored status."""
         stored = await self._store.status(user)
-        if not self._presence.connections_of(user.name):
+        if not await self._presence.is_online(user.name):
             return UserStatus(user.name, "offline", stored.text, stored.last_seen)
         return UserStatus(user.name, stored.state, stored.text, now_ms())
 

@@ -88,3 +88,16 @@ def test_settings_broker_values_are_checked_together() -> None:
     assert len(caught.value.problems) == 3
     ok = Settings.from_env({"NOCHAT_REDIS_URL": "redis://127.0.0.1:6379/0"})
     assert ok.redis_url == "redis://127.0.0.1:6379/0" and "redis" not in repr(ok)
+
+
+def test_settings_presence_lease_must_outlast_two_refreshes() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.presence_lease_s + defaults.presence_refresh_s <= 15  # the stated bound
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"NOCHAT_PRESENCE_LEASE_S": "3", "NOCHAT_PRESENCE_REFRESH_S": "2"})
+    assert caught.value.problems == ["presence_refresh_s must be at most half of presence_lease_s"]
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"NOCHAT_PRESENCE_LEASE_S": "0"})
+    assert "presence_lease_s must be > 0" in caught.value.problems
+    quick = Settings.from_env({"NOCHAT_PRESENCE_LEASE_S": "4", "NOCHAT_PRESENCE_REFRESH_S": "1"})
+    assert (quick.presence_lease_s, quick.presence_refresh_s) == (4.0, 1.0)

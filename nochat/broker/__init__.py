@@ -23,6 +23,7 @@ from .sequencer import FetchRange as FetchRange
 if TYPE_CHECKING:
     from ..hub import Hub
     from ..settings import Settings
+    from .presence import PresenceBoard
 
 
 class BrokerStatus(StrEnum):
@@ -35,7 +36,9 @@ class BrokerStatus(StrEnum):
 
 class SignalKind(StrEnum):
     """Node-wide signals. Payload keys, all strings: session_ended {session};
-    membership_changed {room, user}; room_created {room}; presence {room, user, state}.
+    membership_changed {room, user}; room_created {room}; presence {room, user, state};
+    status_changed {user, state, text, rooms (space-separated, the rooms the origin told),
+    origin} (status_book.py).
     room_push.py adds private, dm, head_seq to membership_changed and room_created (and
     `user`, the creator, to room_created). Admin decisions (moderation.py):
     account_changed {user (id), close (a close code, or "")}; connection_closed {id};
@@ -47,6 +50,7 @@ class SignalKind(StrEnum):
     MEMBERSHIP_CHANGED = "membership_changed"
     ROOM_CREATED = "room_created"
     PRESENCE = "presence"
+    STATUS_CHANGED = "status_changed"
     ACCOUNT_CHANGED = "account_changed"
     CONNECTION_CLOSED = "connection_closed"
     MEMBER_REMOVED = "member_removed"
@@ -158,3 +162,18 @@ def open_broker(
     return LocalBroker(
         hub, fetch_range=fetch_range, fetch_head=fetch_head, hold_s=settings.broker_hold_s
     )
+
+
+def open_presence(settings: Settings) -> PresenceBoard:
+    """Who is online: over every node in Redis when `redis_url` is set, else this process."""
+    if settings.redis_url:
+        from .presence_redis import RedisPresence
+
+        return RedisPresence(
+            settings.redis_url,
+            lease_s=settings.presence_lease_s,
+            refresh_s=settings.presence_refresh_s,
+        )
+    from .presence import LocalPresence
+
+    return LocalPresence()
