@@ -179,6 +179,16 @@ def create_app(settings: Settings) -> NoChatApp:
     async def index() -> Response:
         return await _web_file(web_dir, "index.html")
 
+    @app.get("/admin")
+    async def admin_page() -> Response:
+        """The admin page; only its data is guarded (every /api/admin call is authorised)."""
+        return await _web_file(web_dir, "admin.html")
+
+    @app.get("/reset")
+    async def reset_page() -> Response:
+        """Where an admin's one-time password reset link (/reset#token) leads."""
+        return await _web_file(web_dir, "reset.html")
+
     @app.get("/<path:filename>")
     async def web_file(filename: str) -> Response:
         return await _web_file(web_dir, filename)

@@ -23,9 +23,9 @@ from typing import Any, Protocol
 
 import trio
 
-from . import chat_model, protocol, replay
-from .errors import CLOSE_REASONS, CloseCode, NoChatError, NotFound, ValidationError
-from .hub import CHUNK_MAX_CHARS, RoomCursor, Subscriber
+from . import frames, protocol
+from .errors import CLOSE_REASONS, CloseCode, NoChatError
+from .hub import CHUNK_MAX_CHARS, Subscriber
 from .limits import TokenBucket
 from .protocol import (
     Chunk,
@@ -35,15 +35,13 @@ from .protocol import (
     FrameError,
     Join,
     Leave,
-    Pong,
     React,
-    Read,
     Send,
     Status,
     Typing,
 )
 from .services import Services
-from .store import Ack, AppendRequest, Room, Session, User, now_ms
+from .store import Room, Session, User, now_ms
 from .transport import FrameSink
 from .wire import text_frame
 
@@ -51,10 +49,6 @@ log = logging.getLogger(__name__)
 
 #: Outbox marker: "the acks collected in Connection._acks go here".
 _ACKS = Chunk("acks")
-#: Most names a `joined` reply lists as online (`online_count` has the total).
-ONLINE_LIST_MAX = 100
-#: Rooms one connection may have joined at once.
-MAX_ROOMS_PER_CONNECTION = 200
 #: What a write raises when the peer has gone (reset, closed, aborted by TCP_USER_TIMEOUT
 #: after it stopped reading): the client disconnected, the server did nothing wrong.
 PEER_GONE = (
@@ -183,7 +177,7 @@ class Connection:
             self._ended = True
             services.telemetry.connection_seconds.observe(trio.current_time() - started)
             for name in list(self.rooms):
-                self._leave(name)
+                self.leave(name)
             services.connections.unregister(self)
             if self.sub.close_code is not None:
                 await self._close_socket(self.sub.close_code)
@@ -236,7 +230,7 @@ class Connection:
             return
         self._strikes = 0
         try:
-            await self.handle(frame)
+            await frames.handle(self, frame)
         except NoChatError as exc:
             self.push_error(exc.code, exc.message, frame.ref, **exc.details())
 
@@ -394,43 +388,7 @@ class Connection:
         self.services.counters.errors_sent += 1
         self.push(protocol.encode(protocol.error_event(code, message, ref, **extra)))
 
-    # ---- frames ------------------------------------------------------------------------
-
-    async def handle(self, frame: ClientFrame) -> None:
-        if isinstance(frame, Send):
-            await self.on_send(frame)
-        elif isinstance(frame, (Edit, React)):
-            room = await self._writable(frame.room)
-            request = chat_model.change_request(
-                room, self.user, frame, self.settings.max_text_chars
-            )
-            await self._submit(request, frame.ref)
-        elif isinstance(frame, Delete):  # a muted user may still take their words back
-            room = await self.services.rooms.visible_room(self.user, frame.room)
-            request = chat_model.change_request(
-                room, self.user, frame, self.settings.max_text_chars
-            )
-            await self._submit(request, frame.ref)
-        elif isinstance(frame, Typing):
-            self._joined(frame.room)
-            services, name = self.services, self.user.name
-            subscribers = services.hub.subscribers(frame.room)
-            if services.throttles.typing.allow(frame.room, name, subscribers, trio.current_time()):
-                event = {"type": "typing", "room": frame.room, "user": name}
-                services.broker.publish(frame.room, protocol.encode(event))
-        elif isinstance(frame, Join):
-            await self.on_join(frame)
-        elif isinstance(frame, Leave):
-            self._joined(frame.room)
-            self._leave(frame.room)
-            self.push(protocol.encode({"type": "left", "room": frame.room, "ref": frame.ref}))
-        elif isinstance(frame, Read):
-            room = self._joined(frame.room)
-            await self.services.store.set_read(room, self.user, frame.seq)
-        elif isinstance(frame, Status):
-            await self.services.status.set(self.user, frame.state, frame.text)
-        elif isinstance(frame, Pong):
-            pass
+    # ---- rooms joined (frames.py handles the frames) -----------------------------------
 
     def joined_rooms(self) -> list[str]:
         return list(self.rooms)
@@ -438,105 +396,12 @@ class Connection:
     def leave_room(self, room: str, reason: str) -> None:
         """The server takes this connection out of `room` (removed, or the room deleted)."""
         if room in self.rooms:
-            self._leave(room)
+            self.leave(room)
             self.push(protocol.encode({"type": "left", "room": room, "reason": reason}))
 
-    async def _writable(self, name: str) -> Room:
-        """The room, read through the directory each time (never this connection's copy:
-        an admin may have archived it or removed the user since the join), if the user
-        may write in it now (not muted, not archived)."""
-        room = await self.services.rooms.visible_room(self.user, name)
-        await self.services.moderation.require_can_write(self.user, room)
-        return room
-
-    def _joined(self, name: str) -> Room:
-        room = self.rooms.get(name)
-        if room is None:
-            raise NotFound(f"join {name!r} first", code="not_joined")
-        return room
-
-    async def on_send(self, frame: Send) -> None:
-        protocol.require_text(
-            frame.text, self.settings.max_text_chars, may_be_empty=bool(frame.attachments)
-        )
-        room = await self._writable(frame.room)
-        attachments = await self.services.files.attach(
-            self.user, room, frame.attachments, frame.client_id
-        )
-        request = AppendRequest(
-            room,
-            self.user,
-            frame.text,
-            frame.client_id,
-            reply_to=frame.reply_to,
-            attachments=attachments,
-        )
-        await self._submit(request, frame.ref)
-
-    async def _submit(self, request: AppendRequest, ref: protocol.Ref) -> None:
-        """Queue a room-log append; its ack (or error) is pushed when it commits."""
-
-        def done(result: Ack | BaseException) -> None:
-            if isinstance(result, Ack):
-                self.push_ack(protocol.encode(ack_event(result, ref)))
-            elif isinstance(result, NoChatError):
-                self.services.files.refused_nowait(request)
-                self.push_error(result.code, result.message, ref, **result.details())
-            else:
-                self.push_error("internal", "the message was not stored", ref)
-
-        await self.services.store.submit(request, done)
-
-    async def on_join(self, frame: Join) -> None:
-        services, store = self.services, self.services.store
-        if frame.room not in self.rooms and len(self.rooms) >= MAX_ROOMS_PER_CONNECTION:
-            raise ValidationError("too many rooms joined", code="too_many_rooms")
-        room = await services.rooms.visible_room(self.user, frame.room)
-        if not room.private:
-            await services.rooms.ensure_member(room, self.user)  # so it counts unread for them
-        head = await store.head_seq(room)
-        since = frame.since
-        if (frame.epoch is not None and frame.epoch != store.epoch) or (
-            since is not None and since > head
-        ):
-            if frame.room in self.rooms:
-                self._leave(frame.room)
-            reset = {"type": "reset", "room": room.name, "epoch": store.epoch, "head_seq": head}
-            self.push(protocol.encode(protocol.with_ref(reset, frame.ref)))
-            return
-        cursor = RoomCursor(seq=head if since is None else since)
-        if room.name in self.rooms:
-            services.hub.unsubscribe(room.name, self.sub)  # re-join: start over, presence stays
-        else:
-            self.rooms[room.name] = room
-            services.presence.enter(room.name, self.user.name)
-        services.hub.subscribe(room.name, self.sub, cursor)
-        joined = {
-            "type": "joined",
-            "room": room.name,
-            "head_seq": head,
-            "epoch": store.epoch,
-            "members": await store.members(room) if room.private else [],
-            **await services.presence.online_summary(room.name, ONLINE_LIST_MAX),
-        }
-        self.push(protocol.encode(protocol.with_ref(joined, frame.ref)))
-        cursor.announced = True  # presence and typing from here on, even while replaying
-        await replay.catch_up(services, self.sub, self.user.name, room, cursor)
-
-    def _leave(self, name: str) -> None:
+    def leave(self, name: str) -> None:
+        """Out of `name`: no more of its events, presence there counted down."""
         self.rooms.pop(name, None)
         self._typing.pop(name, None)
         self.services.hub.unsubscribe(name, self.sub)
         self.services.presence.leave(name, self.user.name)
-
-
-def ack_event(ack: Ack, ref: protocol.Ref) -> dict[str, Any]:
-    event = {
-        "type": "ack",
-        "room": ack.room,
-        "client_id": ack.client_id,
-        "id": ack.id,
-        "seq": ack.seq,
-        "ts": ack.ts,
-    }
-    return protocol.with_ref(event, ref)

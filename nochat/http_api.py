@@ -13,7 +13,6 @@ from werkzeug.routing import PathConverter
 
 from . import events, protocol, room_push
 from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
-from .connection import ack_event
 from .errors import (
     AuthError,
     Forbidden,
@@ -25,6 +24,7 @@ from .errors import (
     UnsupportedMediaType,
     ValidationError,
 )
+from .frames import ack_event
 from .limits import Outcome
 from .services import Services
 from .store import AppendRequest, Room, RoomView, Session, User

@@ -13,8 +13,8 @@ import trio
 from quart import Blueprint, Response, request
 
 from . import chat_model, protocol
-from .connection import ack_event
 from .errors import NotFound, RateLimited, ValidationError
+from .frames import ack_event
 from .http_api import authenticated, decode_body, json_response, services
 from .protocol import Change, Delete, Edit, React
 from .store import Room, User

@@ -11,7 +11,8 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, body) {
+/** One JSON request; a non-2xx answer throws ApiError with the server's error code. */
+export async function request(method, path, body) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -82,4 +83,9 @@ export const api = {
   members: (room) => request("GET", `/api/rooms/${seg(room)}/members`),
   addMember: (room, user) => request("POST", `/api/rooms/${seg(room)}/members`, { user }),
   openDm: (user) => request("POST", "/api/dms", { user }),
+  /** Every other session of mine ends; this one stays. */
+  changePassword: (old, next) => request("PUT", "/api/me/password", { old, new: next }),
+  deleteAccount: (password) => request("DELETE", "/api/me", { password }),
+  /** The /reset page: a one-time token from an admin's link and the new password. */
+  resetPassword: (token, password) => request("POST", "/api/password-reset", { token, password }),
 };

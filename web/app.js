@@ -1,5 +1,6 @@
 /** Entry point: find out who is signed in (the cookie), then show the login form or the chat. */
 
+import { bindAccount } from "./account.js";
 import { api } from "./api.js";
 import { Chat } from "./chat.js";
 
@@ -10,6 +11,8 @@ const MIN_PASSWORD = 8;
 const AUTH_MESSAGES = {
   bad_credentials: "Wrong username or password.",
   name_taken: "That username is taken. Try another, or log in.",
+  banned: "This account is banned.",
+  disabled: "This account is disabled. Ask an admin to re-enable it.",
   network: "Cannot reach the server. Check your connection and try again.",
 };
 
@@ -32,6 +35,14 @@ function showLogin(notice = "") {
 async function startChat(me, expiresAt) {
   show("chat");
   chat = new Chat(me, { onSignedOut: showLogin, expiresAt });
+  const current = chat;
+  bindAccount(me, {
+    // The server closes this session's socket (4001) too, maybe before its 204 arrives.
+    onDeleted: (notice) => {
+      if (!current.stopped) current.stop();
+      showLogin(notice);
+    },
+  });
   try {
     await chat.start();
   } catch (err) {
@@ -87,7 +98,7 @@ async function onAuthSubmit(event) {
   try {
     if (signup) await api.register(name, password);
     const session = await api.login(name, password);
-    const me = session.user || (await api.me());
+    const me = session.user && session.user.role ? session.user : await api.me(); // role: the Admin link
     $("auth-password").value = "";
     await startChat(me, session.expires_at);
   } catch (err) {

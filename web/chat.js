@@ -15,6 +15,7 @@ import { Room } from "./rooms.js";
 import { bindSearch } from "./search.js";
 import { Sends } from "./sends.js";
 import { SessionKeeper } from "./session.js";
+import { signedOutText } from "./moderation.js";
 import { ChatSocket } from "./socket.js";
 import { MessageList, StatusView } from "./view.js";
 
@@ -66,7 +67,7 @@ export class Chat {
       },
       onEvent: (event) => this.onEvent(event),
       onStatus: (status) => this.onStatus(status),
-      onAuthLost: () => this.signOut("Your session has ended. Please log in again."),
+      onAuthLost: (code) => this.signOut(signedOutText(code)),
       onRefused: () => this.session.check(),
     });
   }

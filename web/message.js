@@ -8,6 +8,7 @@
 import { attachmentsEl } from "./attachments.js";
 import { avatar, el, srOnly } from "./dom.js";
 import { renderText } from "./format.js";
+import { deletedText } from "./moderation.js";
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
@@ -121,7 +122,7 @@ export function messageNode(msg, { own, me, state, reason, actions, lookup }) {
     : null;
   // A deleted message is only its tombstone: no text, no files (the server drops both).
   let text = null;
-  if (msg.deleted) text = el("div", { class: "text tombstone" }, "This message was deleted.");
+  if (msg.deleted) text = el("div", { class: "text tombstone" }, deletedText(msg));
   else if (msg.text) text = renderText(el("div", { class: "text" }), msg.text);
   const bubble = el(
     "div",

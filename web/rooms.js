@@ -80,6 +80,7 @@ export class Room {
       msg.edited_ts = event.ts;
     } else if (event.type === "delete") {
       msg.deleted = true;
+      if (event.by) msg.by = event.by; // "moderator": an admin removed it
       msg.text = "";
       delete msg.attachments;
       delete msg.edited_ts;

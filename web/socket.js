@@ -8,6 +8,8 @@
  * acked (the server never stores a retry twice). It does not know about the DOM.
  */
 
+import { BANNED, DISCONNECTED_BY_ADMIN, sendFailureText } from "./moderation.js";
+
 const SUBPROTOCOL = "nochat.v1";
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30_000;
@@ -19,8 +21,8 @@ const WATCHDOG_HIDDEN_MS = 6 * SERVER_PING_INTERVAL_MS;
 const WATCHDOG_TICK_MS = 5_000;
 /** A send the server refused for a transient reason is retried after this (or its retry_after). */
 const SEND_RETRY_MS = 2_000;
-/** Close codes after which reconnecting cannot help until the user signs in again. */
-const AUTH_CLOSE_CODES = new Set([1008, 4001]);
+/** Close codes after which reconnecting cannot help until the user signs in again (4003: banned). */
+const AUTH_CLOSE_CODES = new Set([1008, 4001, BANNED]);
 /** 1000 is a deliberate, normal close: stay closed. Everything else reconnects. */
 const NORMAL_CLOSE = 1000;
 const TRANSIENT_SEND_ERRORS = new Set(["unavailable", "rate_limited"]);
@@ -202,6 +204,9 @@ export class ChatSocket {
         this.onAuthLost(ev.code);
       } else if (ev.code === NORMAL_CLOSE) {
         this.setStatus({ state: "offline" });
+      } else if (ev.code === DISCONNECTED_BY_ADMIN) {
+        // Not automatically: the person may press "Retry now".
+        this.setStatus({ state: "offline", note: "Disconnected by an admin" });
       } else {
         if (!opened) this.onRefused();
         this.scheduleReconnect(ev.code === SERVICE_RESTART);
@@ -330,7 +335,7 @@ export class ChatSocket {
       room: frame.room,
       client_id: clientId,
       code: event.code,
-      message: event.message,
+      message: sendFailureText(event),
     });
     return true;
   }

@@ -304,7 +304,7 @@ export class StatusView {
       this.timer = setInterval(tick, 1000);
     } else {
       const text = { connected: "Connected", connecting: "Connecting…", offline: "Offline" };
-      this.text.textContent = text[status.state] || status.state;
+      this.text.textContent = status.note || text[status.state] || status.state;
     }
   }
 }

@@ -175,6 +175,20 @@ class NochatServer:
         assert status == 200, body
         return str(body["token"])
 
+    def promote(self, name: str, action: str = "promote") -> None:
+        """Make `name` an admin the only way there is: `nochat admin promote` on the data dir
+        (`action="demote"`: a member again)."""
+        env = {**os.environ, **self.env, "NOCHAT_DATA_DIR": str(self.data_dir)}
+        done = subprocess.run(
+            [sys.executable, "-m", "nochat", "admin", action, name],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            timeout=READY_TIMEOUT_S,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+
     def post(self, token: str, room: str, text: str, client_id: str | None = None) -> Any:
         status, body = self.request(
             "POST",
