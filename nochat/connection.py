@@ -179,6 +179,7 @@ class Connection:
             for name in list(self.rooms):
                 self.leave(name)
             services.connections.unregister(self)
+            services.status.connection_gone(self.user)
             if self.sub.close_code is not None:
                 await self._close_socket(self.sub.close_code)
             await services.status.connection_ended(self.user)

@@ -3,7 +3,8 @@
 The service between the HTTP routes (files_api.py), the send paths (connection.py,
 http_api.py) and the BlobStore. Rules, in one place:
 - only a room's members upload to it; each user's files together stay within
-  NOCHAT_UPLOAD_QUOTA_BYTES, each file within NOCHAT_MAX_UPLOAD_BYTES;
+  NOCHAT_UPLOAD_QUOTA_BYTES (reserved before the body is read, so uploads at once
+  cannot pass it together), each file within NOCHAT_MAX_UPLOAD_BYTES;
 - a send attaches at most MAX_ATTACHMENTS files, each uploaded by the sender to that room
   and attached to nothing else (a retry of the same send may claim them again);
 - a file is readable by whoever may read its room once attached, by its uploader before;
@@ -16,16 +17,19 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
+from typing import IO
 
 import msgspec
 import trio
 
-from .blobs import BlobStore, FileRecord, new_file_id
-from .blobs.media import IMAGE_TYPES, SNIFF_BYTES, ImageError, make_thumbnail, sniff
+from .blobs import CHUNK_BYTES, Blob, BlobStore, FileRecord, new_file_id
+from .blobs.media import IMAGE_TYPES, SNIFF_BYTES, ImageError, Thumbnail, make_thumbnail, sniff
+from .blobs.metadata import strip_metadata
 from .errors import NotFound, StorageError, ValidationError
 from .settings import Settings
-from .store import Attachment, Event, Room, User, now_ms, unpack_payload
+from .store import AppendRequest, Attachment, Event, Room, User, now_ms, unpack_payload
 from .uploads import QuotaExceeded, TooLarge, limited
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,15 @@ CHANGES_QUEUE = 10_000
 #: How often the cleanup looks for expired unattached files, at most and at least.
 CLEANUP_MAX_INTERVAL_S = 300.0
 CLEANUP_MIN_INTERVAL_S = 0.05
+
+
+@dataclass(frozen=True)
+class Grant:
+    """An upload's reserved quota: at most `nbytes`, `error` past them."""
+
+    reservation: str
+    nbytes: int
+    error: TooLarge
 
 
 class FileService:
@@ -53,18 +66,40 @@ class FileService:
         self._changes_done = 0
         self._changed = trio.Event()
 
-    async def limit_for(self, user: User, declared: int | None) -> tuple[int, TooLarge]:
-        """How many bytes this upload may have, and the error for going past it."""
+    @asynccontextmanager
+    async def reserved(
+        self, user: User, at_least: int = 0, at_most: int | None = None
+    ) -> AsyncIterator[Grant]:
+        """The quota for one upload of `at_least` to `at_most` bytes (None: as many as
+        the file limit allows), set aside for the block (blobs/reservations.py): as much
+        of that as the quota leaves. TooLarge / QuotaExceeded at once when not even
+        `at_least` may be stored."""
         max_bytes = self.settings.max_upload_bytes
-        left = self.settings.upload_quota_bytes - await self.blobs.used_bytes(user.id)
-        error: TooLarge
-        if left < max_bytes:
-            limit, error = max(0, left), QuotaExceeded("this upload would exceed your quota")
-        else:
-            limit, error = max_bytes, TooLarge(f"files may be at most {max_bytes} bytes")
-        if declared is not None and declared > limit:
-            raise error
-        return limit, error
+        if at_least > max_bytes:
+            raise TooLarge(f"files may be at most {max_bytes} bytes")
+        wanted = max_bytes if at_most is None else min(at_most, max_bytes)
+        found = await self.blobs.reserve(
+            user.id,
+            at_least=at_least,
+            at_most=wanted,
+            quota=self.settings.upload_quota_bytes,
+            now_ms=now_ms(),
+        )
+        if found is None:
+            raise QuotaExceeded("this upload would exceed your quota")
+        error = (
+            QuotaExceeded("this upload would exceed your quota")
+            if found.nbytes < wanted
+            else TooLarge(f"files may be at most {max_bytes} bytes")
+        )
+        try:
+            yield Grant(found.id, found.nbytes, error)
+        finally:  # a no-op once the file is stored (add_file ended it)
+            with trio.CancelScope(shield=True):
+                try:
+                    await self.blobs.release(found.id)
+                except StorageError:
+                    log.warning("an upload's reservation stays until it expires")
 
     async def upload(
         self,
@@ -72,11 +107,10 @@ class FileService:
         room: Room,
         name: str,
         body: AsyncIterable[bytes],
-        limit: int,
-        error: TooLarge,
+        grant: Grant,
     ) -> FileRecord:
-        """Store the bytes `body` yields (counted against `limit`) as a file of `room`."""
-        async with aclosing(limited(body, limit, error)) as stream:
+        """Store the bytes `body` yields (counted against the grant) as a file of `room`."""
+        async with aclosing(limited(body, grant.nbytes, grant.error)) as stream:
             head = b""
             async for piece in stream:  # the first bytes decide the type; read on after
                 head += piece
@@ -91,39 +125,50 @@ class FileService:
                     yield piece
 
             async with aclosing(chunks()) as source:
-                blob = await self.blobs.put(source)
+                if content_type in IMAGE_TYPES:
+                    blob, thumb = await self._put_image(source, content_type)
+                else:
+                    blob, thumb = await self.blobs.put(source), None
         record = FileRecord(
             new_file_id(), room.name, user.id, name, blob.size, content_type, blob.sha256, now_ms()
         )
-        if content_type in IMAGE_TYPES:
-            record = await self._with_thumbnail(record)
-        await self.blobs.add_file(record)
+        if thumb is not None:
+            thumb_blob = await self.blobs.put(_once(thumb.data))
+            record = msgspec.structs.replace(
+                record, width=thumb.width, height=thumb.height, thumb_sha256=thumb_blob.sha256
+            )
+        await self.blobs.add_file(record, grant.reservation)
         return record
 
-    async def _with_thumbnail(self, record: FileRecord) -> FileRecord:
-        """The record with its image size and thumbnail blob, made once, here (a file that
-        does not decode is still stored, just without them)."""
+    async def _put_image(
+        self, source: AsyncIterable[bytes], content_type: str
+    ) -> tuple[Blob, Thumbnail | None]:
+        """Store an image without its metadata (blobs/metadata.py: what is served is what
+        is stored, so `sha256` is of the stripped bytes) and make its thumbnail, once.
+        The upload is spooled to the data directory, never held in memory; an image that
+        does not decode is still stored, without a thumbnail."""
         spool_dir = self.settings.data_dir
-        with tempfile.TemporaryFile(dir=spool_dir) as spool:  # never the whole image in memory
-            async with aclosing(self.blobs.read(record.sha256)) as pieces:
-                async for piece in pieces:
-                    await trio.to_thread.run_sync(spool.write, piece)
-            await trio.to_thread.run_sync(spool.seek, 0)
+        with (
+            tempfile.TemporaryFile(dir=spool_dir) as raw,
+            tempfile.TemporaryFile(dir=spool_dir) as clean,
+        ):
+            async for piece in source:
+                await trio.to_thread.run_sync(raw.write, piece)
+            await trio.to_thread.run_sync(raw.seek, 0)
+            await trio.to_thread.run_sync(
+                strip_metadata, raw, clean, content_type, limiter=self._thumb_limiter
+            )
+            await trio.to_thread.run_sync(clean.seek, 0)
+            blob = await self.blobs.put(_file_chunks(clean))
+            await trio.to_thread.run_sync(clean.seek, 0)
             try:
                 thumb = await trio.to_thread.run_sync(
-                    make_thumbnail, spool, limiter=self._thumb_limiter
+                    make_thumbnail, clean, limiter=self._thumb_limiter
                 )
             except ImageError:
-                log.info("file %s does not decode as an image: no thumbnail", record.id)
-                return record
-
-        async def data() -> AsyncIterator[bytes]:
-            yield thumb.data
-
-        blob = await self.blobs.put(data())
-        return msgspec.structs.replace(
-            record, width=thumb.width, height=thumb.height, thumb_sha256=blob.sha256
-        )
+                log.info("an upload does not decode as an image: no thumbnail")
+                thumb = None
+        return blob, thumb
 
     async def attach(
         self, user: User, room: Room, file_ids: Sequence[str], client_id: str
@@ -135,7 +180,7 @@ class FileService:
             raise ValidationError(
                 f"at most {MAX_ATTACHMENTS} different files per message", code="bad_attachment"
             )
-        key = f"{user.id}:{client_id}"
+        key = _claim_key(user, client_id)
         if not await self.blobs.claim(file_ids, user_id=user.id, room=room.name, key=key):
             raise ValidationError(
                 "attachments must be your own uploads to this room, not attached elsewhere",
@@ -148,6 +193,20 @@ class FileService:
                 raise ValidationError("an attachment is gone", code="bad_attachment")
             found.append(attachment_of(record))
         return tuple(found)
+
+    async def refused(self, request: AppendRequest) -> None:
+        """The send that claimed these files was refused (reply_to not found, …): they
+        are free again (else they stayed claimed by a message that never was, neither
+        attachable nor swept, on the user's quota for good)."""
+        if request.attachments:
+            ids = [a.id for a in request.attachments]
+            await self.blobs.unclaim(ids, key=_claim_key(request.user, request.client_id))
+
+    def refused_nowait(self, request: AppendRequest) -> None:
+        """`refused`, from a callback that cannot wait (the socket's append callback)."""
+        if request.attachments:
+            key = _claim_key(request.user, request.client_id)
+            self._queue(("unclaim", key, [a.id for a in request.attachments]))
 
     async def readable(self, user: User, file_id: str) -> FileRecord:
         """The file if `user` may see it before the room check (the caller's, with
@@ -186,6 +245,8 @@ class FileService:
                 try:
                     if kind == "bind":
                         await self.blobs.bind(file_ids, message_id)
+                    elif kind == "unclaim":  # message_id: the claim's key
+                        await self.blobs.unclaim(file_ids, key=message_id)
                     else:
                         await self.blobs.remove_message(message_id)
                 except StorageError:
@@ -225,5 +286,19 @@ def attachment_of(record: FileRecord) -> Attachment:
     )
 
 
+def _claim_key(user: User, client_id: str) -> str:
+    """The key a send's files are claimed under: its (user, client_id)."""
+    return f"{user.id}:{client_id}"
+
+
 def _valid_id(file_id: str) -> bool:
     return len(file_id) == 32 and all(c in "0123456789abcdef" for c in file_id)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _file_chunks(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    while piece := await trio.to_thread.run_sync(spool.read, CHUNK_BYTES):
+        yield piece

@@ -57,20 +57,17 @@ async def upload(name: str) -> Response:
         boundary = request.mimetype_params.get("boundary")
         if not boundary:
             raise ValidationError("multipart/form-data needs a boundary")
-        given = None if declared is None else max(0, declared - MULTIPART_OVERHEAD_BYTES)
-        limit, error = await svc.files.limit_for(user, given)
-        async with aclosing(limited(request.body, limit + MULTIPART_OVERHEAD_BYTES, error)) as raw:
-            filename, data = await multipart_file(raw, boundary)
-            async with aclosing(data):
-                record = await svc.files.upload(
-                    user, room, clean_name(filename), data, limit, error
-                )
+        least = 0 if declared is None else max(0, declared - MULTIPART_OVERHEAD_BYTES)
+        async with svc.files.reserved(user, least, declared) as grant:
+            whole = grant.nbytes + MULTIPART_OVERHEAD_BYTES
+            async with aclosing(limited(request.body, whole, grant.error)) as raw:
+                filename, data = await multipart_file(raw, boundary)
+                async with aclosing(data):
+                    record = await svc.files.upload(user, room, clean_name(filename), data, grant)
     else:
-        limit, error = await svc.files.limit_for(user, declared)
         filename = request.args.get("filename") or request.headers.get("X-Filename")
-        record = await svc.files.upload(
-            user, room, clean_name(filename), request.body, limit, error
-        )
+        async with svc.files.reserved(user, declared or 0, declared) as grant:
+            record = await svc.files.upload(user, room, clean_name(filename), request.body, grant)
     return json_response(file_json(record), 201)
 
 

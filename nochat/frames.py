@@ -115,6 +115,7 @@ async def _submit(conn: Connection, request: AppendRequest, ref: protocol.Ref) -
         if isinstance(result, Ack):
             conn.push_ack(protocol.encode(ack_event(result, ref)))
         elif isinstance(result, NoChatError):
+            conn.services.files.refused_nowait(request)  # its files are free again
             conn.push_error(result.code, result.message, ref, **result.details())
         else:
             conn.push_error("internal", "the message was not stored", ref)

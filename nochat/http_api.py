@@ -311,7 +311,8 @@ async def create_room() -> Response:
         max_owned=svc.settings.max_rooms_per_user,
     )
     svc.rooms.room_made(room, user)
-    room_push.announce(svc, room, 0, user.name, created=True)
+    made = RoomView(room.name, room.private, room.dm, True, 0, 0, 0)
+    room_push.announce(svc, made, user.name, created=True)
     return json_response(room_json(room), 201)
 
 
@@ -367,7 +368,11 @@ async def post_message(name: str) -> Response:
     request = AppendRequest(
         room, user, body.text, body.client_id, reply_to=body.reply_to, attachments=attachments
     )
-    ack = await svc.store.append(request)
+    try:
+        ack = await svc.store.append(request)
+    except NoChatError:
+        await svc.files.refused(request)
+        raise
     event = ack_event(ack, None)
     del event["type"]
     return json_response(event)
@@ -395,7 +400,8 @@ async def add_member(name: str) -> Response:
     if other is None:
         raise NotFound(f"no user {body.user!r}")
     await svc.rooms.ensure_member(room, other)
-    room_push.announce(svc, room, await svc.store.head_seq(room), other.name, created=False)
+    view = await room_push.view_for(svc.store, room, other)
+    room_push.announce(svc, view, other.name, created=False)
     return json_response({"members": await svc.store.members(room)})
 
 
@@ -411,9 +417,9 @@ async def open_dm() -> Response:
         raise ValidationError("a direct conversation needs another user")
     room = await svc.store.open_dm(user, other)
     svc.rooms.room_made(room, user, other)
-    head = await svc.store.head_seq(room)
-    room_push.announce(svc, room, head, other.name, created=False)
-    return json_response(room_json(msgspec.structs.replace(room, head_seq=head)))
+    view = await room_push.view_for(svc.store, room, other)
+    room_push.announce(svc, view, other.name, created=False)
+    return json_response(room_json(msgspec.structs.replace(room, head_seq=view.head_seq)))
 
 
 @blueprint.get("/stats")

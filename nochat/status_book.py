@@ -36,6 +36,8 @@ class StatusBook:
         self._origin = secrets.token_hex(8)
         #: The stored status of each user connected to this node (load); the feed reads it.
         self.cached = feed.statuses
+        #: When users whose last connection here has ended were last seen, until stored.
+        self._gone: dict[str, int] = {}
         broker.on_signal(SignalKind.STATUS_CHANGED, self._status_changed)
 
     async def load(self, user: User) -> None:
@@ -81,16 +83,26 @@ class StatusBook:
         """`offline` unless connected (to any node); else the stored status."""
         stored = await self._store.status(user)
         if not await self._presence.is_online(user.name):
-            return UserStatus(user.name, "offline", stored.text, stored.last_seen)
+            seen = max(stored.last_seen or 0, self._gone.get(user.name, 0)) or None
+            return UserStatus(user.name, "offline", stored.text, seen)
         return UserStatus(user.name, stored.state, stored.text, now_ms())
+
+    def connection_gone(self, user: User) -> None:
+        """At unregister, before any await: when the user's last connection here ended
+        is known at once (`of` reports it), not only once `connection_ended` stored it."""
+        if not self._presence.connections_of(user.name):
+            self._gone[user.name] = now_ms()
 
     async def connection_ended(self, user: User) -> None:
         """After unregister: the user's last connection here records when they were seen."""
         if self._presence.connections_of(user.name):
             return
         self.cached.pop(user.name, None)
+        seen = self._gone.get(user.name, now_ms())
         with trio.move_on_after(LAST_SEEN_WRITE_S, shield=True):
             try:
-                await self._store.set_last_seen(user, now_ms())
+                await self._store.set_last_seen(user, seen)
             except NoChatError:
                 log.info("last seen of a user not stored (the store is closing)")
+        if self._gone.get(user.name) == seen:
+            del self._gone[user.name]

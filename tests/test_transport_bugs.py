@@ -23,6 +23,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import CloseConnection, Pong, Request, TextMessage
 
+from nochat import transport
 from nochat.app import build_services
 from nochat.connection import Connection
 from nochat.errors import CloseCode
@@ -204,6 +205,7 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 @asynccontextmanager
 async def serve_echo(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[int]:
     """`echo_app` served the way `nochat serve` serves NoChat (its config and hooks)."""
+    transport.install()  # as `nochat serve` does (alone, no other test has yet)
     config = hypercorn_config(make_settings(tmp_path / "echo"))
     done = trio.Event()
     with trio.fail_after(STEP_S):
@@ -266,8 +268,14 @@ async def test_transport_close_race_never_ends_the_echo_server(
 
 
 async def test_transport_close_race_never_ends_the_nochat_server(
-    server: RunningServer, api: Api
+    nursery: trio.Nursery, tmp_path: Path
 ) -> None:
+    # One user's sockets in quick succession: each is counted until the server has torn
+    # it down, a moment after the client saw its close; the per-user cap is not the
+    # subject here (tests/e2e/test_limits.py has it).
+    settings = make_settings(tmp_path / "data", max_connections_per_user=RACE_ROUNDS)
+    server = await start_server(nursery, settings)
+    api = Api(server.http)
     ann = await api.signup("ann")
     codes = await _race_everywhere(server.port, [("Authorization", f"Bearer {ann.token}")])
     assert codes == [1002] * RACE_ROUNDS

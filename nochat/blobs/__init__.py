@@ -21,6 +21,10 @@ import trio
 
 #: Bytes per stored chunk and per read from a blob (PostgreSQL rows, file reads).
 CHUNK_BYTES = 256 * 1024
+#: How long an upload's quota reservation holds: one whose upload never ended (its node
+#: died) stops counting after this. An upload still running then may take its user past
+#: the quota by that one file.
+RESERVATION_TTL_MS = 3_600_000
 
 
 def new_file_id() -> str:
@@ -52,6 +56,13 @@ class FileRecord(msgspec.Struct, frozen=True):
     message_id: str | None = None
 
 
+class Reservation(msgspec.Struct, frozen=True):
+    """Quota set aside for one upload in progress (`BlobStore.reserve`)."""
+
+    id: str
+    nbytes: int
+
+
 class BlobStore(Protocol):
     """Where files live. Every method may raise StorageError."""
 
@@ -72,7 +83,22 @@ class BlobStore(Protocol):
         """The blob's bytes [start, end) in chunks of at most CHUNK_BYTES."""
         ...
 
-    async def add_file(self, record: FileRecord) -> None: ...
+    async def add_file(self, record: FileRecord, reservation: str | None = None) -> None:
+        """Store the record; the upload's reservation, if any, ends in the same step."""
+        ...
+
+    async def reserve(
+        self, user_id: int, *, at_least: int, at_most: int, quota: int, now_ms: int
+    ) -> Reservation | None:
+        """Set aside min(at_most, what `quota` leaves) bytes for an upload of `user_id`,
+        if that is at least `at_least`; else None. Atomic with every other reservation
+        of that user, on every node: what the user's files and live reservations (younger
+        than RESERVATION_TTL_MS) hold, plus this one, never passes `quota`."""
+        ...
+
+    async def release(self, reservation: str) -> None:
+        """End a reservation (the upload failed, or it is stored: then a no-op)."""
+        ...
 
     async def file(self, file_id: str) -> FileRecord | None: ...
 
@@ -80,6 +106,11 @@ class BlobStore(Protocol):
         """Attach the files to the send `key` in one step: True when every one was uploaded
         by `user_id` to `room` and is unattached or already attached to `key` (a retry);
         else nothing changes and False."""
+        ...
+
+    async def unclaim(self, file_ids: Sequence[str], *, key: str) -> None:
+        """Undo `claim` for the files `key` claimed that no committed message holds (the
+        send was refused): they are unattached again, free to attach or to be swept."""
         ...
 
     async def bind(self, file_ids: Sequence[str], message_id: str) -> None:

@@ -14,14 +14,15 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
 
 from ..errors import StorageError
-from . import CHUNK_BYTES, Blob, FileRecord
+from . import CHUNK_BYTES, Blob, FileRecord, Reservation, reservations
 
 T = TypeVar("T")
 
@@ -91,6 +92,8 @@ class LocalBlobStore:
         db.execute("CREATE INDEX IF NOT EXISTS files_user ON files (user_id)")
         db.execute("CREATE INDEX IF NOT EXISTS files_sha ON files (sha256)")
         db.execute("CREATE INDEX IF NOT EXISTS files_message ON files (message_id)")
+        db.execute(reservations.SQLITE_TABLE)
+        db.execute("DELETE FROM reservations")  # one process owns the directory: none live
         self._db = db
 
     def _path(self, sha256: str) -> Path:
@@ -163,10 +166,37 @@ class LocalBlobStore:
 
         return await trio.to_thread.run_sync(call, limiter=self._db_limiter)
 
-    async def add_file(self, record: FileRecord) -> None:
+    async def add_file(self, record: FileRecord, reservation: str | None = None) -> None:
         values = _values(record)
         marks = ", ".join("?" * len(values))
-        await self._run(lambda db: db.execute(f"INSERT INTO files VALUES ({marks})", values))
+
+        def add(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute(f"INSERT INTO files VALUES ({marks})", values)
+                if reservation is not None:
+                    reservations.release(db.execute, "?", reservation)
+
+        await self._run(add)
+
+    async def reserve(
+        self, user_id: int, *, at_least: int, at_most: int, quota: int, now_ms: int
+    ) -> Reservation | None:
+        def reserve(db: sqlite3.Connection) -> Reservation | None:
+            with _transaction(db):
+                return reservations.grant(
+                    db.execute,
+                    "?",
+                    user_id,
+                    at_least=at_least,
+                    at_most=at_most,
+                    quota=quota,
+                    now_ms=now_ms,
+                )
+
+        return await self._run(reserve)
+
+    async def release(self, reservation: str) -> None:
+        await self._run(lambda db: reservations.release(db.execute, "?", reservation))
 
     async def file(self, file_id: str) -> FileRecord | None:
         def get(db: sqlite3.Connection) -> FileRecord | None:
@@ -195,6 +225,17 @@ class LocalBlobStore:
             return ok
 
         return bool(ids) and await self._run(claim)
+
+    async def unclaim(self, file_ids: Sequence[str], *, key: str) -> None:
+        ids = list(file_ids)
+        marks = ", ".join("?" * len(ids))
+        await self._run(
+            lambda db: db.execute(
+                f"UPDATE files SET attached_to = NULL WHERE id IN ({marks}) "
+                "AND attached_to = ? AND message_id IS NULL",
+                (*ids, key),
+            )
+        )
 
     async def bind(self, file_ids: Sequence[str], message_id: str) -> None:
         ids = list(file_ids)
@@ -247,6 +288,18 @@ class LocalBlobStore:
     def _unlink(self, shas: list[str]) -> None:
         for sha in shas:
             self._path(sha).unlink(missing_ok=True)
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE (the write lock at once: nothing else reads in between) … COMMIT."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _remove(db: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[str]:

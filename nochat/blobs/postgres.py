@@ -21,7 +21,7 @@ import trio
 from psycopg_pool import ConnectionPool
 
 from ..errors import StorageError
-from . import CHUNK_BYTES, Blob, FileRecord
+from . import CHUNK_BYTES, Blob, FileRecord, Reservation, reservations
 
 T = TypeVar("T")
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -162,10 +162,42 @@ class PostgresBlobStore:
 
     # ---- records -------------------------------------------------------------------------
 
-    async def add_file(self, record: FileRecord) -> None:
+    async def add_file(self, record: FileRecord, reservation: str | None = None) -> None:
         values = _values(record)
         marks = ", ".join(["%s"] * len(values))
-        await self._run(lambda c: c.execute(f"INSERT INTO files VALUES ({marks})", values))
+
+        def add(conn: Conn) -> None:
+            with conn.transaction():
+                conn.execute(f"INSERT INTO files VALUES ({marks})", values)
+                if reservation is not None:
+                    reservations.release(conn.execute, "%s", reservation)
+
+        await self._run(add)
+
+    async def reserve(
+        self, user_id: int, *, at_least: int, at_most: int, quota: int, now_ms: int
+    ) -> Reservation | None:
+        def reserve(conn: Conn) -> Reservation | None:
+            with conn.transaction():
+                # Held to the transaction's end: the user's reservations, one at a time.
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)",
+                    (reservations.POSTGRES_LOCK_CLASS, user_id),
+                )
+                return reservations.grant(
+                    conn.execute,
+                    "%s",
+                    user_id,
+                    at_least=at_least,
+                    at_most=at_most,
+                    quota=quota,
+                    now_ms=now_ms,
+                )
+
+        return await self._run(reserve)
+
+    async def release(self, reservation: str) -> None:
+        await self._run(lambda c: reservations.release(c.execute, "%s", reservation))
 
     async def file(self, file_id: str) -> FileRecord | None:
         row = await self._run(
@@ -190,6 +222,16 @@ class PostgresBlobStore:
             return ok
 
         return bool(ids) and await self._run(claim)
+
+    async def unclaim(self, file_ids: Sequence[str], *, key: str) -> None:
+        ids = list(file_ids)
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE files SET attached_to = NULL WHERE id = ANY(%s) "
+                "AND attached_to = %s AND message_id IS NULL",
+                (ids, key),
+            )
+        )
 
     async def bind(self, file_ids: Sequence[str], message_id: str) -> None:
         ids = list(file_ids)

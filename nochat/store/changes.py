@@ -6,7 +6,8 @@ so the rules see every earlier event of the room, this batch's included. The SQL
 shared; the backends differ only in the parameter mark (`?` or `%s`).
 
 - a retry (the user's `client_id` already stored) gets the original ack, before any
-  rule, so a retried delete is acked again rather than refused as `deleted`;
+  rule, so a retried delete is acked again rather than refused as `deleted`; a no-op's
+  ack is kept too (`noop_acks`), so a retried no-op stays one even after later changes;
 - the target must be a message of this room (`not_found`), not deleted (`deleted`);
 - an edit is its author's; a delete its author's, the private room's owner's, or an
   admin's (a moderator delete: the payload DELETED_BY_MODERATOR, which only the admin
@@ -22,7 +23,7 @@ overwritten in the same transaction (SQLite's secure_delete zeroes the freed byt
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from ..errors import Conflict, Forbidden, NoChatError, NotFound
 from . import DELETED_BY_MODERATOR, Ack, AppendRequest
@@ -34,15 +35,16 @@ Execute = Callable[[str, tuple[Any, ...]], Any]
 def check(execute: Execute, mark: str, req: AppendRequest) -> Ack | NoChatError | None:
     """None when the change may be written now, else its outcome (an ack or an error)."""
     m, room, user = mark, req.room, req.user
-    original = execute(
-        f"SELECT e.room_id, r.name, e.id, e.seq, e.ts FROM events e "
-        f"JOIN rooms r ON r.id = e.room_id WHERE e.user_id = {m} AND e.client_id = {m}",
-        (user.id, req.client_id),
-    ).fetchone()
-    if original is not None:
-        if original[0] != room.id:
-            return duplicate_elsewhere()
-        return Ack(original[1], req.client_id, original[2], original[3], original[4])
+    for table in ("events", "noop_acks"):
+        original = execute(
+            f"SELECT e.room_id, r.name, e.id, e.seq, e.ts FROM {table} e "
+            f"JOIN rooms r ON r.id = e.room_id WHERE e.user_id = {m} AND e.client_id = {m}",
+            (user.id, req.client_id),
+        ).fetchone()
+        if original is not None:
+            if original[0] != room.id:
+                return duplicate_elsewhere()
+            return Ack(original[1], req.client_id, original[2], original[3], original[4])
     target = execute(
         f"SELECT user_id, seq, ts FROM events WHERE id = {m} AND room_id = {m} "
         "AND kind = 'message'",
@@ -70,10 +72,23 @@ def check(execute: Execute, mark: str, req: AppendRequest) -> Ack | NoChatError 
         ).fetchone()
         on = req.text.startswith("+")
         if latest is None and not on:
-            return Ack(room.name, req.client_id, str(req.target), int(target[1]), int(target[2]))
+            ack = Ack(room.name, req.client_id, str(req.target), int(target[1]), int(target[2]))
+            return _remember(execute, mark, req, ack)
         if latest is not None and latest[0].startswith("+") == on:
-            return Ack(room.name, req.client_id, latest[1], int(latest[2]), int(latest[3]))
+            ack = Ack(room.name, req.client_id, latest[1], int(latest[2]), int(latest[3]))
+            return _remember(execute, mark, req, ack)
     return None
+
+
+def _remember(execute: Execute, mark: str, req: AppendRequest, ack: Ack) -> Ack:
+    """Keep a no-op's ack under its client_id: its retry, after later changes, gets it
+    again instead of being judged anew (and applied after all)."""
+    marks = ", ".join([mark] * 6)
+    execute(
+        f"INSERT INTO noop_acks VALUES ({marks}) ON CONFLICT (user_id, client_id) DO NOTHING",
+        (req.user.id, req.client_id, req.room.id, ack.id, ack.seq, ack.ts),
+    )
+    return ack
 
 
 def scrub(execute: Execute, mark: str, req: AppendRequest) -> None:
@@ -88,6 +103,31 @@ def scrub(execute: Execute, mark: str, req: AppendRequest) -> None:
 def _owns_private(req: AppendRequest) -> bool:
     room = req.room
     return room.private and not room.dm and room.owner_id == req.user.id
+
+
+#: No-op changes' acks, by (user, client_id): schema v8 (SQLite), v8 (PostgreSQL).
+SQLITE_MIGRATION: Final = [
+    """CREATE TABLE noop_acks (
+        user_id INTEGER NOT NULL,
+        client_id TEXT NOT NULL,
+        room_id INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (user_id, client_id)
+    ) WITHOUT ROWID""",
+]
+POSTGRES_MIGRATION: Final = [
+    """CREATE TABLE noop_acks (
+        user_id BIGINT NOT NULL,
+        client_id TEXT NOT NULL,
+        room_id BIGINT NOT NULL,
+        id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        ts BIGINT NOT NULL,
+        PRIMARY KEY (user_id, client_id)
+    )""",
+]
 
 
 def duplicate_elsewhere() -> Conflict:

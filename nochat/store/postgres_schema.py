@@ -12,7 +12,8 @@ from typing import Any
 
 import psycopg
 
-from . import admin_queries, mentions, now_ms, postgres_search, statuses
+from ..blobs import reservations
+from . import admin_queries, changes, mentions, now_ms, postgres_search, statuses
 from .sqlite_schema import refuse_newer
 
 #: pg_advisory_xact_lock key for migrations: any fixed 64-bit number ("NoChat" in ASCII).
@@ -118,6 +119,8 @@ MIGRATIONS: list[list[str]] = [
     list(statuses.POSTGRES_MIGRATION),
     _FILES,
     list(admin_queries.POSTGRES_MIGRATION),
+    list(reservations.POSTGRES_MIGRATION),
+    list(changes.POSTGRES_MIGRATION),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from ..errors import StorageError
 from ..text import name_skeleton
-from . import admin_queries, mentions, sqlite_search, statuses
+from . import admin_queries, changes, mentions, sqlite_search, statuses
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ MIGRATIONS: list[list[Step]] = [
     list(mentions.SQLITE_MIGRATION),
     list(statuses.SQLITE_MIGRATION),
     list(admin_queries.SQLITE_MIGRATION),
+    list(changes.SQLITE_MIGRATION),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

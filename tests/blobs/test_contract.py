@@ -10,7 +10,14 @@ import psycopg
 import pytest
 import trio
 
-from nochat.blobs import CHUNK_BYTES, BlobStore, FileRecord, new_file_id
+from nochat.blobs import (
+    CHUNK_BYTES,
+    RESERVATION_TTL_MS,
+    BlobStore,
+    FileRecord,
+    Reservation,
+    new_file_id,
+)
 from nochat.blobs.local import LocalBlobStore
 from nochat.blobs.postgres import PostgresBlobStore
 from nochat.store.postgres_schema import migrate
@@ -143,3 +150,69 @@ async def test_blobs_remove_unattached_before_a_time(blobs: BlobStore) -> None:
         assert await blobs.file(old.id) is None
         assert await blobs.file(new.id) is not None
         assert await blobs.file(kept.id) is not None
+
+
+async def test_blobs_reservations_never_pass_the_quota_together(blobs: BlobStore) -> None:
+    """Uploads of one user at once: each reserves before its body is read, and what the
+    reservations and the files hold together stays within the quota. On PostgreSQL the
+    reservations race from two stores (two nodes) on pooled connections: without the
+    user's lock, 4 to 6 of these 16 were granted."""
+    quota, each = 1000, 300
+    async with trio.open_nursery() as nursery:
+        nodes = [blobs]
+        if isinstance(blobs, PostgresBlobStore):
+            nodes.append(PostgresBlobStore(blobs.url))
+            with trio.fail_after(30):
+                await nursery.start(nodes[1].run)
+        with trio.fail_after(60):
+            for user_id in (11, 12, 13):
+                granted: list[Reservation] = []
+
+                async def reserve(
+                    node: BlobStore, user_id: int = user_id, granted: list[Reservation] = granted
+                ) -> None:
+                    found = await node.reserve(
+                        user_id, at_least=each, at_most=each, quota=quota, now_ms=1_000
+                    )
+                    if found is not None:
+                        granted.append(found)
+
+                async with trio.open_nursery() as racers:
+                    for i in range(16):
+                        racers.start_soon(reserve, nodes[i % len(nodes)])
+                assert [r.nbytes for r in granted] == [each] * 3
+        for node in nodes[1:]:
+            node.close()
+    with trio.fail_after(30):
+        # Another user's quota is their own; "as much as is left" takes what is left.
+        assert await blobs.reserve(2, at_least=0, at_most=each, quota=quota, now_ms=1_000)
+        rest = await blobs.reserve(13, at_least=0, at_most=each, quota=quota, now_ms=1_000)
+        assert rest is not None and rest.nbytes == quota - 3 * each
+        # A stored file takes its reservation's place in one step.
+        blob = await blobs.put(chunks_of(b"z" * each))
+        await blobs.add_file(record(blob.sha256, each, user_id=13), granted[0].id)
+        assert await blobs.used_bytes(13) == each
+        assert await blobs.reserve(13, at_least=1, at_most=1, quota=quota, now_ms=1_000) is None
+        await blobs.release(granted[1].id)
+        again = await blobs.reserve(13, at_least=each, at_most=each, quota=quota, now_ms=1_000)
+        assert again is not None
+        # A reservation whose upload never ended (its node died) expires.
+        later = 1_000 + RESERVATION_TTL_MS
+        found = await blobs.reserve(13, at_least=0, at_most=quota, quota=quota, now_ms=later)
+        assert found is not None and found.nbytes == quota - each
+
+
+async def test_blobs_unclaim_frees_a_refused_sends_files(blobs: BlobStore) -> None:
+    with trio.fail_after(30):
+        blob = await blobs.put(chunks_of(b"u"))
+        refused, bound = record(blob.sha256, 1), record(blob.sha256, 1)
+        for r in (refused, bound):
+            await blobs.add_file(r)
+        assert await blobs.claim([refused.id, bound.id], user_id=1, room="general", key="1:a")
+        await blobs.bind([bound.id], "m1")
+        await blobs.unclaim([refused.id, bound.id], key="1:other")  # not that send's
+        assert not await blobs.claim([refused.id], user_id=1, room="general", key="1:b")
+        await blobs.unclaim([refused.id, bound.id], key="1:a")
+        assert await blobs.claim([refused.id], user_id=1, room="general", key="1:b")
+        kept = await blobs.file(bound.id)  # a committed message's file stays its own
+        assert kept is not None and (kept.attached_to, kept.message_id) == ("1:a", "m1")

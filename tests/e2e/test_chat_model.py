@@ -323,3 +323,22 @@ async def test_chat_model_rooms_are_pushed_to_who_can_see_them(
         assert {"plans", pushed[1]["name"], "lobby"} <= listed
         # cat sees only the public room: the private ones never reached her
         assert [r["name"] for r in await _room_events(c, 1)] == ["lobby"]
+
+
+async def test_chat_model_room_pushed_on_being_added_shows_its_real_unread(
+    server: RunningServer, api: Api
+) -> None:
+    """Added to a private room that already has messages: the pushed room object counts
+    them, as GET /api/rooms does, not 0. (An @bob written before bob could see the room
+    mentions nobody: mentions name users who can see the room when it is sent.)"""
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    await ann.post("/api/rooms", {"name": "plans", "private": True})
+    await ann.post("/api/rooms/plans/messages", {"text": "agenda", "client_id": "p1"})
+    await ann.post("/api/rooms/plans/messages", {"text": "@bob will join", "client_id": "p2"})
+    async with ws_connect(server, bob.token) as b:
+        await b.join()
+        await ann.post("/api/rooms/plans/members", {"user": "bob"})
+        (pushed,) = await _room_events(b, 1)
+    [listed] = [r for r in (await bob.get("/api/rooms"))["rooms"] if r["name"] == "plans"]
+    assert (pushed["head_seq"], pushed["unread"], pushed["mentions"]) == (2, 2, 0)
+    assert pushed == listed

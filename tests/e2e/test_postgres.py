@@ -13,7 +13,7 @@ import trio
 
 from ..services_pg import PgServer
 from ..support import Api, HttpError, RunningServer, make_settings, start_server, ws_connect
-from . import test_access, test_chat, test_history, test_resume
+from . import test_access, test_chat, test_chat_model, test_files, test_history, test_resume
 
 #: PostgreSQL restarts and the pool reconnects within this bound.
 RECOVERY_S = 30.0
@@ -27,6 +27,14 @@ SUBSET: list[Callable[..., Awaitable[None]]] = [
     test_history.test_history_room_list_counts_unread_after_read_marker,
     test_access.test_access_private_room_is_invisible_to_non_members,
     test_access.test_access_dm_is_shared_by_two_and_found_again,
+    # The chat model and files on the shared store (and its blob store) end to end.
+    test_chat_model.test_chat_model_changes_are_acked_fanned_out_and_replayed,
+    test_chat_model.test_chat_model_rest_twins_dedup_on_client_id,
+    test_chat_model.test_chat_model_search_over_rest,
+    test_chat_model.test_chat_model_room_pushed_on_being_added_shows_its_real_unread,
+    test_files.test_files_original_image_is_served_without_exif_gps,
+    test_files.test_files_attachment_validation,
+    test_files.test_files_deleting_the_message_deletes_its_files,
 ]
 
 

@@ -167,15 +167,16 @@ async def test_chat_history_pages_count_messages_only(store: Store) -> None:
     ids = [(await store.append(AppendRequest(room, ann, f"m{i}", f"m{i}"))).id for i in range(4)]
     for i, target in enumerate(ids):
         await store.append(_react(room, ann, target, "👀", True, f"r{i}"))
+    await store.append(_edit(room, ann, ids[0], "m0!", "e0"))
     page = await store.history(room, before=None, after=None, limit=2)
     assert [m.text for m in page] == ["m2", "m3"]
     page = await store.history(room, before=page[0].seq, after=None, limit=10)
-    assert [m.text for m in page] == ["m0", "m1"]
+    assert [m.text for m in page] == ["m0!", "m1"]
     page = await store.history(room, before=None, after=0, limit=3)
-    assert [m.text for m in page] == ["m0", "m1", "m2"]
+    assert [m.text for m in page] == ["m0!", "m1", "m2"]
     views, _ = await store.rooms_for(bob, after=None, limit=10)
     [general] = [v for v in views if v.name == "general"]
-    assert (general.head_seq, general.unread) == (8, 4)  # reactions are not unread
+    assert (general.head_seq, general.unread) == (9, 4)  # reactions, edits are not unread
 
 
 async def test_chat_a_deleted_text_leaves_no_trace_in_storage(backend: Backend) -> None:
@@ -336,3 +337,30 @@ async def test_chat_search_of_a_message_with_files_sees_its_text_only(store: Sto
         assert await store.search(ann, "content_type", room=None, before=None, limit=10) == []
         (page,) = await store.history(room, before=None, after=None, limit=10)
         assert page.attachments == files and page.text == "sunset photos"
+
+
+async def test_chat_a_retried_no_op_reaction_stays_a_no_op(store: Store) -> None:
+    """A reaction that changed nothing (added twice) is acked without an event; its
+    retry after a later change (the reaction removed) must get that same ack, not add
+    the reaction again: a client that lost both acks and retries both in order ends
+    where it would have without the loss."""
+    ann = await store.create_user("ann", "h")
+    room = await _general(store)
+    sent = await store.append(AppendRequest(room, ann, "hi", "m1"))
+    on = await store.append(_react(room, ann, sent.id, "👍", True, "r1"))
+    twice = await store.append(_react(room, ann, sent.id, "👍", True, "r2"))  # a no-op
+    off = await store.append(_react(room, ann, sent.id, "👍", False, "r3"))
+    assert await store.append(_react(room, ann, sent.id, "👍", True, "r2")) == twice
+    assert await store.append(_react(room, ann, sent.id, "👍", False, "r3")) == off
+    assert (twice.id, twice.seq) == (on.id, on.seq)
+    assert await store.head_seq(room) == 3
+    [m] = await store.history(room, before=None, after=None, limit=10)
+    assert m.reactions == {}
+    nothing = await store.append(_react(room, ann, sent.id, "🎉", False, "r4"))  # a no-op too
+    await store.append(_react(room, ann, sent.id, "🎉", True, "r5"))
+    assert await store.append(_react(room, ann, sent.id, "🎉", False, "r4")) == nothing
+    [m] = await store.history(room, before=None, after=None, limit=10)
+    assert m.reactions == {"🎉": ["ann"]}
+    other = await store.create_room("other", private=False, owner=ann)
+    with pytest.raises(Conflict):  # the same client_id in another room is not a retry
+        await store.append(_react(other, ann, sent.id, "👍", True, "r2"))

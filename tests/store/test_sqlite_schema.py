@@ -105,7 +105,7 @@ async def test_sqlite_schema_main_v3_database_upgrades_through_chat_migrations(
     tmp_path: Path,
 ) -> None:
     """A database at version 3 (events, skeletons: before search, mentions, statuses)
-    takes versions 4-6: its old messages are found by search, statuses are stored."""
+    takes versions 4-8: its old messages are found by search, statuses are stored."""
     path = tmp_path / "v3.sqlite3"
     _old_database(path)
     conn = sqlite3.connect(path, isolation_level=None)
@@ -131,5 +131,5 @@ async def test_sqlite_schema_main_v3_database_upgrades_through_chat_migrations(
         assert account is not None and account.role == "member" and account.banned_ms is None
         store.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
     conn.close()
