@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import trio
 
 from ..errors import StorageError
@@ -167,7 +168,7 @@ class LocalBlobStore:
         return await trio.to_thread.run_sync(call, limiter=self._db_limiter)
 
     async def add_file(self, record: FileRecord, reservation: str | None = None) -> None:
-        values = _values(record)
+        values = msgspec.structs.astuple(record)  # the columns, in field order
         marks = ", ".join("?" * len(values))
 
         def add(db: sqlite3.Connection) -> None:
@@ -322,24 +323,6 @@ def _remove(db: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[s
         db.execute("ROLLBACK")
         raise
     return orphans
-
-
-def _values(record: FileRecord) -> tuple[Any, ...]:
-    return (
-        record.id,
-        record.room,
-        record.user_id,
-        record.name,
-        record.size,
-        record.content_type,
-        record.sha256,
-        record.created_ms,
-        record.width,
-        record.height,
-        record.thumb_sha256,
-        record.attached_to,
-        record.message_id,
-    )
 
 
 def _write_all(fd: int, data: bytes, digest: Any) -> None:

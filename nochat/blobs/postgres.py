@@ -16,6 +16,7 @@ import secrets
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sequence
 from typing import Any, TypeVar
 
+import msgspec
 import psycopg
 import trio
 from psycopg_pool import ConnectionPool
@@ -163,7 +164,7 @@ class PostgresBlobStore:
     # ---- records -------------------------------------------------------------------------
 
     async def add_file(self, record: FileRecord, reservation: str | None = None) -> None:
-        values = _values(record)
+        values = msgspec.structs.astuple(record)  # the columns, in field order
         marks = ", ".join(["%s"] * len(values))
 
         def add(conn: Conn) -> None:
@@ -277,21 +278,3 @@ def _remove(conn: Conn, where: str, params: tuple[Any, ...]) -> int:
             (shas,),
         )
     return len(rows)
-
-
-def _values(record: FileRecord) -> tuple[Any, ...]:
-    return (
-        record.id,
-        record.room,
-        record.user_id,
-        record.name,
-        record.size,
-        record.content_type,
-        record.sha256,
-        record.created_ms,
-        record.width,
-        record.height,
-        record.thumb_sha256,
-        record.attached_to,
-        record.message_id,
-    )
