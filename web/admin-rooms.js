@@ -5,12 +5,10 @@
  */
 
 import { admin } from "./admin-api.js";
-import { ago, badge, busy, button, confirmAction, Notice, pager, table } from "./admin-ui.js";
+import { ago, badge, busy, button, confirmAction, Notice, SearchPages, table } from "./admin-ui.js";
 import { el } from "./dom.js";
 
-const PAGE = 50;
 const MESSAGES_SHOWN = 50;
-const SEARCH_DEBOUNCE_MS = 250;
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,29 +24,24 @@ export class RoomsSection {
     this.notice = new Notice($("rooms-notice"));
     this.list = $("rooms-table");
     this.detail = $("room-detail");
-    this.rooms = [];
-    this.next = null;
     this.selected = null;
-    this.more = pager("More rooms", () => this.load(true));
-    this.list.after(this.more);
-    let timer = null;
-    $("rooms-search").addEventListener("input", () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => this.load(), SEARCH_DEBOUNCE_MS);
+    this.pages = new SearchPages({
+      search: $("rooms-search"),
+      list: this.list,
+      label: "More rooms",
+      key: "rooms",
+      fetchPage: (params) => admin.rooms(params),
+      notice: this.notice,
+      render: () => this.renderTable(),
     });
   }
 
-  async load(more = false) {
-    const q = $("rooms-search").value.trim();
-    try {
-      const page = await admin.rooms({ q, limit: PAGE, after: more ? this.next : undefined });
-      this.rooms = more ? [...this.rooms, ...page.rooms] : page.rooms;
-      this.next = page.next || null;
-    } catch (err) {
-      this.notice.error(err);
-      return;
-    }
-    this.renderTable();
+  load(more = false) {
+    return this.pages.load(more);
+  }
+
+  get rooms() {
+    return this.pages.items;
   }
 
   renderTable() {
@@ -71,7 +64,7 @@ export class RoomsSection {
         },
       ),
     );
-    this.more.hidden = !this.next;
+    this.pages.rendered();
   }
 
   find(name) {

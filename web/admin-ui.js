@@ -149,3 +149,43 @@ export function pager(label, onMore) {
   node.hidden = true;
   return node;
 }
+
+const SEARCH_DEBOUNCE_MS = 250;
+
+/**
+ * A list searched by a text box and read page by page, with a "More" button after it:
+ * `fetchPage({q, limit, after})` answers `{[key]: [...], next}`; `render()` draws
+ * `this.items`. Errors go to `notice`.
+ */
+export class SearchPages {
+  constructor({ search, list, label, key, fetchPage, notice, render, limit = 50 }) {
+    Object.assign(this, { search, key, fetchPage, notice, render, limit });
+    this.items = [];
+    this.next = null;
+    this.more = pager(label, () => this.load(true));
+    list.after(this.more);
+    let timer = null;
+    search.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.load(), SEARCH_DEBOUNCE_MS);
+    });
+  }
+
+  async load(more = false) {
+    const q = this.search.value.trim();
+    try {
+      const page = await this.fetchPage({ q, limit: this.limit, after: more ? this.next : undefined });
+      this.items = more ? [...this.items, ...page[this.key]] : page[this.key];
+      this.next = page.next || null;
+    } catch (err) {
+      this.notice.error(err);
+      return;
+    }
+    this.render();
+  }
+
+  /** After `render`: the "More" button shows only while there is a next page. */
+  rendered() {
+    this.more.hidden = !this.next;
+  }
+}

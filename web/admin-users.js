@@ -5,11 +5,9 @@
  */
 
 import { admin } from "./admin-api.js";
-import { ago, badge, busy, button, confirmAction, Notice, pager, table, userBadges, when } from "./admin-ui.js";
+import { ago, badge, busy, button, confirmAction, Notice, SearchPages, table, userBadges, when } from "./admin-ui.js";
 import { avatar, el } from "./dom.js";
 
-const PAGE = 50;
-const SEARCH_DEBOUNCE_MS = 250;
 /** The mute durations offered, in seconds. */
 export const MUTE_CHOICES = [
   ["10 minutes", 600],
@@ -25,29 +23,24 @@ export class UsersSection {
     this.notice = new Notice($("users-notice"));
     this.list = $("users-table");
     this.detail = $("user-detail");
-    this.users = [];
-    this.next = null;
     this.selected = null;
-    this.more = pager("More users", () => this.load(true));
-    this.list.after(this.more);
-    let timer = null;
-    $("users-search").addEventListener("input", () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => this.load(), SEARCH_DEBOUNCE_MS);
+    this.pages = new SearchPages({
+      search: $("users-search"),
+      list: this.list,
+      label: "More users",
+      key: "users",
+      fetchPage: (params) => admin.users(params),
+      notice: this.notice,
+      render: () => this.renderTable(),
     });
   }
 
-  async load(more = false) {
-    const q = $("users-search").value.trim();
-    try {
-      const page = await admin.users({ q, limit: PAGE, after: more ? this.next : undefined });
-      this.users = more ? [...this.users, ...page.users] : page.users;
-      this.next = page.next || null;
-    } catch (err) {
-      this.notice.error(err);
-      return;
-    }
-    this.renderTable();
+  load(more = false) {
+    return this.pages.load(more);
+  }
+
+  get users() {
+    return this.pages.items;
   }
 
   renderTable() {
@@ -71,7 +64,7 @@ export class UsersSection {
         },
       ),
     );
-    this.more.hidden = !this.next;
+    this.pages.rendered();
   }
 
   /** Show one user; `keepNotice` after an action, whose outcome the notice shows. */
