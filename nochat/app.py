@@ -26,6 +26,7 @@ from .http_admin import blueprint as admin_blueprint
 from .http_api import RoomConverter, client_used_https, error_response, json_response
 from .http_api import blueprint as api_blueprint
 from .http_chat import blueprint as chat_blueprint
+from .http_rooms import blueprint as rooms_blueprint
 from .hub import Hub
 from .metrics import NoChatCollector, render
 from .services import Services
@@ -143,6 +144,7 @@ def create_app(settings: Settings) -> NoChatApp:
         log.info("store flushed and closed")
 
     app.register_blueprint(api_blueprint)
+    app.register_blueprint(rooms_blueprint)
     app.register_blueprint(chat_blueprint)
     app.register_blueprint(files_blueprint)
     app.register_blueprint(admin_blueprint)

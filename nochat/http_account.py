@@ -14,9 +14,9 @@ from .http_api import (
     decode_body,
     json_response,
     require_json_from_allowed_origin,
-    room_json,
     services,
 )
+from .http_rooms import room_json
 
 blueprint = Blueprint("account", __name__, url_prefix="/api")
 
