@@ -6,7 +6,6 @@ backend from the settings, and everything a caller touches is declared here.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
@@ -20,16 +19,12 @@ from .admin_records import AdminRoom as AdminRoom
 from .admin_records import AuditEntry as AuditEntry
 from .admin_records import Role as Role
 from .admin_records import SessionInfo as SessionInfo
+from .ids import new_id as new_id
 
 
 def now_ms() -> int:
     """Wall-clock milliseconds since the Unix epoch: the unit of every `ts` and expiry."""
     return time.time_ns() // 1_000_000
-
-
-def new_id() -> str:
-    """An event or session id: time-ordered prefix, random suffix (sortable, unguessable)."""
-    return f"{now_ms():012x}{secrets.token_hex(6)}"
 
 
 class User(msgspec.Struct, frozen=True):
