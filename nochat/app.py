@@ -127,6 +127,7 @@ def create_app(settings: Settings) -> NoChatApp:
         await app.nursery.start(svc.hub.run)
         await app.nursery.start(svc.broker.run)
         await app.nursery.start(svc.keepalive.run)
+        await app.nursery.start(svc.sockets.run)
         await app.nursery.start(svc.presence_feed.run)
         await app.nursery.start(svc.presence.run)
         await app.nursery.start(svc.stats.run)

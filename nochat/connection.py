@@ -1,13 +1,16 @@
-"""One WebSocket connection: a reader and a writer task in a nursery, and a heartbeat.
+"""One WebSocket connection: a reader, a writer while there is something to write, and a
+heartbeat.
 
 The read pump and the write pump talk only through the connection's bounded outbox (a
 trio memory channel) and its `Subscriber`; the heartbeat is `keepalive_due`, called by
-the app-wide `Keepalive` task. Whoever decides the connection must end (the hub on
-overflow, the heartbeat on silence, shutdown, a bug) calls `Subscriber.close(code)`; the
-write pump sees the outbox close, returns, and that cancels the nursery. Cleanup runs in
-`finally` and never awaits unshielded. The read pump runs in the handler's own task (the
-nursery's body); when the client goes, `Socket.receive` raises Disconnected, the read
-pump returns and the body cancels the nursery.
+the app-wide `Keepalive` task. The read pump runs in the connection's own task (its
+nursery's body); the write pump is started in that nursery when the outbox gets an item
+(`Subscriber.wake`) and ends once it has drained it. Whoever decides the connection must
+end (the hub on overflow, the heartbeat on silence, shutdown, a bug) calls
+`Subscriber.close(code)`; that wakes the write pump, which sees the outbox closed and
+cancels the nursery. Cleanup runs in `finally` and never awaits unshielded. When the
+client goes, `Socket.receive` raises Disconnected, the read pump returns and the body
+cancels the nursery.
 
 Outgoing events (replies included) leave through the hub's flusher while the socket is
 idle (`Hub.send_to`); the write pump carries only what had to queue: a slow socket's
@@ -42,7 +45,7 @@ from .protocol import (
 )
 from .services import Services
 from .store import Room, Session, User, now_ms
-from .transport import FrameSink
+from .transport import Disconnected, FrameSink
 from .wire import text_frame
 
 log = logging.getLogger(__name__)
@@ -61,12 +64,9 @@ PEER_GONE = (
 CLOSE_TIMEOUT_S = 2.0
 
 
-class Disconnected(Exception):
-    """Raised by `Socket.receive` when the client has gone."""
-
-
 class Socket(Protocol):
-    """What a connection needs from a WebSocket (`ws.AsgiSocket`)."""
+    """What a connection needs from a WebSocket (`ws.AsgiSocket`, or a socket NoChat has
+    taken over from Hypercorn: `transport.TakenSocket`)."""
 
     async def receive(self) -> str | bytes:
         """The next frame's payload; raises Disconnected when the client has gone."""
@@ -89,10 +89,13 @@ class Connection:
         "_inbox",
         "_join_bucket",
         "_next_ping",
+        "_nursery",
         "_outbox",
         "_send_bucket",
+        "_started",
         "_strikes",
         "_typing",
+        "_writing",
         "address",
         "conn_id",
         "expires_at",
@@ -129,6 +132,10 @@ class Connection:
         self.sub = Subscriber(
             user.name, self._outbox, inbox=self._inbox, budget=self.settings.outbox_bytes
         )
+        self.sub.wake = self._wake_writer
+        #: The connection's nursery while it runs, and whether its write pump runs.
+        self._nursery: trio.Nursery | None = None
+        self._writing = False
         self.rooms: dict[str, Room] = {}
         #: Acks completed since the write pump last looked; one outbox slot stands for all.
         self._acks: list[str] = []
@@ -145,44 +152,81 @@ class Connection:
         self._next_ping = now
         self._ended = False
         self._gone = False
+        self._started = now
 
     def extend(self, expires_at_ms: int) -> None:
         """Move this connection's credential deadline (a refreshed session)."""
         self.expires_at = trio.current_time() + (expires_at_ms - now_ms()) / 1000
 
-    async def serve(self, accept: Callable[[], Awaitable[None]]) -> None:
-        """Accept, then run until the client goes, the server closes it, or something breaks.
+    async def serve(self, accept: Callable[[], Awaitable[Socket | None]]) -> None:
+        """Accept, then run until the client goes, the server closes it, or something breaks."""
+        if await self.open(accept):
+            await self.run()
+
+    async def open(self, accept: Callable[[], Awaitable[Socket | None]]) -> bool:
+        """Register, then accept; `accept` may return the socket to talk through from now
+        on (one taken over from Hypercorn). False when the connection ended meanwhile
+        (everything `run` would clean up is cleaned up).
 
         Registration happens before the first await, so the caller's admission check
         (connection caps) and this registration cannot interleave with another handshake.
         """
-        services = self.services
-        services.connections.register(self)
-        started = trio.current_time()
+        self.services.connections.register(self)
+        self._started = trio.current_time()
+        accepted = False
         try:
-            await accept()
+            socket = await accept()
+            if socket is not None:
+                self.socket = socket
+            accepted = True
+        except Exception:
+            log.exception("connection of %s failed", self.user.name)
+            self._failed()
+        finally:
+            if not accepted:
+                await self._end()
+        return accepted
+
+    async def run(self) -> None:
+        """The accepted connection until it ends; then everything it held is let go."""
+        services = self.services
+        try:
             await services.status.load(self.user)
             self.sub.direct = self._direct  # frames may go straight out only after accept
             self._next_ping = trio.current_time() + self.settings.ping_interval_s
             services.keepalive.watch(self, self._keepalive_deadline())
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self.write_pump, nursery.cancel_scope)
-                await self.read_pump()  # the handler's own task is the reader
-                nursery.cancel_scope.cancel()  # the client went away
+                self._nursery = nursery
+                try:
+                    self._wake_writer()  # for what was queued before (or a close meanwhile)
+                    await self.read_pump()  # the connection's own task is the reader
+                    nursery.cancel_scope.cancel()  # the client went away
+                finally:
+                    self._nursery = None  # no write pump starts once the reader is done
         except Exception:
             log.exception("connection of %s failed", self.user.name)
-            services.counters.closed_internal += 1
-            self.sub.close(CloseCode.INTERNAL)
+            self._failed()
         finally:
-            self._ended = True
-            services.telemetry.connection_seconds.observe(trio.current_time() - started)
-            for name in list(self.rooms):
-                self.leave(name)
-            services.connections.unregister(self)
-            services.status.connection_gone(self.user)
-            if self.sub.close_code is not None:
-                await self._close_socket(self.sub.close_code)
-            await services.status.connection_ended(self.user)
+            await self._end()
+
+    def _failed(self) -> None:
+        """A bug ended the connection (logged by the caller): close it 1011."""
+        self.services.counters.closed_internal += 1
+        self.sub.close(CloseCode.INTERNAL)
+
+    async def _end(self) -> None:
+        services = self.services
+        self._ended = True
+        self.sub.wake = None  # (a cycle: the connection would wait for the collector)
+        self._inbox.close()  # what the hub still sends now fails at once
+        services.telemetry.connection_seconds.observe(trio.current_time() - self._started)
+        for name in list(self.rooms):
+            self.leave(name)
+        services.connections.unregister(self)
+        services.status.connection_gone(self.user)
+        if self.sub.close_code is not None:
+            await self._close_socket(self.sub.close_code)
+        await services.status.connection_ended(self.user)
 
     async def _close_socket(self, code: CloseCode) -> None:
         with trio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
@@ -259,8 +303,19 @@ class Connection:
             return
         self.push_error("rate_limited", "slow down", ref, retry_after=round(wait, 3))
 
+    def _wake_writer(self) -> None:
+        """Start the write pump unless it runs (the outbox got an item, or closed)."""
+        nursery = self._nursery
+        if not self._writing and nursery is not None:
+            self._writing = True
+            nursery.start_soon(self.write_pump, nursery.cancel_scope)
+
     async def write_pump(self, done: trio.CancelScope) -> None:
-        """Drain the outbox: what is queued at each wake-up leaves as one frame.
+        """Drain the outbox, then end: what is queued at each turn leaves as one frame. The
+        next item queued starts it again (`Subscriber.wake`), so an idle connection has
+        no writer task (its coroutine frames, its wait on the outbox and the task were
+        ≈ 2.8 KiB of every idle connection: docs/BENCHMARKS.md, "Idle"). An outbox that
+        has closed (the connection is to end) or a peer found gone cancels `done`.
 
         Text items are events (or Chunks of them) batched into a JSON array; a bytes item
         is the unwritten tail of a frame the hub started writing directly, and goes first.
@@ -270,47 +325,55 @@ class Connection:
         inbox, sub = self._inbox, self.sub
         most = self.settings.batch_max_events
         try:
-            async with inbox:
-                async for first in inbox:
-                    if sub.close_code is not None:
-                        return
-                    # What was taken from the outbox stays on the subscriber's byte
-                    # account until it has been written (`sub.sent`).
-                    taken = len(first)
-                    if isinstance(first, bytes):
-                        await self._send_frame(first)
-                    else:
-                        items: list[str] = [self._take_acks() if first is _ACKS else first]
-                        size = len(items[0])
-                        while len(items) < most and size < CHUNK_MAX_CHARS:
-                            try:
-                                item = inbox.receive_nowait()
-                            except (trio.WouldBlock, trio.EndOfChannel):
-                                break
-                            taken += len(item)
-                            if isinstance(item, bytes):  # cannot happen while busy; be safe
-                                await self._send_text(items)
-                                items = []
-                                await self._send_frame(item)
-                                continue
-                            text = self._take_acks() if item is _ACKS else item
-                            items.append(text)
-                            size += len(text)
-                        if items:
+            while True:
+                try:
+                    first = inbox.receive_nowait()
+                except trio.WouldBlock:
+                    return  # drained: nothing waits for a write
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    done.cancel()  # the outbox closed: the connection ends
+                    return
+                if sub.close_code is not None:
+                    done.cancel()
+                    return
+                # What was taken from the outbox stays on the subscriber's byte account
+                # until it has been written (`sub.sent`).
+                taken = len(first)
+                if isinstance(first, bytes):
+                    await self._send_frame(first)
+                else:
+                    items: list[str] = [self._take_acks() if first is _ACKS else first]
+                    size = len(items[0])
+                    while len(items) < most and size < CHUNK_MAX_CHARS:
+                        try:
+                            item = inbox.receive_nowait()
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                        taken += len(item)
+                        if isinstance(item, bytes):  # cannot happen while busy; be safe
                             await self._send_text(items)
-                            now = perf_counter()
-                            observe(now - sub.queued_since)
-                            sub.queued_since = now  # what is left waited at least this long
-                        counters.events_out += len(items)
-                        del items  # do not keep the last frame alive while idle
-                    del first
-                    sub.sent(taken)
-                    if inbox.statistics().current_buffer_used == 0:
-                        sub.busy = False
+                            items = []
+                            await self._send_frame(item)
+                            continue
+                        text = self._take_acks() if item is _ACKS else item
+                        items.append(text)
+                        size += len(text)
+                    if items:
+                        await self._send_text(items)
+                        now = perf_counter()
+                        observe(now - sub.queued_since)
+                        sub.queued_since = now  # what is left waited at least this long
+                    counters.events_out += len(items)
+                    del items  # do not keep the last frame alive while idle
+                del first
+                sub.sent(taken)
+                if inbox.statistics().current_buffer_used == 0:
+                    sub.busy = False
         except PEER_GONE as exc:
             self._peer_left(exc)
-        finally:
             done.cancel()
+        finally:
+            self._writing = False
 
     def _peer_left(self, exc: BaseException | None) -> None:
         """The client went away (a read saw it go, or a write found it gone): count a

@@ -124,6 +124,9 @@ class Subscriber:
     _room: trio.Event | None = None
     _room_need: int = 0
     _room_limit: int | None = None
+    #: Called when the outbox gets an item or closes: the connection's write pump runs
+    #: only while it has something to do.
+    wake: Callable[[], None] | None = None
 
     def used(self) -> int:
         """Characters this subscriber holds now: queued, being written, pending."""
@@ -161,6 +164,8 @@ class Subscriber:
         self.hold()
         self.outbox.send_nowait(item)
         self.queued_chars += len(item)
+        if self.wake is not None:
+            self.wake()
 
     def sent(self, chars: int) -> None:
         """The write pump has written (or dropped) `chars` of what was queued."""
@@ -231,6 +236,8 @@ class Subscriber:
         self.pending = []
         self.pending_chars = 0
         self.outbox.close()
+        if self.wake is not None:
+            self.wake()  # the write pump sees the outbox closed and ends the connection
         if self.inbox is not None:  # free what it will never send, now, not when it unblocks
             while True:
                 try:

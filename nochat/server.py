@@ -35,6 +35,7 @@ def hypercorn_config(settings: Settings, listen_fd: int | None = None) -> transp
     config.websocket_ping_interval = None  # keepalive is the app's (it checks answers)
     config.websocket_compression = settings.websocket_compression
     config.direct_send = settings.direct_send
+    config.socket_takeover = settings.socket_takeover
     config.graceful_timeout = settings.shutdown_grace_s
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")

@@ -28,6 +28,7 @@ from .status_book import StatusBook
 from .store import Store
 from .telemetry import Telemetry
 from .throttles import Throttles
+from .transport import SocketHost
 
 
 @dataclass(eq=False)
@@ -42,6 +43,8 @@ class Services:
     counters: Counters = field(default_factory=Counters)
     telemetry: Telemetry = field(default_factory=Telemetry)
     keepalive: Keepalive = field(default_factory=Keepalive)
+    #: Where WebSockets taken over from Hypercorn run (nochat/transport/takeover.py).
+    sockets: SocketHost = field(default_factory=SocketHost)
     addresses: ClientAddresses = field(init=False)
     throttles: Throttles = field(init=False)
     rooms: RoomDirectory = field(init=False)

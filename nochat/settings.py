@@ -57,6 +57,10 @@ class Settings:
     #: The direct wire paths (nochat/wire.py): prepared frames written straight to sockets,
     #: client frames read by NoChat's RFC 6455 reader; off = Hypercorn and wsproto.
     direct_send: bool = True
+    #: Once a plain-TCP WebSocket is accepted (no TLS, no deflate, direct_send on), NoChat
+    #: takes its socket over from Hypercorn, whose objects for it are then released;
+    #: off = the connection stays on Hypercorn's path.
+    socket_takeover: bool = True
     #: Most events the write pump coalesces into one frame.
     batch_max_events: int = 256
     #: Pending TCP connections the kernel queues (a reconnect storm overflows 100).

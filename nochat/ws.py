@@ -1,5 +1,7 @@
 """The /ws endpoint, served at the ASGI level: authenticate the handshake (refusing
-before accept), then hand the socket to a `Connection`.
+before accept), then hand the socket to a `Connection`: taken over from Hypercorn and
+run in NoChat's own `SocketHost` where the transport can (plain TCP, no deflate:
+nochat/transport/takeover.py), else in this ASGI task through ASGI messages.
 
 Everything else is the Quart-Trio app; `NoChatApp` routes the one WebSocket path here.
 Quart's WebSocket layer gives each socket two more tasks in a nursery, another memory
@@ -19,9 +21,10 @@ from werkzeug.http import parse_cookie
 
 from . import logs, protocol, transport
 from .auth import SESSION_COOKIE, bearer_from_header, origin_allowed
-from .connection import Connection, Disconnected
+from .connection import Connection
 from .errors import AuthError, Forbidden, NoChatError, Unavailable
 from .http_api import error_parts
+from .transport import Disconnected
 
 if TYPE_CHECKING:
     from .services import Services
@@ -85,7 +88,7 @@ async def serve_websocket(
             raise Unavailable("the server is shutting down")
         token = _credentials(headers, offered, svc)
         user, session = await svc.auth.authenticate(token)
-        # No await from here until Connection.serve registers the socket: a logout either
+        # No await from here until Connection.open registers the socket: a logout either
         # ran before authenticate's revocation check (refused above) or finds the socket
         # registered when it closes its session's sockets (4001).
         svc.admission.admit(user)  # caps: 429 per user, 503 server-wide; no await until registered
@@ -102,9 +105,25 @@ async def serve_websocket(
     scope["headers"] = []
     del headers, first
     conn = Connection(svc, user, session, socket, direct, address)
+    handover = transport.handover_of(scope) if svc.sockets.running else None
+    del scope
+
+    async def accept() -> transport.TakenSocket | None:
+        if handover is None:
+            await socket.accept(subprotocol)
+            return None
+        return await handover.take_over(lambda: socket.accept(subprotocol))
+
+    if not await conn.open(accept):
+        return
+    if isinstance(conn.socket, transport.TakenSocket):
+        # NoChat's task from here on; this ASGI task ends, and with it Hypercorn's
+        # objects for the connection.
+        svc.sockets.adopt(conn.socket, conn.run)
+        return
     log.debug("socket of %s accepted", user.name)
     try:
-        await conn.serve(lambda: socket.accept(subprotocol))
+        await conn.run()
     finally:
         log.debug("socket of %s ended", user.name)
 

@@ -12,6 +12,9 @@ Part of the transport adapter: `install_connection_hooks` is called by
   lasts while the client is still sending, not a fixed time.
 - An exception of one connection ends that connection, logged, never the server
   (Hypercorn runs connections in the server's own nursery).
+- The takeover (takeover.py): the read loop stops when `DirectSocket.release_reader` asks,
+  before its next read, without telling Hypercorn's protocol that the connection closed;
+  once NoChat has the socket, nothing of Hypercorn's writes to it any more.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from hypercorn.events import Closed, RawData
 from hypercorn.events import Event as ConnectionEvent
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
-from .direct import DirectSocket, socket_of
+from .direct import RELEASED, RELEASING, TAKEN, DirectSocket, socket_of
 from .hypercorn import NoChatConfig
 
 log = logging.getLogger(__name__)
@@ -56,16 +59,19 @@ def install_connection_hooks() -> None:
         if direct is None:
             await original_read(self)
             return
-        direct.reader = trio.lowlevel.current_task()
+        direct.reader, done = trio.lowlevel.current_task(), direct.reader_done
         try:
             await _read_noting_when_heard(self, direct)
         finally:
-            direct.reader_done.set()
+            assert done is not None
+            done.set()
 
     async def protocol_send(self: TCPServer, event: ConnectionEvent) -> None:
         direct = _direct_of(self)
         if direct is None or not direct.routes_writes:
             await original_send(self, event)
+        elif direct.handover == TAKEN:
+            return  # NoChat owns the socket: Hypercorn has nothing more to say on it
         elif isinstance(event, RawData):
             try:
                 await direct.send_raw(event.data)
@@ -84,14 +90,27 @@ def install_connection_hooks() -> None:
 
 
 async def _read_noting_when_heard(server: TCPServer, direct: DirectSocket) -> None:
-    """Hypercorn 0.18.0's `TCPServer._read_data`, plus `direct.heard` after each read."""
+    """Hypercorn 0.18.0's `TCPServer._read_data`, plus `direct.heard` after each read, and
+    a way out for the takeover: it returns without Hypercorn's `Closed` when
+    `direct.release_reader` asked it to stop (before its next read, or during one that
+    is waiting: cancelled, it has taken nothing from the socket)."""
     read_timeout = server.config.read_timeout or math.inf
     while True:
+        if direct.handover == RELEASING:
+            direct.handover = RELEASED
+            return
+        scope = direct.read_scope = trio.move_on_after(read_timeout)
         try:
-            with trio.fail_after(read_timeout):
+            with scope:
                 data = await server.stream.receive_some(MAX_RECV)
-        except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
             break
+        finally:
+            direct.read_scope = None
+        if scope.cancelled_caught:
+            if direct.handover == RELEASING:
+                continue
+            break  # read_timeout (Hypercorn's fail_after)
         direct.heard = trio.current_time()
         await server.protocol.handle(RawData(bytes(data)))
         if data == b"":

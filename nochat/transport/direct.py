@@ -27,6 +27,10 @@ CLOSE_LINGER_MAX_S = 10.0
 _LINGER_READ_BYTES = 65536
 #: Where a Hypercorn TCPServer keeps its DirectSocket.
 _TCP_SERVER_KEY = "_nochat_direct"
+#: `DirectSocket.handover`: Hypercorn reads the socket (NONE); it must stop before the
+#: next read (RELEASING: the 101 is going out); its reader stopped for that without
+#: ending the connection (RELEASED); NoChat owns the socket (TAKEN: takeover.py).
+NONE, RELEASING, RELEASED, TAKEN = 0, 1, 2, 3
 
 
 class DirectSocket:
@@ -52,7 +56,9 @@ class DirectSocket:
         "_shut",
         "_socket",
         "_stream",
+        "handover",
         "heard",
+        "read_scope",
         "reader",
         "reader_done",
         "reading",
@@ -71,13 +77,33 @@ class DirectSocket:
         #: Whether the write pump's queue holds the placeholder for `_rest` (the bytes
         #: the hub queued when `send_nowait` wrote part of a frame).
         self._rest_queued = False
-        #: Hypercorn's reader task for this socket, and set once it has stopped reading.
+        #: Hypercorn's reader task for this socket, and set once it has stopped reading;
+        #: both None once NoChat reads the socket itself (takeover.py).
         self.reader: trio.lowlevel.Task | None = None
-        self.reader_done = trio.Event()
+        self.reader_done: trio.Event | None = trio.Event()
+        #: The scope of Hypercorn's read in progress (cancelled to stop its reader).
+        self.read_scope: trio.CancelScope | None = None
+        #: Where handing the socket over to NoChat stands (NONE … TAKEN).
+        self.handover = NONE
         #: When the reader last got bytes from the client (trio time).
         self.heard = 0.0
         #: NoChat's FrameReader cuts this connection's client frames (not wsproto).
         self.reading = False
+
+    def release_reader(self) -> None:
+        """Stop Hypercorn's reader before it reads another byte: cancelling a trio read
+        that is waiting loses nothing (the bytes stay in the kernel for the next reader)."""
+        self.handover = RELEASING
+        if self.read_scope is not None:
+            self.read_scope.cancel()
+
+    def rebind(self, stream: trio.SocketStream) -> None:
+        """Write to `stream` from now on (the same connection, taken over: takeover.py);
+        nobody reads for Hypercorn any more."""
+        self._stream = stream
+        self._socket = stream.socket
+        self.reader = self.reader_done = self.read_scope = None
+        self.handover = TAKEN
 
     def route_writes(self) -> None:
         """From now on Hypercorn's writes to this socket go through `send_raw`/`finish`."""
@@ -86,6 +112,10 @@ class DirectSocket:
     @property
     def routes_writes(self) -> bool:
         return self._routed
+
+    @property
+    def stream(self) -> trio.SocketStream:
+        return self._stream
 
     def shut(self) -> None:
         """No more application frames: a close frame is going out (they would follow it)."""
@@ -183,11 +213,13 @@ class DirectSocket:
         CLOSE_LINGER_MAX_S have passed."""
         now = trio.current_time()
         self.heard, end = now, now + CLOSE_LINGER_MAX_S
-        reading_here = trio.lowlevel.current_task() is self.reader
+        done = self.reader_done
+        reading_here = done is None or trio.lowlevel.current_task() is self.reader
         while (now := trio.current_time()) < min(end, self.heard + CLOSE_LINGER_S):
             with trio.move_on_at(min(end, self.heard + CLOSE_LINGER_S)):
                 if not reading_here:
-                    await self.reader_done.wait()  # Hypercorn's reader notes `heard`
+                    assert done is not None
+                    await done.wait()  # Hypercorn's reader notes `heard`
                     return
                 if not await self._stream.receive_some(_LINGER_READ_BYTES):
                     return

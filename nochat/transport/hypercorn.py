@@ -8,6 +8,9 @@
   `wire.FrameReader` and handed to the app with `WSStream.app_put`, instead of wsproto.
 - The app's receive queue (`_AppInbox`) stops holding Hypercorn's reader up once the
   app has closed the socket or finished.
+- The takeover (takeover.py): a WebSocket that NoChat can read and write itself gets a
+  `Handover` in its scope; the accept hook stops Hypercorn's reader before the 101 when
+  the app takes the socket over, and the app's "finished" is dropped once it has.
 - `NoChatConfig`: the settings those hooks read, and TCP_USER_TIMEOUT on the listening
   sockets.
 """
@@ -27,7 +30,8 @@ from hypercorn.protocol.events import Data, Event, Request, StreamClosed
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 
 from .. import wire
-from .direct import DirectSocket, attach
+from .direct import TAKEN, DirectSocket, attach
+from .takeover import HANDOVER_KEY, Handover, handover_of
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,7 @@ class NoChatConfig(Config):
     tcp_user_timeout_ms: int = 0
     websocket_compression: bool = True
     direct_send: bool = True
+    socket_takeover: bool = True
 
     def create_sockets(self) -> Sockets:
         sockets = super().create_sockets()
@@ -108,15 +113,24 @@ def install() -> None:
                 extensions: dict[str, object] = self.scope["extensions"]  # type: ignore[assignment]
                 extensions[SCOPE_KEY] = sink
                 if self.handshake.extensions is None:  # no deflate: frames are plain
-                    setattr(self, _READER, wire.FrameReader(config.websocket_max_message_size))
+                    max_message = config.websocket_max_message_size
+                    setattr(self, _READER, wire.FrameReader(max_message))
                     if sink is not None:
                         sink.reading = True
+                        if config.socket_takeover:
+                            extensions[HANDOVER_KEY] = Handover(sink, max_message)
         else:
             await original(self, event)
 
     original_app_send = WSStream.app_send
 
     async def app_send(self: WSStream, message: Any) -> None:
+        handover = handover_of(self.scope) if isinstance(self.config, NoChatConfig) else None
+        if handover is not None:
+            if handover.direct.handover == TAKEN:
+                return  # NoChat owns the socket: Hypercorn's part in it is over
+            if handover.wanted and message is not None and message["type"] == "websocket.accept":
+                handover.direct.release_reader()  # before the 101: no byte after it is read
         inbox = self.app_put
         if isinstance(inbox, _AppInbox):
             if message is None:
