@@ -28,7 +28,7 @@ import trio
 from hypercorn.trio import serve as hypercorn_serve
 
 from nochat import transport
-from nochat.transport.echo import echo_app, echo_config
+from nochat.transport.echo import EchoApp, echo_config
 
 from . import conformance_report
 
@@ -98,7 +98,7 @@ async def run_target(target: Target, wstest: str, cases: str, work: Path) -> dic
     async with trio.open_nursery() as nursery:
         with trio.fail_after(START_TIMEOUT_S):
             binds = await nursery.start(
-                partial(hypercorn_serve, echo_app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+                partial(hypercorn_serve, EchoApp(), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
             )
         port = int(binds[0].rsplit(":", 1)[1])
         outdir = work / target.agent

@@ -13,7 +13,9 @@ and reads them from Hypercorn's sockets is `nochat/transport/`.
 
 from __future__ import annotations
 
+import base64
 import codecs
+import hashlib
 
 _TEXT = 0x81  # FIN + opcode 1 (text)
 _BINARY = 0x82  # FIN + opcode 2 (binary)
@@ -36,6 +38,25 @@ def _frame(first: int, data: bytes) -> bytes:
     if n < 65536:
         return bytes((first, 126)) + n.to_bytes(2, "big") + data
     return bytes((first, 127)) + n.to_bytes(8, "big") + data
+
+
+#: RFC 6455 §1.3: what the server appends to the client's key before hashing it.
+_ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def handshake_response(key: bytes, subprotocol: str | None) -> bytes:
+    """The server's 101 for a valid opening handshake with `key` (Sec-WebSocket-Key),
+    no extension, and `subprotocol` when one was chosen (RFC 6455 §4.2.2)."""
+    accept = base64.b64encode(hashlib.sha1(key + _ACCEPT_GUID).digest())
+    lines = [
+        b"HTTP/1.1 101 Switching Protocols",
+        b"upgrade: websocket",
+        b"connection: Upgrade",
+        b"sec-websocket-accept: " + accept,
+    ]
+    if subprotocol is not None:
+        lines.append(b"sec-websocket-protocol: " + subprotocol.encode())
+    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 # ---- the fast receive path --------------------------------------------------------------------

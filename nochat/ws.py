@@ -109,10 +109,10 @@ async def serve_websocket(
     del scope
 
     async def accept() -> transport.TakenSocket | None:
-        if handover is None:
-            await socket.accept(subprotocol)
-            return None
-        return await handover.take_over(lambda: socket.accept(subprotocol))
+        if handover is not None and (taken := await handover.take_over(subprotocol)):
+            return taken
+        await socket.accept(subprotocol)
+        return None
 
     if not await conn.open(accept):
         return

@@ -9,8 +9,8 @@
 - The app's receive queue (`_AppInbox`) stops holding Hypercorn's reader up once the
   app has closed the socket or finished.
 - The takeover (takeover.py): a WebSocket that NoChat can read and write itself gets a
-  `Handover` in its scope; the accept hook stops Hypercorn's reader before the 101 when
-  the app takes the socket over, and the app's "finished" is dropped once it has.
+  `Handover` in its scope; once NoChat has taken the socket, whatever the app's ASGI
+  task still tells Hypercorn (its end) is dropped.
 - `NoChatConfig`: the settings those hooks read, and TCP_USER_TIMEOUT on the listening
   sockets.
 """
@@ -117,8 +117,9 @@ def install() -> None:
                     setattr(self, _READER, wire.FrameReader(max_message))
                     if sink is not None:
                         sink.reading = True
-                        if config.socket_takeover:
-                            extensions[HANDOVER_KEY] = Handover(sink, max_message)
+                        key = self.handshake.key
+                        if config.socket_takeover and key and event.http_version == "1.1":
+                            extensions[HANDOVER_KEY] = Handover(sink, key, max_message)
         else:
             await original(self, event)
 
@@ -126,11 +127,8 @@ def install() -> None:
 
     async def app_send(self: WSStream, message: Any) -> None:
         handover = handover_of(self.scope) if isinstance(self.config, NoChatConfig) else None
-        if handover is not None:
-            if handover.direct.handover == TAKEN:
-                return  # NoChat owns the socket: Hypercorn's part in it is over
-            if handover.wanted and message is not None and message["type"] == "websocket.accept":
-                handover.direct.release_reader()  # before the 101: no byte after it is read
+        if handover is not None and handover.direct.handover == TAKEN:
+            return  # NoChat owns the socket and accepted it: Hypercorn's part is over
         inbox = self.app_put
         if isinstance(inbox, _AppInbox):
             if message is None:

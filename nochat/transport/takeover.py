@@ -8,21 +8,21 @@ connection, the ASGI task and its queue, Hypercorn's reader task): ≈ 17.8 KiB 
 BENCHMARKS.md, "Idle"). Hypercorn stays the launcher, the HTTP server and the handshake;
 after the 101, the connection is NoChat's.
 
-How, in order (`Handover.take_over`):
-1. The app accepts through ASGI as always. Just before Hypercorn writes the 101, the
-   accept hook (hypercorn.py) stops Hypercorn's reader (`DirectSocket.release_reader`):
-   its read, if one is waiting, is cancelled, which takes nothing from the socket, so
-   every byte the client sends after the 101 is still in the kernel for NoChat.
-2. The reader returns without telling Hypercorn's protocol that the connection closed
-   (connection_hooks.py); `take_over` waits for that.
-3. The socket's descriptor is detached from Hypercorn's trio socket into a new one
-   (no syscall, no second descriptor), and the connection's `DirectSocket` writes to it
-   from then on; Hypercorn's hooks drop anything it would still write
-   (`DirectSocket.handover` is TAKEN), and its own close of the old, detached socket does
-   nothing.
+How, in order (`Handover.take_over`, instead of the ASGI accept):
+1. Hypercorn's reader is stopped (`DirectSocket.release_reader`): its read, waiting for
+   the client's next bytes, is cancelled, which takes nothing from the socket. It returns
+   without telling Hypercorn's protocol that the connection closed (connection_hooks.py).
+2. The socket's descriptor is detached from Hypercorn's trio socket into a new one (no
+   syscall, no second descriptor), and the connection's `DirectSocket` writes to it from
+   then on; Hypercorn's hooks drop anything it would still write (`DirectSocket.handover`
+   is TAKEN), and its own close of the old, detached socket does nothing.
+3. NoChat writes the 101 itself (`wire.handshake_response`; Hypercorn has checked the
+   handshake): no client byte can come before it, so none was read by Hypercorn.
 4. The app hands the `TakenSocket` to a `SocketHost` (a NoChat nursery) and its ASGI task
    returns; Hypercorn's "app finished" is dropped (hypercorn.py), its task group ends,
    `TCPServer.run` returns, and everything Hypercorn made for the connection is garbage.
+   Hypercorn's accept (its wsproto connection and the 101 through h11) was a sixth of
+   the server's CPU per connect; it no longer runs.
 
 Where that is not sound it is not done, and the connection stays on Hypercorn's path:
 TLS (the socket is under an SSLStream: no `DirectSocket`), permessage-deflate negotiated
@@ -41,7 +41,7 @@ from typing import Any, NoReturn
 import trio
 
 from .. import wire
-from .direct import RELEASED, DirectSocket
+from .direct import NONE, RELEASED, DirectSocket
 
 log = logging.getLogger(__name__)
 
@@ -59,37 +59,41 @@ class Disconnected(Exception):
 
 
 class Handover:
-    """A WebSocket that NoChat may take over once accepted (`handover_of`)."""
+    """A WebSocket that NoChat may take over instead of accepting it through ASGI
+    (`handover_of`)."""
 
-    __slots__ = ("_direct", "_max_message", "wanted")
+    __slots__ = ("_direct", "_key", "_max_message")
 
-    def __init__(self, direct: DirectSocket, max_message: int) -> None:
+    def __init__(self, direct: DirectSocket, key: bytes, max_message: int) -> None:
         self._direct = direct
+        self._key = key  # Sec-WebSocket-Key
         self._max_message = max_message
-        #: Read by the accept hook: stop Hypercorn's reader before the 101 goes out.
-        self.wanted = False
 
     @property
     def direct(self) -> DirectSocket:
         return self._direct
 
-    async def take_over(self, accept: Callable[[], Awaitable[None]]) -> TakenSocket | None:
-        """Accept (through ASGI) and take the socket over; None when the connection ended
-        before Hypercorn's reader let go (the app goes on through ASGI and sees it end)."""
-        self.wanted = True
-        await accept()
+    async def take_over(self, subprotocol: str | None) -> TakenSocket | None:
+        """Accept the WebSocket on a socket NoChat owns from now on; None when Hypercorn's
+        reader did not let go (the connection ended first, or the reader was stuck in a
+        write): then it is Hypercorn's still, and the app accepts through ASGI."""
         direct = self._direct
         done = direct.reader_done
-        if done is None:
+        if done is None or done.is_set():
             return None
+        direct.release_reader()
         with trio.move_on_after(RELEASE_TIMEOUT_S):
             await done.wait()
         if direct.handover != RELEASED:
+            direct.handover = NONE  # a reader still running goes on reading for Hypercorn
             return None
         old: Any = direct.stream.socket
         sock = trio.socket.socket(old.family, old.type, old.proto, fileno=old.detach())
         direct.rebind(trio.SocketStream(sock))
-        return TakenSocket(direct, wire.FrameReader(self._max_message))
+        taken = TakenSocket(direct, wire.FrameReader(self._max_message))
+        with contextlib.suppress(OSError):  # gone: its first read says so
+            await direct.send_all(wire.handshake_response(self._key, subprotocol))
+        return taken
 
 
 def handover_of(scope: Mapping[str, Any]) -> Handover | None:
