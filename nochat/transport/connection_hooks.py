@@ -53,6 +53,9 @@ def install_connection_hooks() -> None:
             await original_run(self)
         except* Exception:
             log.exception("a connection failed")
+        direct = socket_of(self)
+        if direct is not None and direct.handover == TAKEN:
+            _let_go(self)
 
     async def read_data(self: TCPServer) -> None:
         direct = _direct_of(self)
@@ -87,6 +90,19 @@ def install_connection_hooks() -> None:
     TCPServer.run = run  # type: ignore[method-assign]
     TCPServer._read_data = read_data  # type: ignore[method-assign]
     TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]
+
+
+def _let_go(server: TCPServer) -> None:
+    """Break the cycles among Hypercorn's objects of a taken-over connection (the TCP
+    server, its protocol wrapper, H11Protocol and WSStream refer to each other through
+    bound methods), so they are freed now rather than by the collector: ~50 collected
+    objects per connection kept the young generation filling up while sockets connected."""
+    wrapper = vars(server).get("protocol")
+    inner = vars(wrapper).get("protocol") if wrapper is not None else None
+    stream = vars(inner).get("stream") if inner is not None else None
+    for obj in (stream, inner, wrapper, server):
+        if obj is not None:
+            vars(obj).clear()
 
 
 async def _read_noting_when_heard(server: TCPServer, direct: DirectSocket) -> None:

@@ -1,4 +1,5 @@
-"""Slow readers replaying a room of large messages cost bounded server memory.
+"""Slow readers replaying a room of large messages, and idle joined sockets, cost bounded
+server memory.
 
 Measured as the RSS of a `nochat serve` child process (VmHWM for the peak, VmRSS after):
 RSS is what the operator pays and what the original report measured, it counts what
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import urllib.request
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import trio
@@ -100,3 +102,32 @@ async def test_memory_slow_replays_stay_under_budget_and_return_to_baseline(
         print(f"baseline {baseline} KiB, peak +{peak} KiB, after +{after} KiB")
         assert peak < PEAK_GROWTH_KIB
         assert after < AFTER_GROWTH_KIB
+
+
+IDLE_SOCKETS = 400
+IDLE_WARMUP = 40
+#: RSS each idle, joined connection may add (loadgen idle-10000 measured 12.4 KiB taken
+#: over and 35 KiB on Hypercorn's path, docs/BENCHMARKS.md "Idle"; a few hundred sockets
+#: pay a little more each for the tables they grow).
+IDLE_KIB_PER_SOCKET = 20
+
+
+async def _idle_sockets(server: ServerProcess, token: str, n: int, stack: AsyncExitStack) -> None:
+    for _ in range(n):
+        client = await stack.enter_async_context(ws_connect(server, token))
+        await client.join()
+
+
+async def test_memory_idle_joined_sockets_stay_small(tmp_path: Path) -> None:
+    env = {"max_connections_per_user": str(2 * IDLE_SOCKETS), "first_frame_timeout_s": "120"}
+    async with server_process(tmp_path / "d", **env) as server:
+        user = await Api(server.http).signup("idle")
+        assert user.token is not None
+        async with AsyncExitStack() as stack:
+            # Warm up first: the first sockets grow the tables every socket shares.
+            await _idle_sockets(server, user.token, IDLE_WARMUP, stack)
+            before = server.status_kib("VmRSS")
+            await _idle_sockets(server, user.token, IDLE_SOCKETS, stack)  # each one joined
+            per_socket = (server.status_kib("VmRSS") - before) / IDLE_SOCKETS
+            print(f"{per_socket:.1f} KiB per idle joined socket")
+            assert per_socket < IDLE_KIB_PER_SOCKET
