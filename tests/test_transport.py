@@ -10,17 +10,21 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+import pytest
 import trio
 
-from nochat.transport import DirectSocket
+from nochat.transport import DirectSocket, TakenSocket
+from nochat.transport.direct import NONE, TAKEN
 
 from .support import Api, make_settings, start_server, ws_connect
 
 
+@pytest.mark.parametrize("takeover", [True, False], ids=["taken-over", "hooked"])
 async def test_transport_direct_reader_and_writer_engage_on_real_hypercorn(
-    nursery: trio.Nursery, tmp_path: Path
+    nursery: trio.Nursery, tmp_path: Path, takeover: bool
 ) -> None:
-    server = await start_server(nursery, make_settings(tmp_path / "d", direct_send=True))
+    settings = make_settings(tmp_path / "d", direct_send=True, socket_takeover=takeover)
+    server = await start_server(nursery, settings)
     ann = await Api(server.http).signup("ann")
     hub = server.services.hub
     async with ws_connect(server, ann.token) as a:
@@ -30,6 +34,8 @@ async def test_transport_direct_reader_and_writer_engage_on_real_hypercorn(
         sink = conn.sub.direct
         assert isinstance(sink, DirectSocket), "the direct writer did not attach"
         assert sink.reading, "the direct reader (wire.FrameReader) did not engage"
+        assert isinstance(conn.socket, TakenSocket) is takeover, "the takeover did not engage"
+        assert sink.handover == (TAKEN if takeover else NONE)
         before = hub.direct_writes
         await a.say("through the hooks")  # read by FrameReader, echoed by the flusher
         (got,) = await a.messages(1)
@@ -45,7 +51,9 @@ async def test_transport_hooks_stay_off_when_direct_send_is_off(
     async with ws_connect(server, ann.token) as a:
         await a.join()
         (conns,) = server.services.connections.by_session.values()
-        assert next(iter(conns)).sub.direct is None
+        (conn,) = conns
+        assert conn.sub.direct is None
+        assert not isinstance(conn.socket, TakenSocket)  # the takeover needs the direct paths
         await a.say("plain")
         assert (await a.messages(1))[0]["text"] == "plain"
     assert server.services.hub.direct_writes == 0

@@ -93,8 +93,8 @@ async def test_plain_http_gets_no_hsts(server: RunningServer) -> None:
 async def test_wss_chat_frames_arrive_intact_and_in_order(
     tls_server: RunningServer, client_context: ssl.SSLContext
 ) -> None:
-    """Over TLS the direct writer stands aside and the direct reader cuts decrypted
-    frames: many sends, long texts and batched frames must all arrive whole."""
+    """Over TLS the direct writer and the takeover stand aside and the direct reader cuts
+    decrypted frames: many sends, long texts and batched frames must all arrive whole."""
     api = Api(tls_server.http, ssl_context=client_context)
     alice = await api.signup("alice")
     bob = await api.signup("bob")
@@ -109,6 +109,7 @@ async def test_wss_chat_frames_arrive_intact_and_in_order(
         for text in texts:
             await a.say(text)
         got = await b.messages(len(texts))
+        assert tls_server.services.sockets.count == 0  # Hypercorn's TLS stream serves them
     assert [m["text"] for m in got] == texts
     # The direct writer stood aside: every event went through a write pump (and TLS).
     assert tls_server.services.hub.direct_writes == 0
