@@ -20,6 +20,7 @@ backlog, a join's replay (replay.py), the tail of a partial write.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any, Protocol
@@ -84,6 +85,7 @@ class Connection:
         "_acks",
         "_direct",
         "_ended",
+        "_first_by",
         "_frame_bucket",
         "_gone",
         "_inbox",
@@ -150,6 +152,9 @@ class Connection:
         self._typing: dict[str, TokenBucket] = {}
         self._strikes = 0
         self._next_ping = now
+        #: When a client that has sent no frame yet is closed 4002 (the keepalive heap
+        #: watches it: a trio deadline per connecting socket cost its heap upkeep).
+        self._first_by = math.inf
         self._ended = False
         self._gone = False
         self._started = now
@@ -193,12 +198,15 @@ class Connection:
         try:
             await services.status.load(self.user)
             self.sub.direct = self._direct  # frames may go straight out only after accept
-            self._next_ping = trio.current_time() + self.settings.ping_interval_s
+            now = trio.current_time()
+            self._next_ping = now + self.settings.ping_interval_s
+            self._first_by = now + self.settings.first_frame_timeout_s  # (read_pump reads next)
             services.keepalive.watch(self, self._keepalive_deadline())
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 try:
-                    self._wake_writer()  # for what was queued before (or a close meanwhile)
+                    if self.sub.queued_chars or self.sub.close_code is not None:
+                        self._wake_writer()  # queued before the nursery (or closed meanwhile)
                     await self.read_pump()  # the connection's own task is the reader
                     nursery.cancel_scope.cancel()  # the client went away
                 finally:
@@ -241,13 +249,6 @@ class Connection:
         """Receive and handle frames until the client goes (returns) or the server closes
         the connection (cancelled with the nursery)."""
         try:
-            with trio.move_on_after(self.settings.first_frame_timeout_s) as first:
-                data = await self.socket.receive()
-            if first.cancelled_caught:
-                self.services.counters.closed_no_pong += 1
-                self.sub.close(CloseCode.NO_PONG)  # accepted, then silent: a half-open handshake
-                return
-            await self._on_frame(data)
             while True:
                 data = await self.socket.receive()
                 await self._on_frame(data)
@@ -256,6 +257,7 @@ class Connection:
 
     async def _on_frame(self, data: str | bytes) -> None:
         now = self.last_heard = trio.current_time()
+        self._first_by = math.inf
         self.services.counters.frames_in += 1
         wait = self._frame_bucket.take(now)
         if wait:
@@ -410,9 +412,9 @@ class Connection:
         if now >= self.expires_at:
             self.sub.close(CloseCode.TOKEN_EXPIRED)
             return None
-        if now - self.last_heard >= self.settings.pong_timeout_s:
-            self.services.counters.closed_no_pong += 1
-            self.sub.close(CloseCode.NO_PONG)
+        if now - self.last_heard >= self.settings.pong_timeout_s or now >= self._first_by:
+            self.services.counters.closed_no_pong += 1  # silent, or accepted and then silent
+            self.sub.close(CloseCode.NO_PONG)  # (a half-open handshake)
             return None
         if now >= self._next_ping:
             self.push(protocol.PING)
@@ -420,7 +422,12 @@ class Connection:
         return self._keepalive_deadline()
 
     def _keepalive_deadline(self) -> float:
-        return min(self._next_ping, self.last_heard + self.settings.pong_timeout_s, self.expires_at)
+        return min(
+            self._next_ping,
+            self.last_heard + self.settings.pong_timeout_s,
+            self.expires_at,
+            self._first_by,
+        )
 
     # ---- outbox ------------------------------------------------------------------------
 

@@ -91,8 +91,13 @@ class Handover:
         sock = trio.socket.socket(old.family, old.type, old.proto, fileno=old.detach())
         direct.rebind(trio.SocketStream(sock))
         taken = TakenSocket(direct, wire.FrameReader(self._max_message))
+        response = wire.handshake_response(self._key, subprotocol)
         with contextlib.suppress(OSError):  # gone: its first read says so
-            await direct.send_all(wire.handshake_response(self._key, subprotocol))
+            written = direct.send_nowait(response)  # an empty socket takes it whole
+            if not written:
+                await direct.send_all(response)
+            elif written < len(response):
+                await direct.send_queued(b"")  # the rest, which the socket kept
         return taken
 
 
