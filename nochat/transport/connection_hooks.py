@@ -12,9 +12,10 @@ Part of the transport adapter: `install_connection_hooks` is called by
   lasts while the client is still sending, not a fixed time.
 - An exception of one connection ends that connection, logged, never the server
   (Hypercorn runs connections in the server's own nursery).
-- The takeover (takeover.py): the read loop stops when `DirectSocket.release_reader` asks,
-  before its next read, without telling Hypercorn's protocol that the connection closed;
-  once NoChat has the socket, nothing of Hypercorn's writes to it any more.
+- The takeover (takeover.py): while the app decides whether to take the socket over, the
+  read loop reads nothing (`DirectSocket.offer`); told to stop, it returns without
+  telling Hypercorn's protocol that the connection closed; once NoChat has the socket,
+  nothing of Hypercorn's writes to it any more, and Hypercorn's objects are let go.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from hypercorn.events import Closed, RawData
 from hypercorn.events import Event as ConnectionEvent
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
-from .direct import RELEASED, RELEASING, TAKEN, DirectSocket, socket_of
+from .direct import OFFERED, RELEASED, RELEASING, TAKEN, DirectSocket, socket_of
 from .hypercorn import NoChatConfig
 
 log = logging.getLogger(__name__)
@@ -107,26 +108,22 @@ def _let_go(server: TCPServer) -> None:
 
 async def _read_noting_when_heard(server: TCPServer, direct: DirectSocket) -> None:
     """Hypercorn 0.18.0's `TCPServer._read_data`, plus `direct.heard` after each read, and
-    a way out for the takeover: it returns without Hypercorn's `Closed` when
-    `direct.release_reader` asked it to stop (before its next read, or during one that
-    is waiting: cancelled, it has taken nothing from the socket)."""
+    the takeover's pause: after a WebSocket request NoChat may take over, it reads nothing
+    until the app has decided, and returns without Hypercorn's `Closed` when the app
+    takes the socket (so every byte after the request is left in the kernel for NoChat)."""
     read_timeout = server.config.read_timeout or math.inf
     while True:
+        decided = direct.decided
+        if direct.handover == OFFERED and decided is not None:
+            await decided.wait()
         if direct.handover == RELEASING:
             direct.handover = RELEASED
             return
-        scope = direct.read_scope = trio.move_on_after(read_timeout)
         try:
-            with scope:
+            with trio.fail_after(read_timeout):
                 data = await server.stream.receive_some(MAX_RECV)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
+        except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
             break
-        finally:
-            direct.read_scope = None
-        if scope.cancelled_caught:
-            if direct.handover == RELEASING:
-                continue
-            break  # read_timeout (Hypercorn's fail_after)
         direct.heard = trio.current_time()
         await server.protocol.handle(RawData(bytes(data)))
         if data == b"":

@@ -27,10 +27,11 @@ CLOSE_LINGER_MAX_S = 10.0
 _LINGER_READ_BYTES = 65536
 #: Where a Hypercorn TCPServer keeps its DirectSocket.
 _TCP_SERVER_KEY = "_nochat_direct"
-#: `DirectSocket.handover`: Hypercorn reads the socket (NONE); it must stop before the
-#: next read (RELEASING: the 101 is going out); its reader stopped for that without
-#: ending the connection (RELEASED); NoChat owns the socket (TAKEN: takeover.py).
-NONE, RELEASING, RELEASED, TAKEN = 0, 1, 2, 3
+#: `DirectSocket.handover` (takeover.py): Hypercorn reads the socket (NONE); the app may
+#: take it over and Hypercorn's reader waits for its decision before reading on
+#: (OFFERED); the reader is to stop (RELEASING); it has stopped without ending the
+#: connection (RELEASED); NoChat owns the socket (TAKEN).
+NONE, OFFERED, RELEASING, RELEASED, TAKEN = 0, 1, 2, 3, 4
 
 
 class DirectSocket:
@@ -56,9 +57,9 @@ class DirectSocket:
         "_shut",
         "_socket",
         "_stream",
+        "decided",
         "handover",
         "heard",
-        "read_scope",
         "reader",
         "reader_done",
         "reading",
@@ -81,28 +82,33 @@ class DirectSocket:
         #: both None once NoChat reads the socket itself (takeover.py).
         self.reader: trio.lowlevel.Task | None = None
         self.reader_done: trio.Event | None = trio.Event()
-        #: The scope of Hypercorn's read in progress (cancelled to stop its reader).
-        self.read_scope: trio.CancelScope | None = None
-        #: Where handing the socket over to NoChat stands (NONE … TAKEN).
+        #: Where handing the socket over to NoChat stands (NONE … TAKEN), and, while it is
+        #: OFFERED, set when the app has decided.
         self.handover = NONE
+        self.decided: trio.Event | None = None
         #: When the reader last got bytes from the client (trio time).
         self.heard = 0.0
         #: NoChat's FrameReader cuts this connection's client frames (not wsproto).
         self.reading = False
 
-    def release_reader(self) -> None:
-        """Stop Hypercorn's reader before it reads another byte: cancelling a trio read
-        that is waiting loses nothing (the bytes stay in the kernel for the next reader)."""
-        self.handover = RELEASING
-        if self.read_scope is not None:
-            self.read_scope.cancel()
+    def offer(self) -> None:
+        """Hypercorn's reader reads no more until `decide` (the app may take the socket)."""
+        self.handover, self.decided = OFFERED, trio.Event()
+
+    def decide(self, take: bool) -> None:
+        """The app's decision: Hypercorn's reader stops (RELEASING) or reads on (NONE)."""
+        if self.handover == OFFERED:
+            self.handover = RELEASING if take else NONE
+        if self.decided is not None:
+            self.decided.set()
+            self.decided = None
 
     def rebind(self, stream: trio.SocketStream) -> None:
         """Write to `stream` from now on (the same connection, taken over: takeover.py);
         nobody reads for Hypercorn any more."""
         self._stream = stream
         self._socket = stream.socket
-        self.reader = self.reader_done = self.read_scope = None
+        self.reader = self.reader_done = None
         self.handover = TAKEN
 
     def route_writes(self) -> None:

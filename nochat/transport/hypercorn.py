@@ -127,8 +127,10 @@ def install() -> None:
 
     async def app_send(self: WSStream, message: Any) -> None:
         handover = handover_of(self.scope) if isinstance(self.config, NoChatConfig) else None
-        if handover is not None and handover.direct.handover == TAKEN:
-            return  # NoChat owns the socket and accepted it: Hypercorn's part is over
+        if handover is not None:
+            if handover.direct.handover == TAKEN:
+                return  # NoChat owns the socket and accepted it: Hypercorn's part is over
+            handover.direct.decide(take=False)  # the app answers through ASGI instead
         inbox = self.app_put
         if isinstance(inbox, _AppInbox):
             if message is None:

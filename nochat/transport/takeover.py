@@ -9,9 +9,11 @@ BENCHMARKS.md, "Idle"). Hypercorn stays the launcher, the HTTP server and the ha
 after the 101, the connection is NoChat's.
 
 How, in order (`Handover.take_over`, instead of the ASGI accept):
-1. Hypercorn's reader is stopped (`DirectSocket.release_reader`): its read, waiting for
-   the client's next bytes, is cancelled, which takes nothing from the socket. It returns
-   without telling Hypercorn's protocol that the connection closed (connection_hooks.py).
+1. Hypercorn's reader has read the request and nothing after it: when a request can be
+   taken over, it waits for the app's decision before reading on (`DirectSocket.offer`;
+   an app that answers through ASGI instead decides "no" with its first message). Told
+   to stop, it returns without telling Hypercorn's protocol that the connection closed
+   (connection_hooks.py).
 2. The socket's descriptor is detached from Hypercorn's trio socket into a new one (no
    syscall, no second descriptor), and the connection's `DirectSocket` writes to it from
    then on; Hypercorn's hooks drop anything it would still write (`DirectSocket.handover`
@@ -35,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn
 
@@ -68,6 +71,7 @@ class Handover:
         self._direct = direct
         self._key = key  # Sec-WebSocket-Key
         self._max_message = max_message
+        direct.offer()
 
     @property
     def direct(self) -> DirectSocket:
@@ -80,15 +84,17 @@ class Handover:
         direct = self._direct
         done = direct.reader_done
         if done is None or done.is_set():
+            direct.decide(take=False)
             return None
-        direct.release_reader()
+        direct.decide(take=True)
         with trio.move_on_after(RELEASE_TIMEOUT_S):
             await done.wait()
         if direct.handover != RELEASED:
             direct.handover = NONE  # a reader still running goes on reading for Hypercorn
             return None
         old: Any = direct.stream.socket
-        sock = trio.socket.socket(old.family, old.type, old.proto, fileno=old.detach())
+        fd = old.detach()
+        sock = trio.socket.from_stdlib_socket(socket.socket(old.family, old.type, old.proto, fd))
         direct.rebind(trio.SocketStream(sock))
         taken = TakenSocket(direct, wire.FrameReader(self._max_message))
         response = wire.handshake_response(self._key, subprotocol)
