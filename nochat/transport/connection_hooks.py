@@ -39,12 +39,13 @@ def _direct_of(server: TCPServer) -> DirectSocket | None:
 
 
 def install_connection_hooks() -> None:
-    """Wrap `TCPServer.run`, `_read_data` and `protocol_send` (once per process)."""
+    """Wrap `TCPServer.run`, `_read_data`, `protocol_send` and `_close` (once per process)."""
     if getattr(TCPServer.run, "_nochat_hooks", False):
         return
     original_run = TCPServer.run
     original_read = TCPServer._read_data
     original_send = TCPServer.protocol_send
+    original_close = TCPServer._close
 
     async def run(self: TCPServer) -> None:
         if not isinstance(self.config, NoChatConfig):
@@ -87,10 +88,17 @@ def install_connection_hooks() -> None:
         else:
             await original_send(self, event)
 
+    async def close(self: TCPServer) -> None:
+        direct = _direct_of(self)
+        if direct is None or direct.handover != TAKEN:
+            await original_close(self)
+        # else: the socket is NoChat's now (Hypercorn's trio socket is detached anyway)
+
     run._nochat_hooks = True  # type: ignore[attr-defined]
     TCPServer.run = run  # type: ignore[method-assign]
     TCPServer._read_data = read_data  # type: ignore[method-assign]
     TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]
+    TCPServer._close = close  # type: ignore[method-assign]
 
 
 def _let_go(server: TCPServer) -> None:
@@ -120,8 +128,11 @@ async def _read_noting_when_heard(server: TCPServer, direct: DirectSocket) -> No
             direct.handover = RELEASED
             return
         try:
-            with trio.fail_after(read_timeout):
+            if read_timeout == math.inf:  # NoChat's (no read_timeout): no scope per read
                 data = await server.stream.receive_some(MAX_RECV)
+            else:
+                with trio.fail_after(read_timeout):
+                    data = await server.stream.receive_some(MAX_RECV)
         except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
             break
         direct.heard = trio.current_time()

@@ -124,7 +124,7 @@ class TakenSocket:
     ends, whatever ended it.
     """
 
-    __slots__ = ("_direct", "_frames", "_reader", "_violation")
+    __slots__ = ("_direct", "_drained", "_frames", "_reader", "_violation")
 
     def __init__(self, direct: DirectSocket, reader: wire.FrameReader) -> None:
         self._direct = direct
@@ -133,6 +133,8 @@ class TakenSocket:
         #: and the violation that comes after them.
         self._frames: list[tuple[int, bytes]] | None = None
         self._violation: wire.ProtocolViolation | None = None
+        #: The last read took what the socket had (the next one waits for more first).
+        self._drained = True
 
     @property
     def direct(self) -> DirectSocket:
@@ -172,27 +174,32 @@ class TakenSocket:
                 await self._fail(code, "")  # the client's close, answered with its code
 
     async def _read(self) -> bytes:
-        """Bytes from the socket (b"" at its end), reading at once when some are waiting."""
+        """The next bytes from the socket; raises Disconnected at its end. After a read
+        that emptied the socket it waits first (no failed read to raise and catch)."""
         sock = self._direct.stream.socket
+        waited = False
         while True:
+            if self._drained:
+                try:
+                    await trio.lowlevel.wait_readable(sock)
+                except trio.ClosedResourceError:
+                    raise Disconnected from None
+                waited = True
             fd = sock.fileno()
             if fd < 0:
                 raise Disconnected
             try:
                 data = os.read(fd, READ_BYTES)
             except BlockingIOError:
-                data = None  # wait outside the handler: the exception would live as long
+                self._drained = True  # (a spurious wake-up: wait again)
+                continue
             except OSError:
                 raise Disconnected from None
-            if data is None:
-                try:
-                    await trio.lowlevel.wait_readable(sock)
-                except trio.ClosedResourceError:
-                    raise Disconnected from None
-                continue
             if not data:
                 raise Disconnected
-            await trio.lowlevel.checkpoint()  # a client that never pauses cannot starve others
+            self._drained = len(data) < READ_BYTES
+            if not waited:  # a client that never pauses cannot starve the others; shielded:
+                await trio.lowlevel.cancel_shielded_checkpoint()  # what was read is kept
             return data
 
     async def _fail(self, code: int | None, reason: str) -> NoReturn:
