@@ -2,11 +2,14 @@
 the echo app (nochat/transport/echo.py) on NoChat's transport, and on stock Hypercorn;
 writes docs/CONFORMANCE.md. `nox -s conformance` installs wstest and runs this.
 
-Three targets, one after another, each its own Hypercorn on a free 127.0.0.1 port:
-`nochat-direct` (deflate refused: the direct reader and writer, as `/ws` by default),
-`nochat-deflate` (NOCHAT_WEBSOCKET_COMPRESSION=true: wsproto reads, the direct writer
-writes) and `hypercorn-stock` (a plain Hypercorn Config, no NoChat hooks). After each run
-the server must still answer HTTP: a connection's failure must never end the process.
+Four targets, one after another, each its own Hypercorn on a free 127.0.0.1 port:
+`nochat-direct` (deflate refused: sockets taken over from Hypercorn, NoChat's reader and
+the direct writer, as `/ws` by default), `nochat-hooked` (the same with
+NOCHAT_SOCKET_TAKEOVER=false: the direct reader and writer under Hypercorn, the path TLS
+sockets take), `nochat-deflate` (NOCHAT_WEBSOCKET_COMPRESSION=true: wsproto reads, the
+direct writer writes) and `hypercorn-stock` (a plain Hypercorn Config, no NoChat hooks).
+After each run the server must still answer HTTP: a connection's failure must never end
+the process.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Target:
     compression: bool
     stock: bool
     about: str
+    takeover: bool = True
 
 
 TARGETS = (
@@ -53,7 +57,16 @@ TARGETS = (
         "nochat-direct",
         compression=False,
         stock=False,
-        about="NoChat's config (deflate refused): direct reader and direct writer, as `/ws`",
+        about="NoChat's config (deflate refused): sockets taken over after the handshake,"
+        " NoChat's reader and the direct writer, as `/ws`",
+    ),
+    Target(
+        "nochat-hooked",
+        compression=False,
+        stock=False,
+        takeover=False,
+        about="NOCHAT_SOCKET_TAKEOVER=false (deflate refused): the direct reader and writer"
+        " under Hypercorn, the path TLS sockets take",
     ),
     Target(
         "nochat-deflate",
@@ -93,7 +106,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 async def run_target(target: Target, wstest: str, cases: str, work: Path) -> dict[str, Any]:
     """Serve the echo app for `target`, fuzz it, check it still serves; the run's results."""
     transport.install()
-    config = echo_config(HOST, 0, compression=target.compression, stock=target.stock)
+    config = echo_config(
+        HOST, 0, compression=target.compression, stock=target.stock, takeover=target.takeover
+    )
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         with trio.fail_after(START_TIMEOUT_S):

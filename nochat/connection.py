@@ -29,21 +29,9 @@ import trio
 
 from . import frames, protocol
 from .errors import CLOSE_REASONS, CloseCode, NoChatError
+from .frame_limits import FrameLimits
 from .hub import CHUNK_MAX_CHARS, Subscriber
-from .limits import TokenBucket
-from .protocol import (
-    Chunk,
-    ClientFrame,
-    Delete,
-    Edit,
-    FrameError,
-    Join,
-    Leave,
-    React,
-    Send,
-    Status,
-    Typing,
-)
+from .protocol import Chunk, FrameError, Typing
 from .services import Services
 from .store import Room, Session, User, now_ms
 from .transport import Disconnected, FrameSink
@@ -86,22 +74,18 @@ class Connection:
         "_direct",
         "_ended",
         "_first_by",
-        "_frame_bucket",
         "_gone",
         "_inbox",
-        "_join_bucket",
         "_next_ping",
         "_nursery",
         "_outbox",
-        "_send_bucket",
         "_started",
-        "_strikes",
-        "_typing",
         "_writing",
         "address",
         "conn_id",
         "expires_at",
         "last_heard",
+        "limits",
         "rooms",
         "services",
         "session",
@@ -145,12 +129,7 @@ class Connection:
         self.last_heard = now
         self.expires_at = now
         self.extend(session.expires_at_ms)
-        st = self.settings
-        self._send_bucket = TokenBucket(st.send_rate_per_s, st.send_burst, now)
-        self._join_bucket = TokenBucket(st.join_rate_per_s, st.join_burst, now)
-        self._frame_bucket = TokenBucket(st.frame_rate_per_s, st.frame_burst, now)
-        self._typing: dict[str, TokenBucket] = {}
-        self._strikes = 0
+        self.limits = FrameLimits(self.settings, now)
         self._next_ping = now
         #: When a client that has sent no frame yet is closed 4002 (the keepalive heap
         #: watches it: a trio deadline per connecting socket cost its heap upkeep).
@@ -259,7 +238,7 @@ class Connection:
         now = self.last_heard = trio.current_time()
         self._first_by = math.inf
         self.services.counters.frames_in += 1
-        wait = self._frame_bucket.take(now)
+        wait = self.limits.any_frame(now)
         if wait:
             self._rate_limited(wait, None)
             return
@@ -271,35 +250,20 @@ class Connection:
         except FrameError as exc:
             self.push_error(exc.code, exc.message, exc.ref)
             return
-        wait = self._limit(frame, now)
+        joined = isinstance(frame, Typing) and frame.room in self.rooms
+        wait = self.limits.of(frame, now, joined=joined)
         if wait:
             self._rate_limited(wait, frame.ref)
             return
-        self._strikes = 0
+        self.limits.forgive()
         try:
             await frames.handle(self, frame)
         except NoChatError as exc:
             self.push_error(exc.code, exc.message, frame.ref, **exc.details())
 
-    def _limit(self, frame: ClientFrame, now: float) -> float:
-        """Seconds this frame must wait under its type's limit (0.0: go ahead)."""
-        if isinstance(frame, (Send, Edit, Delete, React, Status)):  # each a store write
-            return self._send_bucket.take(now)
-        if isinstance(frame, (Join, Leave)):
-            return self._join_bucket.take(now)
-        if isinstance(frame, Typing) and frame.room in self.rooms:
-            bucket = self._typing.get(frame.room)
-            if bucket is None:
-                # One per interval on average; a burst of 2 forgives network jitter.
-                bucket = TokenBucket(1 / self.settings.typing_interval_s, 2, now)
-                self._typing[frame.room] = bucket
-            return bucket.take(now)
-        return 0.0
-
     def _rate_limited(self, wait: float, ref: protocol.Ref) -> None:
         self.services.telemetry.rate_limited.labels(limit="ws").inc()
-        self._strikes += 1
-        if self._strikes >= self.settings.rate_strikes:
+        if self.limits.strike():
             self.services.counters.closed_rate_limited += 1
             self.sub.close(CloseCode.RATE_LIMITED)
             return
@@ -473,6 +437,6 @@ class Connection:
     def leave(self, name: str) -> None:
         """Out of `name`: no more of its events, presence there counted down."""
         self.rooms.pop(name, None)
-        self._typing.pop(name, None)
+        self.limits.left(name)
         self.services.hub.unsubscribe(name, self.sub)
         self.services.presence.leave(name, self.user.name)

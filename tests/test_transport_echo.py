@@ -32,9 +32,8 @@ async def test_echo_app_echoes_through_the_transport(nursery: trio.Nursery, path
         await echo(scope, receive, send)
 
     stop = trio.Event()
-    config = echo_config("127.0.0.1", 0, compression=False, stock=path == "stock")
-    if path == "hooked":
-        config.socket_takeover = False  # type: ignore[attr-defined]
+    stock, takeover = path == "stock", path == "takeover"
+    config = echo_config("127.0.0.1", 0, compression=False, stock=stock, takeover=takeover)
     with trio.fail_after(STEP_S):
         binds = await nursery.start(
             partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait)

@@ -86,11 +86,15 @@ async def _echo_taken(socket: TakenSocket) -> None:
             return  # closing or gone
 
 
-def echo_config(host: str, port: int, *, compression: bool, stock: bool = False) -> Config:
+def echo_config(
+    host: str, port: int, *, compression: bool, stock: bool = False, takeover: bool = True
+) -> Config:
     """The Hypercorn config `nochat serve` would build (`server.hypercorn_config`), with
-    permessage-deflate on or off; `stock` is a plain Hypercorn `Config` (no NoChat hooks)
-    with the same limits, for comparison."""
-    settings = Settings(host=host, port=port, websocket_compression=compression)
+    permessage-deflate on or off and the takeover on or off; `stock` is a plain Hypercorn
+    `Config` (no NoChat hooks) with the same limits, for comparison."""
+    settings = Settings(
+        host=host, port=port, websocket_compression=compression, socket_takeover=takeover
+    )
     config = Config() if stock else hypercorn_config(settings)
     config.bind = [f"{host}:{port}"]
     config.websocket_max_message_size = ECHO_MAX_MESSAGE_BYTES
