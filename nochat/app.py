@@ -130,6 +130,7 @@ def create_app(settings: Settings) -> NoChatApp:
         await app.nursery.start(svc.presence_feed.run)
         await app.nursery.start(svc.presence.run)
         await app.nursery.start(svc.stats.run)
+        await app.nursery.start(svc.resync.run)
         log.info("%s open (epoch %s)", type(svc.store).__name__, svc.store.epoch)
 
     @app.after_serving

@@ -7,6 +7,7 @@ signal, which every admin action on an account sends (to every node). A room's a
 flag lives on its `Room`, which the room directory caches and forgets on `room_changed`.
 A cache filled from a read that started before a signal could hold what the signal
 undid: each entry is kept only if no signal for it came while the read was in flight.
+When signals may have been missed, resync.py has every entry read again (`forget_all`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Moderation:
         self._mutes: dict[int, int | None] = {}
         #: Signals seen per user id while a read may be in flight (see the docstring).
         self._changes: dict[int, int] = {}
+        #: Counts `forget_all`s: a read in flight across one caches nothing.
+        self._epoch = 0
         #: Wall-clock ms that mutes end by (a test moves it past a mute's end).
         self.clock: Callable[[], int] = now_ms
         broker.on_signal(SignalKind.ACCOUNT_CHANGED, self._account_changed)
@@ -55,14 +58,19 @@ class Moderation:
     async def _muted_until(self, user_id: int) -> int | None:
         if user_id in self._mutes:
             return self._mutes[user_id]
-        seen = self._changes.get(user_id, 0)
+        seen, epoch = self._changes.get(user_id, 0), self._epoch
         account = await self._store.account(user_id)
         until = None if account is None else account.muted_until
-        if self._changes.get(user_id, 0) == seen:
+        if self._changes.get(user_id, 0) == seen and self._epoch == epoch:
             if len(self._mutes) >= MUTES_CACHED:
                 self._mutes.clear()
             self._mutes[user_id] = until
         return until
+
+    def forget_all(self) -> None:
+        """Signals may have been missed (resync.py): every mute is read again."""
+        self._mutes.clear()
+        self._epoch += 1
 
     # ---- sending the signals -----------------------------------------------------------
 
