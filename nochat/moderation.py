@@ -1,5 +1,5 @@
 """Admins' decisions as this node applies them: who may write (mutes, archived rooms), and
-the room-side signals (a member removed, a room changed or deleted).
+the room-side signals (a member removed, a room changed, handed over or deleted).
 
 Mutes are stored (the account's `muted_until`); this node caches each writer's, so a send
 costs no store read, and forgets an account's entry on the broker's `account_changed`
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from . import events, protocol
 from .broker import Broker, SignalKind, SignalPayload
 from .errors import Forbidden, Muted
 from .rooms import RoomDirectory
@@ -75,13 +76,23 @@ class Moderation:
     # ---- sending the signals -----------------------------------------------------------
 
     def member_removed(self, room: Room, user: User) -> None:
+        """Every node takes `user` out of the room; the room's other sockets are told
+        (`member_removed`, like typing: no seq, not stored), so their lists drop them."""
         payload = {"room": room.name, "room_id": str(room.id), "user": str(user.id)}
         self._broker.signal(SignalKind.MEMBER_REMOVED, payload)
+        event = events.member_removed_event(room.name, user.name)
+        self._broker.publish(room.name, protocol.encode(event))
 
     def room_changed(self, room: Room, *, gone: bool = False) -> None:
         self._broker.signal(
             SignalKind.ROOM_CHANGED, {"room": room.name, "gone": "1" if gone else ""}
         )
+
+    def owner_changed(self, room: Room, owner: User) -> None:
+        """Every node forgets the room (its owner is read again); its sockets are told."""
+        self.room_changed(room)
+        event = events.owner_changed_event(room.name, owner.name)
+        self._broker.publish(room.name, protocol.encode(event))
 
     # ---- applying them on this node ----------------------------------------------------
 
