@@ -4,6 +4,9 @@ owner, and a removal or a hand-over reaches the room's other connected members a
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import trio
 
 from ..support import STEP_S, Api, RunningServer, ws_connect
@@ -63,3 +66,25 @@ async def test_owners_removal_and_hand_over_reach_the_rooms_other_sockets(
                 "room": "club",
                 "owner": "cat",
             }
+
+
+async def test_owners_removal_and_hand_over_reach_members_on_another_node(
+    tmp_path: Path, pg_url: str
+) -> None:
+    pytest.importorskip("coredis")
+    from .test_scaleout import two_nodes
+
+    async with two_nodes(tmp_path, pg_url) as cluster:
+        ann, bob, cat = await _club(Api(cluster.a.http))
+        async with (
+            ws_connect(cluster.b, bob.token) as bob_ws,
+            ws_connect(cluster.b, cat.token) as cat_ws,
+        ):
+            await bob_ws.join("club")
+            await cat_ws.join("club")
+            with trio.fail_after(STEP_S):
+                await ann.call("DELETE", "/api/rooms/club/members/bob")  # through node A
+                assert (await cat_ws.expect("member_removed"))["user"] == "bob"
+                assert (await bob_ws.expect("left", room="club"))["reason"] == "removed"
+                await ann.post("/api/rooms/club/owner", {"name": "cat"})
+                assert (await cat_ws.expect("owner_changed"))["owner"] == "cat"
