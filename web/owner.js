@@ -116,16 +116,15 @@ export class OwnerMenus {
     try {
       if (action === "remove") {
         const { members, owner } = await api.removeMember(room.name, name);
-        room.members = members;
-        room.owner = owner;
-        room.online.delete(name);
+        Object.assign(room, { members, owner });
+        this.chat.memberRemoved(room, name); // out of who is online and typing too; drawn
       } else {
         room.owner = (await api.handOver(room.name, name)).owner;
+        if (room.name === this.chat.active) this.render();
       }
     } catch (err) {
       this.error(err.message || String(err));
     }
-    if (room.name === this.chat.active) this.render();
   }
 
   error(text) {
