@@ -60,9 +60,18 @@ class PassCounts:
 
 
 class FileReconciler:
-    def __init__(self, blobs: BlobStore, store: Store, settings: Settings) -> None:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        store: Store,
+        settings: Settings,
+        *,
+        page: int = RECONCILE_PAGE,
+        pages: int = RECONCILE_PAGES,
+    ) -> None:
         self.blobs = blobs
         self.store = store
+        self.page, self.pages = page, pages
         self.claim_margin_ms = int(settings.upload_claim_margin_s * 1000)
         self.put_margin_ms = int(min(BLOB_PUT_MARGIN_S, settings.upload_grace_s) * 1000)
         #: The last file id of the pass's page (keyset); "" starts a new cycle.
@@ -93,10 +102,10 @@ class FileReconciler:
     async def run_pass(self, now: int) -> PassCounts:
         """One bounded pass of repairs, going on from where the last one stopped."""
         counts = PassCounts()
-        for _ in range(RECONCILE_PAGES):
-            page = await self.blobs.attached_files(after=self._after, limit=RECONCILE_PAGE)
+        for _ in range(self.pages):
+            page = await self.blobs.attached_files(after=self._after, limit=self.page)
             await self._repair(page, now, counts)
-            if len(page) < RECONCILE_PAGE:
+            if len(page) < self.page:
                 self._after = ""
                 self.cycles += 1
                 break
