@@ -31,7 +31,7 @@ import trio
 from .blobs import CHUNK_BYTES, Blob, BlobStore, FileRecord, new_file_id
 from .blobs.media import IMAGE_TYPES, SNIFF_BYTES, ImageError, Thumbnail, make_thumbnail, sniff
 from .blobs.metadata import strip_metadata
-from .errors import NotFound, StorageError, ValidationError
+from .errors import NotFound, StorageError, Unavailable, ValidationError
 from .file_reconcile import FileReconciler
 from .settings import Settings
 from .store import AppendRequest, Attachment, Event, Room, Store, User, now_ms, unpack_payload
@@ -291,7 +291,7 @@ class FileService:
                 if removed:
                     log.info("removed %d unattached files", removed)
                 await self.reconciler.collect(now)
-            except StorageError:  # the store or the blobs are failing: the next pass retries
+            except Unavailable:  # storage failing or closing (StorageError): retried next pass
                 log.warning("file cleanup pass failed", exc_info=True)
             self._swept.set()
             self._swept = trio.Event()

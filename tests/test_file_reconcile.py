@@ -15,7 +15,7 @@ from nochat.blobs import BlobStore, FileRecord, new_file_id
 from nochat.blobs.local import LocalBlobStore
 from nochat.blobs.postgres import PostgresBlobStore
 from nochat.file_reconcile import FileReconciler
-from nochat.files import attachment_of
+from nochat.files import FileService, attachment_of
 from nochat.store import Ack, AppendRequest, Room, Store, User, now_ms
 from nochat.store.postgres import PostgresStore
 from nochat.store.sqlite import SQLiteStore
@@ -156,3 +156,23 @@ async def test_file_reconcile_settle_asks_the_log(node: Node) -> None:
         await _delete(node, ann, room, ack.id, "s1-d")
         assert await node.files.settle(settled) is None  # bound to a deleted message
         assert await node.blobs.file(listed.id) is None
+
+
+async def test_file_sweep_outlives_a_store_that_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pass that meets a failing store (here: one not open, Unavailable) is logged and
+    the next one runs; before, the error ended the sweep and the app's nursery with it."""
+    blobs, store = LocalBlobStore(tmp_path), SQLiteStore(tmp_path / "db.sqlite3")
+    files = FileService(blobs, make_settings(tmp_path / "data", upload_grace_s=0.2), store)
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(30):
+            await nursery.start(blobs.run)
+            node = Node(store, blobs, files.reconciler)
+            record = await _upload(node, User(1, "ann"), Room(1, "general", False, False, None, 0))
+            assert await blobs.claim([record.id], user_id=1, room="general", key="1:c", now_ms=1)
+            await nursery.start(files.run)
+            await files.wait_sweep()  # the first pass: the store fails it
+            await files.wait_sweep()  # and another comes
+        assert "file cleanup pass failed" in caplog.text
+        nursery.cancel_scope.cancel()
