@@ -64,7 +64,7 @@ def build_services(settings: Settings) -> Services:
     feed = StoreFeed(store)
     broker = open_broker(settings, hub, fetch_range=feed.fetch_range, fetch_head=feed.fetch_head)
     hub.room_opened, hub.room_closed = broker.subscribe, broker.unsubscribe
-    files = FileService(open_blobs(settings), settings)
+    files = FileService(open_blobs(settings), settings, store)
     svc = Services(settings, store, hub, broker, open_presence(settings), auth, files)
     store.on_commit = svc.fanout
     return svc
