@@ -83,7 +83,8 @@ class FileReconciler:
         """The record as the log has it: bound once its message is in the log, None (and
         removed) when the log shows its message deleted or not there."""
         if record.message_id is not None:
-            if record.message_id in await self.store.live_messages([record.message_id]):
+            live = await self.store.live_messages([record.message_id])
+            if live.get(record.message_id) == record.room:
                 return record
             await self.forget([record.id])
             return None
@@ -122,7 +123,7 @@ class FileReconciler:
     async def _repair(self, page: Sequence[FileRecord], now: int, counts: PassCounts) -> None:
         bound = [r for r in page if r.message_id is not None]
         live = await self.store.live_messages([str(r.message_id) for r in bound])
-        gone = [r.id for r in bound if r.message_id not in live]
+        gone = [r.id for r in bound if live.get(str(r.message_id)) != r.room]
         claimed = [(r, s) for r in page if r.message_id is None and (s := _sender(r.attached_to))]
         sent = await self.store.sent_messages([s for _, s in claimed])
         binds: dict[str, list[str]] = {}

@@ -305,8 +305,9 @@ class Store(Protocol):
         the log has no message under); one indexed query (file_refs.py)."""
         ...
 
-    async def live_messages(self, message_ids: Sequence[str]) -> set[str]:
-        """Those of `message_ids` that are messages of the log, not deleted; one query."""
+    async def live_messages(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """Those of `message_ids` that are messages of the log, not deleted, with the name
+        of the room each is in now (a deleted room's is `~<id>`); one query."""
         ...
 
     async def set_status(self, user: User, state: str, text: str) -> None:

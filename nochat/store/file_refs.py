@@ -7,8 +7,10 @@ the two questions that asks, each one indexed query for a batch:
 - `sent_messages`: the messages stored under (user id, client_id) pairs, the key a
   send's files are claimed under (the unique (user_id, client_id) index that makes
   retries idempotent finds them), with the files each lists and whether it is deleted;
-- `live_messages`: which message ids are messages of the log not deleted (the events'
-  unique id index, then `events_target` for a delete).
+- `live_messages`: which message ids are messages of the log not deleted, and the room
+  each is in now (the events' unique id index, then `events_target` for a delete): a
+  room an admin deleted is renamed `~<id>`, so its files no longer match their room and
+  a new room of the old name reads none of them.
 
 One mixin for both backends; their SQL differs only in the parameter mark.
 """
@@ -46,17 +48,17 @@ class FileRefs:
         rows = await self._read(lambda c: c.execute(sql, params).fetchall())
         return [_sent(row) for row in rows]
 
-    async def live_messages(self, message_ids: Sequence[str]) -> set[str]:
+    async def live_messages(self, message_ids: Sequence[str]) -> dict[str, str]:
         ids = list(dict.fromkeys(message_ids))
         if not ids:
-            return set()
+            return {}
         marks = ", ".join([self._mark] * len(ids))
         sql = (
-            f"SELECT e.id FROM events e WHERE e.id IN ({marks}) AND e.kind = 'message' "
-            f"AND NOT {_DELETED}"
+            f"SELECT e.id, r.name FROM events e JOIN rooms r ON r.id = e.room_id "
+            f"WHERE e.id IN ({marks}) AND e.kind = 'message' AND NOT {_DELETED}"
         )
         rows = await self._read(lambda c: c.execute(sql, tuple(ids)).fetchall())
-        return {row[0] for row in rows}
+        return {row[0]: row[1] for row in rows}
 
 
 def _sent(row: Sequence[Any]) -> SentMessage:

@@ -54,5 +54,20 @@ async def test_file_refs_live_messages_leave_out_deleted_and_unknown(store: Stor
         gone = await store.append(AppendRequest(room, ann, "gone", "g1"))
         delete = await store.append(AppendRequest(room, ann, "", "g2", "delete", gone.id))
         live = await store.live_messages([kept.id, gone.id, delete.id, "0" * 24, kept.id])
-    assert live == {kept.id}
-    assert await store.live_messages([]) == set()
+    assert live == {kept.id: "general"}
+    assert await store.live_messages([]) == {}
+
+
+async def test_file_refs_live_messages_name_a_deleted_rooms_messages_room_no_more(
+    store: Store,
+) -> None:
+    """A room an admin deleted frees its name: its messages' room is no longer that name,
+    so a new room of the old name cannot claim their files."""
+    ann = await store.create_user("ann", "h")
+    old = await store.create_room("team", private=True, owner=ann)
+    with trio.fail_after(30):
+        sent = await store.append(AppendRequest(old, ann, "a file", "f1"))
+        await store.delete_room(old.id)
+        await store.create_room("team", private=True, owner=ann)
+        live = await store.live_messages([sent.id])
+    assert live.get(sent.id) != "team"
