@@ -81,6 +81,19 @@ def unpack_payload(payload: str) -> tuple[str, tuple[Attachment, ...]]:
     return found.text, found.attachments
 
 
+class SentMessage(msgspec.Struct, frozen=True):
+    """A message as the log holds it under its author's (user id, client_id): what
+    decides the files a send claimed (store/file_refs.py)."""
+
+    user_id: int
+    client_id: str
+    id: str
+    room: str
+    deleted: bool
+    #: The files its payload lists (none once deleted: the delete scrubs the list).
+    file_ids: tuple[str, ...]
+
+
 class Message(msgspec.Struct, frozen=True):
     """One stored message in its current state (history folds its edits, delete and
     reactions in); its JSON form is the `message` event without `type`, plus the state."""
@@ -286,6 +299,16 @@ class Store(Protocol):
         ...
 
     async def head_seq(self, room: Room) -> int: ...
+
+    async def sent_messages(self, senders: Sequence[tuple[int, str]]) -> list[SentMessage]:
+        """The messages stored under these (user id, client_id) pairs (none for a pair
+        the log has no message under); one indexed query (file_refs.py)."""
+        ...
+
+    async def live_messages(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """Those of `message_ids` that are messages of the log, not deleted, with the name
+        of the room each is in now (a deleted room's is `~<id>`); one query."""
+        ...
 
     async def set_status(self, user: User, state: str, text: str) -> None:
         """Store the user's status (it outlives connections and restarts)."""
