@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from typing import Any
 
 import trio
 from hypercorn.events import Closed, RawData
@@ -30,6 +32,7 @@ from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
 from .direct import OFFERED, RELEASED, RELEASING, TAKEN, DirectSocket, socket_of
 from .hypercorn import NoChatConfig
+from .idle import _IdleTask
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,23 @@ def install_connection_hooks() -> None:
     TCPServer._close = close  # type: ignore[method-assign]
 
 
+def _read_now(server: TCPServer) -> bytes | None:
+    """The connection's first bytes if they are there already (its request, usually);
+    else None, and the keep-alive timer that was deferred for this starts (idle.py)."""
+    idle = server.idle_task
+    if not isinstance(idle, _IdleTask) or idle.deferred is None:
+        return None
+    stream: Any = server.stream  # a SocketStream (the timer defers only then)
+    try:
+        data: bytes | None = os.read(stream.socket.fileno(), MAX_RECV)
+    except OSError:  # BlockingIOError (nothing yet), or gone: receive_some says which
+        data = None
+    if not data:  # (b"", the peer has closed: receive_some sees it too)
+        idle.start_deferred()
+        return None
+    return data
+
+
 def _let_go(server: TCPServer) -> None:
     """Break the cycles among Hypercorn's objects of a taken-over connection (the TCP
     server, its protocol wrapper, H11Protocol and WSStream refer to each other through
@@ -120,6 +140,8 @@ async def _read_noting_when_heard(server: TCPServer, direct: DirectSocket) -> No
     until the app has decided, and returns without Hypercorn's `Closed` when the app
     takes the socket (so every byte after the request is left in the kernel for NoChat)."""
     read_timeout = server.config.read_timeout or math.inf
+    first: bytes | None = _read_now(server)
+    data: bytes | bytearray
     while True:
         decided = direct.decided
         if direct.handover == OFFERED and decided is not None:
@@ -128,7 +150,9 @@ async def _read_noting_when_heard(server: TCPServer, direct: DirectSocket) -> No
             direct.handover = RELEASED
             return
         try:
-            if read_timeout == math.inf:  # NoChat's (no read_timeout): no scope per read
+            if first is not None:
+                data, first = first, None
+            elif read_timeout == math.inf:  # NoChat's (no read_timeout): no scope per read
                 data = await server.stream.receive_some(MAX_RECV)
             else:
                 with trio.fail_after(read_timeout):

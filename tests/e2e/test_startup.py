@@ -139,6 +139,25 @@ async def test_startup_sigterm_with_an_idle_keepalive_connection_exits_at_once(
             idle.close()
 
 
+async def test_startup_sigterm_with_a_connection_that_never_sent_a_request_exits_at_once(
+    tmp_path: Path,
+) -> None:
+    """A browser's speculative preconnection: the keep-alive timer that is not started
+    for a connection whose request is already there must run for this one (idle.py)."""
+    async with cli_server(tmp_path / "d") as (proc, base):
+        port = int(base.rsplit(":", 1)[1])
+        with trio.fail_after(STEP_S):
+            silent = await trio.open_tcp_stream("127.0.0.1", port)
+        async with silent:
+            await Api(base).get("/healthz")  # the server has taken the silent one in by now
+            started = trio.current_time()
+            proc.send_signal(signal.SIGTERM)
+            with trio.fail_after(STEP_S):
+                await proc.wait()
+            assert trio.current_time() - started < 1.0
+            assert proc.returncode == 0
+
+
 async def test_startup_hypercorn_launch_warns_that_nochat_port_is_ignored(tmp_path: Path) -> None:
     port = free_port()
     env = cli_env(tmp_path / "d", NOCHAT_PORT="9999")
