@@ -86,9 +86,14 @@ class Handover:
         if done is None or done.is_set():
             direct.decide(take=False)
             return None
+        decided = direct.decided
+        parked = decided is not None and decided.statistics().tasks_waiting > 0
         direct.decide(take=True)
-        with trio.move_on_after(RELEASE_TIMEOUT_S):
+        if parked:  # the reader waits for this decision: it returns when it next runs
             await done.wait()
+        else:  # it is busy still (its reply to the request?): a bounded wait
+            with trio.move_on_after(RELEASE_TIMEOUT_S):
+                await done.wait()
         if direct.handover != RELEASED:
             direct.handover = NONE  # a reader still running goes on reading for Hypercorn
             return None
