@@ -30,7 +30,9 @@ _RACE = (
     " Stock Hypercorn has the same race (its reader also closes before the app task runs):"
     " from run to run it shows each of these cases NON-STRICT or OK; the direct reader,"
     " with no task switch between the two frames, loses it nearly always. Not a framing"
-    " fault: only an app that answered before the reader reads on could make it OK."
+    " fault: only an app that answered before the reader reads on could make it OK, as"
+    " on a socket NoChat has taken over (nochat-direct): its reader and the app are one"
+    " task, so the echo goes out before the reader reads on to the bad frame."
 )
 
 #: Why a case is not OK, when the report's own reason needs a word (by case id).
