@@ -204,6 +204,7 @@ class Connection:
     async def _end(self) -> None:
         services = self.services
         self._ended = True
+        log.debug("socket of %s ended", self.user.name)
         self.sub.wake = None  # (a cycle: the connection would wait for the collector)
         self._inbox.close()  # what the hub still sends now fails at once
         services.telemetry.connection_seconds.observe(trio.current_time() - self._started)

@@ -116,16 +116,14 @@ async def serve_websocket(
 
     if not await conn.open(accept):
         return
+    log.debug("socket of %s accepted", user.name)  # its end: Connection.run
     if isinstance(conn.socket, transport.TakenSocket):
         # NoChat's task from here on; this ASGI task ends, and with it Hypercorn's
-        # objects for the connection.
-        svc.sockets.adopt(conn.socket, conn.run)
+        # objects for the connection (unless the host stopped meanwhile: shutdown).
+        if not svc.sockets.adopt(conn.socket, conn.run):
+            await svc.sockets.serve(conn.socket, conn.run)
         return
-    log.debug("socket of %s accepted", user.name)
-    try:
-        await conn.run()
-    finally:
-        log.debug("socket of %s ended", user.name)
+    await conn.run()
 
 
 def _headers(scope: WebsocketScope) -> dict[str, str]:

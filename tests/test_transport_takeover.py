@@ -22,7 +22,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
-from nochat.transport import DirectSocket, TakenSocket
+from nochat.transport import DirectSocket, SocketHost, TakenSocket
 from nochat.transport.direct import NONE, TAKEN
 
 from .abuse_cases import PING, Wire, frame
@@ -182,3 +182,22 @@ async def test_takeover_stands_aside_when_deflate_is_negotiated(
         direct = conn.sub.direct
         assert isinstance(direct, DirectSocket)
         assert direct.handover == (NONE if compression else TAKEN)
+
+
+async def test_takeover_host_that_has_stopped_adopts_nothing() -> None:
+    """At shutdown the host may stop while a handshake is being taken over: `adopt`
+    says so and the caller serves the socket itself (ws.py), nothing is dropped."""
+    host = SocketHost()
+    ran: list[str] = []
+
+    async def serve() -> None:
+        ran.append("served")
+
+    assert not host.running
+    assert host.adopt(None, serve) is False  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(host.run)
+        assert host.running
+        nursery.cancel_scope.cancel()
+    assert not host.running
+    assert ran == []

@@ -56,7 +56,9 @@ class EchoApp:
         handover = handover_of(scope) if self.host.running else None
         taken = await handover.take_over(None) if handover is not None else None
         if taken is not None:
-            self.host.adopt(taken, partial(_echo_taken, taken))
+            echo = partial(_echo_taken, taken)
+            if not self.host.adopt(taken, echo):
+                await self.host.serve(taken, echo)
             return
         await send({"type": "websocket.accept"})
         direct = sink_of(scope)

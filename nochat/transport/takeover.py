@@ -103,12 +103,16 @@ class Handover:
         direct.rebind(trio.SocketStream(sock))
         taken = TakenSocket(direct, wire.FrameReader(self._max_message))
         response = wire.handshake_response(self._key, subprotocol)
-        with contextlib.suppress(OSError):  # gone: its first read says so
-            written = direct.send_nowait(response)  # an empty socket takes it whole
-            if not written:
-                await direct.send_all(response)
-            elif written < len(response):
-                await direct.send_queued(b"")  # the rest, which the socket kept
+        try:
+            with contextlib.suppress(OSError):  # gone: its first read says so
+                written = direct.send_nowait(response)  # an empty socket takes it whole
+                if not written:
+                    await direct.send_all(response)
+                elif written < len(response):
+                    await direct.send_queued(b"")  # the rest, which the socket kept
+        except BaseException:
+            sock.close()  # cancelled before anyone owns it: Hypercorn no longer closes it
+            raise
         return taken
 
 
@@ -254,13 +258,16 @@ class SocketHost:
         finally:
             self._nursery = None
 
-    def adopt(self, socket: TakenSocket, serve: Callable[[], Awaitable[None]]) -> None:
-        """Run `serve` (the connection) in the host's nursery, then finish `socket`."""
+    def adopt(self, socket: TakenSocket, serve: Callable[[], Awaitable[None]]) -> bool:
+        """Run `serve` (the connection) in the host's nursery, then finish `socket`; False
+        when the host has stopped (shutdown): the caller runs `self.serve` itself."""
         if self._nursery is None:
-            raise RuntimeError("the socket host is not running")
-        self._nursery.start_soon(self._serve, socket, serve)
+            return False
+        self._nursery.start_soon(self.serve, socket, serve)
+        return True
 
-    async def _serve(self, socket: TakenSocket, serve: Callable[[], Awaitable[None]]) -> None:
+    async def serve(self, socket: TakenSocket, serve: Callable[[], Awaitable[None]]) -> None:
+        """Run `serve`, its failure logged, then finish `socket`."""
         self.count += 1
         try:
             await serve()
