@@ -201,3 +201,35 @@ async def test_takeover_host_that_has_stopped_adopts_nothing() -> None:
         nursery.cancel_scope.cancel()
     assert not host.running
     assert ran == []
+
+
+async def test_takeover_not_for_a_handshake_hypercorn_refused(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """A client that sends a frame with its request, before any 101, gets Hypercorn's 400;
+    NoChat must not then take that socket over and answer 101 after the 400. (Hypercorn
+    tells the app nothing of it: the app's connection ends at its first-frame timeout.)"""
+    settings = make_settings(tmp_path / "d", first_frame_timeout_s=0.2)
+    server = await start_server(nursery, settings)
+    ann = await Api(server.http).signup("ann")
+    request = (
+        "GET /ws HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{server.port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: nochat.v1\r\n"
+        f"Authorization: Bearer {ann.token}\r\n\r\n"
+    ).encode()
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    async with stream:
+        await stream.send_all(request + frame(0x1, b'{"type":"join","room":"general"}'))
+        got = b""
+        with trio.fail_after(STEP_S):
+            while b"\r\n\r\n" not in got:
+                got += await stream.receive_some()
+            await stream.send_eof()  # then whoever reads the socket sees its end and closes
+            while data := await stream.receive_some():
+                got += data
+    assert got.startswith(b"HTTP/1.1 400")
+    assert b"101 Switching Protocols" not in got
+    assert server.services.sockets.count == 0

@@ -96,6 +96,9 @@ def install() -> None:
             if reader is not None and self.handshake.accepted and not self.closed:
                 await _receive_direct(self, reader, event.data)
             else:
+                handover = handover_of(self.scope)
+                if handover is not None:  # bytes before any 101: Hypercorn refuses (400)
+                    handover.direct.decide(take=False)
                 await original(self, event)
         elif isinstance(event, Request):
             if not config.websocket_compression:

@@ -44,7 +44,7 @@ from typing import Any, NoReturn
 import trio
 
 from .. import wire
-from .direct import NONE, RELEASED, DirectSocket
+from .direct import NONE, OFFERED, RELEASED, DirectSocket
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ class Handover:
         write): then it is Hypercorn's still, and the app accepts through ASGI."""
         direct = self._direct
         done = direct.reader_done
-        if done is None or done.is_set():
-            direct.decide(take=False)
+        if done is None or done.is_set() or direct.handover != OFFERED:
+            direct.decide(take=False)  # ended, or Hypercorn has refused the handshake
             return None
         decided = direct.decided
         parked = decided is not None and decided.statistics().tasks_waiting > 0
