@@ -12,6 +12,7 @@ from nochat.hub import (
     CHUNK_MAX_CHARS,
     FLUSH_LINGER_MAX_S,
     FLUSH_LINGER_S,
+    ROUND_SLICE_S,
     Hub,
     RoomCursor,
     Subscriber,
@@ -19,6 +20,7 @@ from nochat.hub import (
     pack,
 )
 from nochat.protocol import Chunk
+from nochat.wire import text_frame
 
 
 def _sub(name: str, size: int = 4) -> tuple[Subscriber, trio.MemoryReceiveChannel[str]]:
@@ -231,3 +233,57 @@ def test_hub_flusher_lingers_as_long_as_its_last_round_took_when_busy() -> None:
     assert linger_s(0.0, 0.004) == 0.004
     assert linger_s(0.0, 0.0001) == FLUSH_LINGER_S
     assert linger_s(BUSY_WITHIN_S / 2, 1.0) == FLUSH_LINGER_MAX_S
+
+
+class _TimedSink:
+    """A FrameSink (the kernel takes every frame whole) whose every write takes
+    `write_s` of the mock clock, as a write to a socket takes real time."""
+
+    def __init__(self, clock: trio.testing.MockClock, write_s: float, watch: bytes) -> None:
+        self.clock, self.write_s, self.watch = clock, write_s, watch
+        self.frames: list[bytes] = []
+        self.wrote = trio.Event()  # the first frame went
+        self.got = trio.Event()  # a frame carrying `watch` went
+
+    def send_nowait(self, data: bytes) -> int:
+        self.clock.jump(self.write_s)
+        self.frames.append(data)
+        self.wrote.set()
+        if self.watch in data:
+            self.got.set()
+        return len(data)
+
+    async def send_all(self, data: bytes) -> None:
+        self.send_nowait(data)
+
+    async def send_queued(self, data: bytes) -> None:
+        self.send_nowait(data)
+
+
+async def test_hub_flusher_writes_a_round_in_slices_so_a_new_event_joins_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A round of writes yields to other tasks every ROUND_SLICE_S: an event published
+    meanwhile reaches the subscribers the round has not written yet in that round (one
+    frame with both events), not only after the whole round and the linger."""
+    hub = Hub()
+    sinks = []
+    for i in range(10):
+        sub, _ = _sub(f"u{i}")
+        sink = _TimedSink(autojump_clock, ROUND_SLICE_S / 4, watch=b"m2")
+        sub.direct = sink
+        sinks.append(sink)
+        hub.connect(sub)
+        hub.subscribe("general", sub, RoomCursor(seq=0, live=True))
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(hub.run)
+            hub.publish("general", "m1", 1)
+            await sinks[0].wrote.wait()  # the round has begun
+            hub.publish("general", "m2", 2)
+            for sink in sinks:
+                await sink.got.wait()
+            nursery.cancel_scope.cancel()
+    assert sinks[0].frames == [text_frame("m1"), text_frame("m2")]
+    assert sinks[-1].frames == [text_frame("[m1,m2]")]
+    assert hub.statistics().delivered == 20
