@@ -17,9 +17,9 @@ from nochat.hub import (
     RoomCursor,
     Subscriber,
     linger_s,
-    pack,
 )
 from nochat.protocol import Chunk
+from nochat.subscriber import pack
 from nochat.wire import text_frame
 
 
@@ -287,3 +287,86 @@ async def test_hub_flusher_writes_a_round_in_slices_so_a_new_event_joins_it(
     assert sinks[0].frames == [text_frame("m1"), text_frame("m2")]
     assert sinks[-1].frames == [text_frame("[m1,m2]")]
     assert hub.statistics().delivered == 20
+
+
+class _Sink:
+    """A FrameSink whose kernel takes every frame whole, at once."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def send_nowait(self, data: bytes) -> int:
+        self.frames.append(data)
+        return len(data)
+
+    async def send_all(self, data: bytes) -> None:
+        self.frames.append(data)
+
+    async def send_queued(self, data: bytes) -> None:
+        self.frames.append(data)
+
+
+def _direct(hub: Hub, name: str, seq: int = 0) -> tuple[Subscriber, _Sink]:
+    sub, _ = _sub(name)
+    sink = _Sink()
+    sub.direct = sink
+    hub.connect(sub)
+    hub.subscribe("general", sub, RoomCursor(seq=seq, live=True))
+    return sub, sink
+
+
+async def test_hub_publish_leaves_direct_subscribers_to_the_flusher() -> None:
+    """Publishing touches no direct subscriber (the cost once was a loop over every one
+    of them per event): the flusher hands each its events when it writes to it."""
+    hub = Hub()
+    pairs = [_direct(hub, f"u{i}") for i in range(3)]
+    hub.publish("general", "m1", 1)
+    hub.publish("general", "m2", 2)
+    assert all(not sub.pending and sub.rooms["general"].seq == 0 for sub, _ in pairs)
+    assert hub.statistics().delivered == 0
+    await hub._round()
+    assert all(sink.frames == [text_frame("[m1,m2]")] for _, sink in pairs)
+    assert all(sub.rooms["general"].seq == 2 for sub, _ in pairs)
+    assert hub.statistics().delivered == 6
+    hub.publish("general", "m3", 3)  # what the last round handed over is not kept
+    await hub._round()
+    assert all(sink.frames[-1] == text_frame("m3") for _, sink in pairs)
+
+
+def test_hub_reply_goes_after_what_its_rooms_published_before() -> None:
+    hub = Hub()
+    sub, _ = _direct(hub, "a")
+    hub.publish("general", "m1", 1)
+    hub.send_to(sub, "ack")
+    assert sub.pending == ["m1", "ack"]
+
+
+def test_hub_unsubscribe_hands_over_what_was_published_before() -> None:
+    hub = Hub()
+    (a, _), (b, _) = _direct(hub, "a"), _direct(hub, "b")
+    hub.publish("general", "m1", 1)
+    hub.unsubscribe("general", a)
+    assert a.pending == ["m1"] and not a.rooms
+    hub.publish("general", "m2", 2)
+    hub.subscribe("general", a, RoomCursor(seq=2, live=True))  # back: nothing from before
+    hub.publish("general", "m3", 3)
+    assert b.pending == [] and hub.statistics().delivered == 1
+    hub.send_to(b, "ping")
+    hub.send_to(a, "ping")
+    assert b.pending == ["m1", "m2", "m3", "ping"] and a.pending == ["m1", "m3", "ping"]
+
+
+def test_hub_flusher_hands_a_gap_as_an_eviction_and_a_replay_only_notes_seqs() -> None:
+    hub = Hub()
+    (a, _), (b, _) = _direct(hub, "a", seq=5), _direct(hub, "b", seq=6)
+    c, _ = _sub("c")
+    c.direct = _Sink()
+    hub.connect(c)
+    catching_up = RoomCursor(seq=3)
+    hub.subscribe("general", c, catching_up)
+    hub.publish("general", "m7", 7)
+    hub.send_to(a, "x")  # a lacks 6: it must not get 7 (it resumes instead)
+    hub.send_to(b, "x")
+    hub.send_to(c, "x")
+    assert a.close_code == CloseCode.SLOW_CONSUMER and hub.gaps == 1
+    assert b.pending == ["m7", "x"] and c.pending == ["x"] and catching_up.seen == 7
