@@ -45,12 +45,21 @@ def pack(events: Sequence[tuple[str, int]]) -> Iterator[tuple[str, int]]:
         yield (Chunk(",".join(parts)) if len(parts) > 1 else parts[0]), last
 
 
-def _frames_of(events: list[str], chars: int) -> Iterator[list[str]]:
+def _frame(events: list[str], frames: dict[tuple[int, ...], bytes] | None) -> bytes:
+    """The frame carrying `events`, from `frames` (keyed by the events' identities) when
+    another subscriber got the same ones."""
+    if frames is None:
+        return text_frame(batch(events))
+    key = tuple(map(id, events))
+    frame = frames.get(key)
+    if frame is None:
+        frame = frames[key] = text_frame(batch(events))
+    return frame
+
+
+def _runs(events: list[str], chars: int) -> Iterator[list[str]]:
     """`events` (of `chars` characters in all) cut into runs of at most CHUNK_MAX_CHARS
     (one event at least each)."""
-    if chars <= CHUNK_MAX_CHARS:
-        yield events
-        return
     run: list[str] = []
     size = 0
     for event in events:
@@ -184,21 +193,35 @@ class Subscriber:
         direct = self.direct
         if not events or direct is None:
             return 0
-        for run in _frames_of(events, chars):
+        if chars > CHUNK_MAX_CHARS:
+            return self._flush_runs(direct, events, chars, frames)
+        frame = _frame(events, frames)  # the common case, kept short: once per socket
+        try:
+            written = direct.send_nowait(frame)
+        except OSError:
+            self.direct = None  # the peer is gone; its connection ends on its own
+            return 0
+        if written < len(frame):
+            self.enqueue(frame[written:])
+        return len(events)
+
+    def _flush_runs(
+        self,
+        direct: FrameSink,
+        events: list[str],
+        chars: int,
+        frames: dict[tuple[int, ...], bytes] | None,
+    ) -> int:
+        for run in _runs(events, chars):
             if self.busy:  # an earlier frame went only in part: the rest queue behind it
                 for event in run:
                     self.enqueue(event)
                 continue
-            key = tuple(map(id, run))
-            frame = frames.get(key) if frames is not None else None
-            if frame is None:
-                frame = text_frame(batch(run))
-                if frames is not None:
-                    frames[key] = frame
+            frame = _frame(run, frames)
             try:
                 written = direct.send_nowait(frame)
             except OSError:
-                self.direct = None  # the peer is gone; its connection ends on its own
+                self.direct = None
                 return 0
             if written < len(frame):
                 self.enqueue(frame[written:])
