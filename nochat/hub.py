@@ -271,17 +271,13 @@ class Hub:
         while True:
             await self._wake.wait()
             linger = linger_s(trio.current_time() - last_end, last_round_s)
-            if linger:
-                # Busy: linger, so what is published meanwhile shares the frame.
-                await trio.sleep(linger)
-            else:
-                # Quiet: only let this scheduling round finish publishing, then go.
-                await trio.lowlevel.checkpoint()
+            # Let this scheduling round finish publishing, then go.
+            await trio.lowlevel.checkpoint()
             self._wake = trio.Event()
-            last_round_s = await self._round()
+            last_round_s = await self._round(linger, last_round_s)
             last_end = trio.current_time()
 
-    async def _round(self) -> float:
+    async def _round(self, linger: float = 0.0, expected_s: float = 0.0) -> float:
         """Visit every subscriber with something new: hand it its rooms' new events and
         write them, ROUND_SLICE_S at a time, letting other tasks run between slices;
         returns the time spent writing (not the time others ran in between)."""
@@ -297,12 +293,18 @@ class Hub:
         while True:
             started = clock.current_time()
             done = self._write_slice(subs, done, clock, started + ROUND_SLICE_S)
-            writing_s += clock.current_time() - started
+            took = clock.current_time() - started
+            writing_s += took
+            if linger:
+                # Busy: pause in proportion to what this slice wrote, so the round's
+                # writes spread out and what is published meanwhile shares frames.
+                await trio.sleep(min(linger, linger * took / max(expected_s, took)))
             if done >= len(subs):
                 break
             # Published meanwhile: handed to the subscribers not visited yet (they get it
             # in this round), and at the next round to those visited.
-            await trio.lowlevel.checkpoint()
+            if not linger:
+                await trio.lowlevel.checkpoint()
         for stream, end in zip(streams, ends, strict=True):
             stream.drop_before(end)  # every subscriber of the room was visited since
             if not stream.texts:
