@@ -196,7 +196,10 @@ class Hub:
             for encoded in out:
                 sub.enqueue(encoded)
             return False
-        sub.pending += out
+        if sub.pending:
+            sub.pending += out
+        else:
+            sub.pending = out  # `take` made it: no second list
         sub.pending_chars += sum(map(len, out))
         return True
 

@@ -60,11 +60,14 @@ class RoomStream:
     def take(self, cursor: RoomCursor) -> list[str]:
         """What `cursor` gets of the items it has not been handed; it is then past all.
         Raises SeqGap when a live cursor would skip seqs (it must resume instead)."""
-        start = max(0, cursor.pos - self.base)
-        cursor.pos = self.end
-        texts = self.texts
-        if start >= len(texts):
+        texts, base = self.texts, self.base
+        n = len(texts)
+        start = cursor.pos - base
+        cursor.pos = base + n
+        if start >= n:
             return []
+        if start < 0:  # (a subscriber left behind: the seq checks below say what it gets)
+            start = 0
         if cursor.live:
             last = self.lasts[-1]
             if (
