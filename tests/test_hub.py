@@ -3,6 +3,8 @@ the byte budget's account."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import trio
 import trio.testing
 
@@ -12,6 +14,7 @@ from nochat.hub import (
     CHUNK_MAX_CHARS,
     FLUSH_LINGER_MAX_S,
     FLUSH_LINGER_S,
+    PAUSE_MIN_S,
     ROUND_SLICE_S,
     SLICE_CHECK_EVERY,
     Hub,
@@ -243,12 +246,14 @@ class _TimedSink:
     def __init__(self, clock: trio.testing.MockClock, write_s: float, watch: bytes) -> None:
         self.clock, self.write_s, self.watch = clock, write_s, watch
         self.frames: list[bytes] = []
+        self.times: list[float] = []  # when each frame went (mock clock)
         self.wrote = trio.Event()  # the first frame went
         self.got = trio.Event()  # a frame carrying `watch` went
 
     def send_nowait(self, data: bytes) -> int:
         self.clock.jump(self.write_s)
         self.frames.append(data)
+        self.times.append(self.clock.current_time())
         self.wrote.set()
         if self.watch in data:
             self.got.set()
@@ -371,3 +376,35 @@ def test_hub_flusher_hands_a_gap_as_an_eviction_and_a_replay_only_notes_seqs() -
     hub.send_to(c, "x")
     assert a.close_code == CloseCode.SLOW_CONSUMER and hub.gaps == 1
     assert b.pending == ["m7", "x"] and c.pending == ["x"] and catching_up.seen == 7
+
+
+async def test_hub_flusher_spreads_a_busy_rounds_linger_between_its_slices(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Busy (the last round just ended), the next round starts at once and pays its
+    linger in pauses between slices (at least PAUSE_MIN_S each), not all before it: its
+    writes spread out instead of going in one burst after a wait."""
+    hub = Hub()
+    sinks = []
+    for i in range(6 * SLICE_CHECK_EVERY):  # six slices: a round of 12 ms of writes
+        sub, _ = _sub(f"u{i}")
+        sink = _TimedSink(autojump_clock, ROUND_SLICE_S / SLICE_CHECK_EVERY, watch=b"m2")
+        sub.direct = sink
+        sinks.append(sink)
+        hub.connect(sub)
+        hub.subscribe("general", sub, RoomCursor(seq=0, live=True))
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(hub.run)
+            hub.publish("general", "m1", 1)
+            await sinks[-1].wrote.wait()  # the first round (quiet: no linger) is done
+            published = trio.current_time()
+            hub.publish("general", "m2", 2)
+            await sinks[-1].got.wait()
+            nursery.cancel_scope.cancel()
+    times = [sink.times[-1] for sink in sinks]  # when each wrote m2
+    assert times[0] - published < ROUND_SLICE_S  # no linger before the round
+    gaps = [b - a for a, b in pairwise(times)]
+    pauses = [gap for gap in gaps if gap > ROUND_SLICE_S]
+    assert pauses and all(pause >= PAUSE_MIN_S for pause in pauses)
+    assert sum(pauses) <= FLUSH_LINGER_MAX_S + ROUND_SLICE_S
