@@ -221,7 +221,9 @@ class Admin:
             raise Forbidden("only the room's owner (or an admin) manages its members")
         return room, user.name
 
-    async def remove_member(self, user: User, room_name: str, member: str) -> list[str]:
+    async def remove_member(self, user: User, room_name: str, member: str) -> Room:
+        """`member` out of the room (their sockets get `left`, the room's others
+        `member_removed`); the room, for the caller to list who is left."""
         svc = self.svc
         room, actor = await self._owned(user, room_name)
         target = await svc.store.user_by_name(member)
@@ -232,7 +234,7 @@ class Admin:
         await svc.store.remove_member(room.id, target.id)
         svc.moderation.member_removed(room, target)
         await self.audit(actor, "remove_member", room.name, user=target.name)
-        return await svc.store.members(room)
+        return room
 
     async def hand_over(self, user: User, room_name: str, member: str) -> Room:
         svc = self.svc
@@ -241,7 +243,7 @@ class Admin:
         if target is None or not await svc.store.is_member(room, target):
             raise ValidationError(f"{member!r} is not a member", code="not_member")
         await svc.store.set_owner(room.id, target.id)
-        svc.moderation.room_changed(room)
+        svc.moderation.owner_changed(room, target)
         await self.audit(actor, "hand_over", room.name, user=target.name)
         return await svc.store.room(room.name) or room
 

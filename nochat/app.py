@@ -64,7 +64,7 @@ def build_services(settings: Settings) -> Services:
     feed = StoreFeed(store)
     broker = open_broker(settings, hub, fetch_range=feed.fetch_range, fetch_head=feed.fetch_head)
     hub.room_opened, hub.room_closed = broker.subscribe, broker.unsubscribe
-    files = FileService(open_blobs(settings), settings)
+    files = FileService(open_blobs(settings), settings, store)
     svc = Services(settings, store, hub, broker, open_presence(settings), auth, files)
     store.on_commit = svc.fanout
     return svc
@@ -130,6 +130,7 @@ def create_app(settings: Settings) -> NoChatApp:
         await app.nursery.start(svc.presence_feed.run)
         await app.nursery.start(svc.presence.run)
         await app.nursery.start(svc.stats.run)
+        await app.nursery.start(svc.resync.run)
         log.info("%s open (epoch %s)", type(svc.store).__name__, svc.store.epoch)
 
     @app.after_serving

@@ -94,6 +94,8 @@ class Authenticator:
         self._dummy_hash = self._hasher.hash(secrets.token_hex(8))
         self._live: OrderedDict[str, tuple[User, Session]] = OrderedDict()
         self._revoked: OrderedDict[str, None] = OrderedDict()
+        #: Counts `forget_cached`s: a read in flight across one caches nothing.
+        self._epoch = 0
 
     def use_secret(self, secret: bytes) -> None:
         """Sign and check tokens with `secret` from now on (set at start-up, once the store
@@ -170,6 +172,7 @@ class Authenticator:
         ):
             self._live.move_to_end(claims.s)
             return known
+        epoch = self._epoch
         session = await self.store.session(claims.s)
         if session is None or session.user_id != claims.u:
             raise AuthError("session ended", code="token_revoked")
@@ -178,7 +181,8 @@ class Authenticator:
             raise AuthError("no such user", code="invalid_token")
         if claims.s in self._revoked:  # logged out while the rows were read: logout wins
             raise AuthError("session ended", code="token_revoked")
-        self._remember(session, user)
+        if epoch == self._epoch:
+            self._remember(session, user)
         return user, session
 
     def _remember(self, session: Session, user: User) -> None:
@@ -211,6 +215,11 @@ class Authenticator:
         for session_id, (_, session) in list(self._live.items()):
             if session.user_id == user_id:
                 self.forget(session_id)
+
+    def forget_cached(self) -> None:
+        """Signals may have been missed (resync.py): every session is read again."""
+        self._live.clear()
+        self._epoch += 1
 
     def revoked(self, session_id: str) -> bool:
         return session_id in self._revoked

@@ -1,5 +1,6 @@
-"""Server events of the chat model, one typed constructor each, and the room log's
-events (store.Event) as the frames a client sees, live or replayed."""
+"""Server events of the chat model and of a private room's membership, one typed
+constructor each, and the room log's events (store.Event) as the frames a client sees,
+live or replayed."""
 
 from __future__ import annotations
 
@@ -58,6 +59,17 @@ def presence_event(
         "text": text,
         "last_seen": last_seen,
     }
+
+
+def member_removed_event(room: str, user: str) -> dict[str, Any]:
+    """To a private room's sockets: `user` is no longer a member (the owner or an admin
+    removed them; they get `left` themselves)."""
+    return {"type": "member_removed", "room": room, "user": user}
+
+
+def owner_changed_event(room: str, owner: str) -> dict[str, Any]:
+    """To a private room's sockets: the room was handed over to `owner`."""
+    return {"type": "owner_changed", "room": room, "owner": owner}
 
 
 def log_event(e: Event) -> dict[str, Any]:

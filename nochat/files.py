@@ -7,9 +7,13 @@ http_api.py) and the BlobStore. Rules, in one place:
   cannot pass it together), each file within NOCHAT_MAX_UPLOAD_BYTES;
 - a send attaches at most MAX_ATTACHMENTS files, each uploaded by the sender to that room
   and attached to nothing else (a retry of the same send may claim them again);
-- a file is readable by whoever may read its room once attached, by its uploader before;
+- a file is readable by whoever may read its room once the room log holds the message
+  that attaches it, by its uploader before; the log, not the catalogue's own record,
+  decides (file_reconcile.py: `readable` settles each file against the log);
 - files never attached are removed NOCHAT_UPLOAD_GRACE_S after upload (`run`), and a
-  deleted message's files are removed with it (`forget`).
+  deleted message's files are removed with it: at once by the commit's fast path (a
+  bounded in-memory queue, best effort), else by the log-driven reconciliation that
+  every sweep pass runs (and every download of such a file).
 """
 
 from __future__ import annotations
@@ -27,18 +31,20 @@ import trio
 from .blobs import CHUNK_BYTES, Blob, BlobStore, FileRecord, new_file_id
 from .blobs.media import IMAGE_TYPES, SNIFF_BYTES, ImageError, Thumbnail, make_thumbnail, sniff
 from .blobs.metadata import strip_metadata
-from .errors import NotFound, StorageError, ValidationError
+from .errors import NotFound, StorageError, Unavailable, ValidationError
+from .file_reconcile import FileReconciler
 from .settings import Settings
-from .store import AppendRequest, Attachment, Event, Room, User, now_ms, unpack_payload
+from .store import AppendRequest, Attachment, Event, Room, Store, User, now_ms, unpack_payload
 from .uploads import QuotaExceeded, TooLarge, limited
 
 log = logging.getLogger(__name__)
 
 #: Most files one message may carry.
 MAX_ATTACHMENTS = 10
-#: Committed file changes (binds, deletes) waiting to be applied.
+#: Committed file changes (binds, deletes) waiting to be applied: the fast path only, a
+#: change dropped when it is full is repaired from the room log (file_reconcile.py).
 CHANGES_QUEUE = 10_000
-#: How often the cleanup looks for expired unattached files, at most and at least.
+#: How often the cleanup and the reconciliation run, at most and at least.
 CLEANUP_MAX_INTERVAL_S = 300.0
 CLEANUP_MIN_INTERVAL_S = 0.05
 
@@ -53,9 +59,10 @@ class Grant:
 
 
 class FileService:
-    def __init__(self, blobs: BlobStore, settings: Settings) -> None:
+    def __init__(self, blobs: BlobStore, settings: Settings, store: Store) -> None:
         self.blobs = blobs
         self.settings = settings
+        self.reconciler = FileReconciler(blobs, store, settings)
         self._thumb_limiter = trio.CapacityLimiter(1)  # decoding images is CPU-heavy
         self._swept = trio.Event()
         # Committed messages' files to bind, deleted messages' files to remove, in commit
@@ -181,7 +188,10 @@ class FileService:
                 f"at most {MAX_ATTACHMENTS} different files per message", code="bad_attachment"
             )
         key = _claim_key(user, client_id)
-        if not await self.blobs.claim(file_ids, user_id=user.id, room=room.name, key=key):
+        claimed = await self.blobs.claim(
+            file_ids, user_id=user.id, room=room.name, key=key, now_ms=now_ms()
+        )
+        if not claimed:
             raise ValidationError(
                 "attachments must be your own uploads to this room, not attached elsewhere",
                 code="bad_attachment",
@@ -210,9 +220,12 @@ class FileService:
 
     async def readable(self, user: User, file_id: str) -> FileRecord:
         """The file if `user` may see it before the room check (the caller's, with
-        `visible_room`): attached, or their own upload; the same NotFound as a missing file."""
+        `visible_room`): attached to a message the log holds, or their own upload; the
+        same NotFound as a missing file. The log decides (FileReconciler.settle)."""
         record = await self.blobs.file(file_id) if _valid_id(file_id) else None
-        if record is None or (record.attached_to is None and record.user_id != user.id):
+        if record is not None:
+            record = await self.reconciler.settle(record)
+        if record is None or (record.message_id is None and record.user_id != user.id):
             raise NotFound("no such file")
         return record
 
@@ -247,8 +260,8 @@ class FileService:
                         await self.blobs.bind(file_ids, message_id)
                     elif kind == "unclaim":  # message_id: the claim's key
                         await self.blobs.unclaim(file_ids, key=message_id)
-                    else:
-                        await self.blobs.remove_message(message_id)
+                    elif await self.blobs.remove_message(message_id):
+                        await self.reconciler.collect(now_ms())
                 except StorageError:
                     log.exception("files of message %s not updated", message_id)
                 self._changes_done += 1
@@ -263,14 +276,23 @@ class FileService:
     async def _sweep(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Remove files never attached, NOCHAT_UPLOAD_GRACE_S after their upload."""
+        """At start and then every interval: repair from the room log what the fast path
+        lost (file_reconcile.py), remove files never attached NOCHAT_UPLOAD_GRACE_S after
+        their upload, and delete the bytes no file names any more."""
         grace_s = self.settings.upload_grace_s
-        interval = min(CLEANUP_MAX_INTERVAL_S, max(CLEANUP_MIN_INTERVAL_S, grace_s / 4))
+        shortest = min(grace_s, self.settings.upload_claim_margin_s)
+        interval = min(CLEANUP_MAX_INTERVAL_S, max(CLEANUP_MIN_INTERVAL_S, shortest / 4))
         task_status.started()
         while True:
-            removed = await self.blobs.remove_unattached(now_ms() - int(grace_s * 1000))
-            if removed:
-                log.info("removed %d unattached files", removed)
+            now = now_ms()
+            try:
+                await self.reconciler.run_pass(now)
+                removed = await self.blobs.remove_unattached(now - int(grace_s * 1000))
+                if removed:
+                    log.info("removed %d unattached files", removed)
+                await self.reconciler.collect(now)
+            except Unavailable:  # storage failing or closing (StorageError): retried next pass
+                log.warning("file cleanup pass failed", exc_info=True)
             self._swept.set()
             self._swept = trio.Event()
             await trio.sleep(interval)

@@ -16,7 +16,7 @@ from .http_api import (
     require_json_from_allowed_origin,
     services,
 )
-from .http_rooms import room_json
+from .http_rooms import members_json, owner_name, room_json
 
 blueprint = Blueprint("account", __name__, url_prefix="/api")
 
@@ -81,8 +81,8 @@ async def password_reset() -> Response:
 @blueprint.delete("/rooms/<room:name>/members/<member>")
 async def remove_member(name: str, member: str) -> Response:
     user, _ = await authenticated()
-    members = await services().admin.remove_member(user, name, member)
-    return json_response({"members": members})
+    room = await services().admin.remove_member(user, name, member)
+    return json_response(await members_json(room))
 
 
 @blueprint.post("/rooms/<room:name>/owner")
@@ -90,4 +90,4 @@ async def hand_over(name: str) -> Response:
     user, _ = await authenticated()
     body = await decode_body(OwnerBody)
     room = await services().admin.hand_over(user, name, body.name)
-    return json_response(room_json(room))
+    return json_response({**room_json(room), "owner": await owner_name(room)})

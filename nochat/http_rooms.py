@@ -55,6 +55,20 @@ def room_json(room: Room | RoomView, *, member: bool = True) -> dict[str, Any]:
     }
 
 
+async def owner_name(room: Room) -> str | None:
+    """Who manages a private room's members: a name; None for public rooms and DMs, where
+    nobody does, and for a room whose owner's account is gone."""
+    if not room.private or room.dm or room.owner_id is None:
+        return None
+    found = await services().store.user_by_id(room.owner_id)
+    return found.name if found is not None else None
+
+
+async def members_json(room: Room) -> dict[str, Any]:
+    """`{members, owner}`: the answer of every route that lists or changes members."""
+    return {"members": await services().store.members(room), "owner": await owner_name(room)}
+
+
 # ---- rooms -------------------------------------------------------------------------------
 
 
@@ -168,7 +182,7 @@ async def list_members(name: str) -> Response:
     user, _ = await authenticated()
     svc = services()
     room = await svc.rooms.visible_room(user, name)
-    return json_response({"members": await svc.store.members(room)})
+    return json_response(await members_json(room))
 
 
 @blueprint.post("/rooms/<room:name>/members")
@@ -187,7 +201,7 @@ async def add_member(name: str) -> Response:
     await svc.rooms.ensure_member(room, other)
     view = await room_push.view_for(svc.store, room, other)
     room_push.announce(svc, view, other.name, created=False)
-    return json_response({"members": await svc.store.members(room)})
+    return json_response(await members_json(room))
 
 
 @blueprint.post("/dms")

@@ -51,6 +51,11 @@ class RoomDirectory:
     def forget_room(self, name: str) -> None:
         self._rooms.pop(name, None)
 
+    def forget_all(self) -> None:
+        """Signals may have been missed (resync.py): every entry is read again."""
+        self._rooms.clear()
+        self._members.clear()
+
     def forget_member(self, room_id: int, user_id: int) -> None:
         self._members.discard((room_id, user_id))
 

@@ -21,6 +21,7 @@ from .keepalive import Keepalive
 from .metrics import Counters
 from .moderation import Moderation
 from .presence_feed import PresenceFeed
+from .resync import Resync
 from .rooms import RoomDirectory
 from .sessions import ConnectionRegistry
 from .settings import Settings
@@ -55,6 +56,7 @@ class Services:
     stats: StatsSampler = field(init=False)
     admin: Admin = field(init=False)
     census: Census = field(init=False)
+    resync: Resync = field(init=False)
 
     def __post_init__(self) -> None:
         settings, hub = self.settings, self.hub
@@ -74,6 +76,15 @@ class Services:
         store = self.store
         self.admin = Admin(self)
         self.census = Census(self.connections, self.broker)
+        self.resync = Resync(
+            self.store,
+            self.broker,
+            auth=self.auth,
+            rooms=self.rooms,
+            moderation=self.moderation,
+            connections=self.connections,
+            status=self.status,
+        )
         self.stats = StatsSampler(
             self.presence.online_users,
             hub.connection_count,

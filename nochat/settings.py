@@ -144,6 +144,10 @@ class Settings:
     upload_quota_bytes: int = 1024 * 1024 * 1024
     #: An uploaded file no message has attached is removed this long after its upload.
     upload_grace_s: float = 24 * 3600.0
+    #: A send's claim on its files that the room log never stored (the send was refused
+    #: and its unclaim lost) is undone this long after it was made: far above any
+    #: append's time, so an append in flight is never taken for a lost one.
+    upload_claim_margin_s: float = 900.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -223,6 +227,7 @@ class Settings:
             "outbox_stall_s",
             "broker_hold_s",
             "upload_grace_s",
+            "upload_claim_margin_s",
             "presence_lease_s",
             "presence_refresh_s",
         ):

@@ -79,6 +79,21 @@ class StatusBook:
             if room not in told:
                 self._feed.announce(room, name, "online")
 
+    async def reload(self, user: User) -> None:
+        """Read a connected user's status again (signals may have been missed, resync.py);
+        their rooms here are told if it changed."""
+        old = self.cached.get(user.name)
+        if old is None:
+            return
+        try:
+            stored = await self._store.status(user)
+        except NoChatError:
+            return
+        if (stored.state, stored.text) != (old.state, old.text) and user.name in self.cached:
+            self.cached[user.name] = UserStatus(user.name, stored.state, stored.text, old.last_seen)
+            for room in self._presence.rooms_of(user.name):
+                self._feed.announce(room, user.name, "online")
+
     async def of(self, user: User) -> UserStatus:
         """`offline` unless connected (to any node); else the stored status."""
         stored = await self._store.status(user)

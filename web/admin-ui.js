@@ -2,6 +2,8 @@
 
 import { el } from "./dom.js";
 
+export { confirmAction } from "./confirm.js";
+
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -104,43 +106,6 @@ export class Notice {
     this.node.textContent = `${(err && err.message) || String(err)}${code}`;
     this.node.className = "admin-notice error";
   }
-}
-
-/**
- * Ask before something that cannot be undone. `expect`, when given, must be typed to confirm
- * (the room's name before deleting it). Resolves true when confirmed.
- */
-export function confirmAction({ title, text, action = "Delete", expect }) {
-  const dialog = document.getElementById("confirm-dialog");
-  const form = dialog.querySelector("form");
-  const input = dialog.querySelector("#confirm-input");
-  const ok = dialog.querySelector("button[value=ok]");
-  dialog.querySelector("#confirm-title").textContent = title;
-  dialog.querySelector("#confirm-text").textContent = text;
-  dialog.querySelector("#confirm-label").hidden = !expect;
-  input.hidden = !expect;
-  input.value = "";
-  ok.textContent = action;
-  ok.disabled = Boolean(expect);
-  input.oninput = () => {
-    ok.disabled = input.value.trim() !== expect;
-  };
-  return new Promise((resolve) => {
-    const done = (yes) => {
-      form.onsubmit = null;
-      dialog.querySelector("button[value=cancel]").onclick = null;
-      dialog.close();
-      resolve(yes);
-    };
-    form.onsubmit = (e) => {
-      e.preventDefault();
-      done(true);
-    };
-    dialog.querySelector("button[value=cancel]").onclick = () => done(false);
-    dialog.oncancel = () => resolve(false);
-    dialog.showModal();
-    (expect ? input : ok).focus();
-  });
 }
 
 /** A "Load more" button under a paged list; hidden when there is no next page. */

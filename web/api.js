@@ -80,8 +80,12 @@ export const api = {
   },
   /** {name, state, text, last_seen} */
   user: (name) => request("GET", `/api/users/${seg(name)}`),
+  /** {members, owner}: `owner` manages a private room's members (null elsewhere). */
   members: (room) => request("GET", `/api/rooms/${seg(room)}/members`),
   addMember: (room, user) => request("POST", `/api/rooms/${seg(room)}/members`, { user }),
+  /** The owner's actions on a private room: {members, owner} · the room object with `owner`. */
+  removeMember: (room, user) => request("DELETE", `/api/rooms/${seg(room)}/members/${seg(user)}`),
+  handOver: (room, user) => request("POST", `/api/rooms/${seg(room)}/owner`, { name: user }),
   openDm: (user) => request("POST", "/api/dms", { user }),
   /** Every other session of mine ends; this one stays. */
   changePassword: (old, next) => request("PUT", "/api/me/password", { old, new: next }),

@@ -9,7 +9,8 @@ import { bindMentions } from "./mention.js";
 import { mentionsMe } from "./message.js";
 import { Notifier } from "./notify.js";
 import { dropOutbox } from "./outbox.js";
-import { bindPanels, renderRoom, renderRooms, renderTyping, showRoomNotice } from "./panels.js";
+import { OwnerMenus } from "./owner.js";
+import { bindPanels, renderRoom, renderRooms, renderTyping, showNotice } from "./panels.js";
 import { Presence } from "./presence.js";
 import { Room } from "./rooms.js";
 import { bindSearch } from "./search.js";
@@ -30,6 +31,19 @@ const LAST_ROOM_KEY = "nochat.lastRoom";
 const $ = (id) => document.getElementById(id);
 const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
 
+/** `#team`, or `your conversation with bob` for a DM. */
+function roomLabel(room, me) {
+  return room.dm ? `your conversation with ${room.label(me)}` : `#${room.name}`;
+}
+
+/** What a `left` with a reason tells me: "You were removed from #team", "#team was deleted". */
+function goneText(room, reason, me) {
+  const label = roomLabel(room, me);
+  if (reason === "removed") return `You were removed from ${label}.`;
+  if (reason !== "deleted") return `You are no longer in ${label}.`;
+  return room.dm ? `Your conversation with ${room.label(me)} was deleted.` : `${label} was deleted.`;
+}
+
 function wsUrl() {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 }
@@ -45,12 +59,15 @@ export class Chat {
     this.morePagesLoaded = false;
     this.loadingRooms = false;
     this.active = null;
+    /** Rooms the server took me out of, and when: a room-list poll older than that is stale. */
+    this.gone = new Map();
     this.lastTypingSent = 0;
     this.timers = [];
     this.abort = new AbortController();
     this.actions = new MessageActions(this);
     this.sends = new Sends(this);
     this.pages = new HistoryPages(this);
+    this.owners = new OwnerMenus(this, () => renderRoom(this), this.abort.signal);
     this.session = new SessionKeeper(() => this.signOut("Your session has ended. Please log in again."));
     this.list = new MessageList($("messages"), $("scroller"), this.me, {
       onRetry: (clientId) => this.sends.retrySend(clientId),
@@ -138,8 +155,13 @@ export class Chat {
 
   /** The first page of the room list: every room I am in, and the first public rooms. */
   async refreshRooms() {
+    const asked = Date.now();
     const { rooms, next } = await api.rooms();
-    for (const info of rooms) this.addRoom(info);
+    for (const info of rooms) {
+      if (this.gone.get(info.name) >= asked) continue; // listed before I was taken out
+      this.gone.delete(info.name);
+      this.addRoom(info);
+    }
     // Once more pages were loaded, the cursor is theirs; a poll only refreshes page one.
     if (!this.morePagesLoaded) this.roomsNext = next || null;
     const active = this.rooms.get(this.active);
@@ -175,7 +197,9 @@ export class Chat {
 
   async loadMembers(room) {
     try {
-      room.members = (await api.members(room.name)).members;
+      const { members, owner } = await api.members(room.name);
+      room.members = members;
+      room.owner = owner ?? null;
     } catch {
       return;
     }
@@ -189,7 +213,10 @@ export class Chat {
   async open(name) {
     const room = this.rooms.get(name);
     if (!room) return;
-    if (name !== this.active) this.actions.roomChanged();
+    if (name !== this.active) {
+      this.actions.roomChanged();
+      this.owners.roomChanged();
+    }
     this.active = name;
     room.unread = room.mentions = 0;
     history.replaceState(null, "", `#${encodeURIComponent(name)}`);
@@ -257,7 +284,11 @@ export class Chat {
         if (!room) break;
         if (event.state === "offline") room.online.delete(event.user);
         else room.online.add(event.user);
-        if (!room.members.includes(event.user)) room.members.push(event.user);
+        // A private room lists its members (joined, REST, member_removed): a late offline
+        // is no reason to list someone again who was just removed.
+        if (!room.members.includes(event.user) && !(room.private && event.state === "offline")) {
+          room.members.push(event.user);
+        }
         if (room.dm) renderRooms(this);
         if (room.name === this.active) renderRoom(this);
         break;
@@ -274,9 +305,22 @@ export class Chat {
       case "reaction":
         if (room) this.onChange(room, event);
         break;
+      case "left":
+        // Unasked (with a reason): the owner or an admin took me out, or deleted the room.
+        if (room && event.reason) this.dropRoom(room, goneText(room, event.reason, this.me));
+        break;
+      case "member_removed":
+        if (room) this.memberRemoved(room, event.user);
+        break;
+      case "owner_changed":
+        if (!room || typeof event.owner !== "string") break;
+        room.owner = event.owner;
+        if (room.name === this.active) renderRoom(this);
+        break;
       case "room":
         // A room I can now see (created, or I was added): the list needs no poll for it.
         if (event.room && typeof event.room === "object" && typeof event.room.name === "string") {
+          this.gone.delete(event.room.name);
           this.addRoom(event.room);
           renderRooms(this);
         }
@@ -326,6 +370,36 @@ export class Chat {
     if (event.type !== "reaction") this.list.refreshQuotes(msg.id, room.sorted());
   }
 
+  /** Someone else left a private room's member list (its owner or an admin removed them). */
+  memberRemoved(room, user) {
+    if (same(user, this.me)) return; // `left` says so to me
+    room.members = room.members.filter((m) => !same(m, user));
+    room.online.delete(user);
+    room.typers.delete(user);
+    if (room.name === this.active) renderRoom(this);
+  }
+
+  /**
+   * A room I can no longer see: it leaves the sidebar (the socket has stopped re-joining it),
+   * its unsent messages are dropped, the view moves on if it was open, and `notice` says why.
+   */
+  dropRoom(room, notice) {
+    this.rooms.delete(room.name);
+    this.gone.set(room.name, Date.now());
+    this.sends.saveOutbox();
+    showNotice(notice);
+    if (room.name === this.active) {
+      this.active = null;
+      const next = this.rooms.has(DEFAULT_ROOM) ? DEFAULT_ROOM : this.rooms.keys().next().value;
+      if (next) {
+        this.open(next);
+        return;
+      }
+      this.list.clear();
+    }
+    renderRooms(this);
+  }
+
   async onReset(room, event) {
     room.reset(event.epoch, event.head_seq);
     if (room.name === this.active) {
@@ -338,10 +412,11 @@ export class Chat {
   onError(event) {
     const ref = typeof event.ref === "string" ? event.ref : "";
     if (ref.startsWith("j:") && event.code === "not_found") {
+      // Removed or deleted while this page was not connected (or it never was mine).
       const name = ref.slice(2);
-      this.socket.leave(name);
+      this.socket.forget(name);
       const room = this.rooms.get(name);
-      if (room && name === this.active) showRoomNotice(this, room, "You cannot see this room.");
+      if (room) this.dropRoom(room, `You can no longer see ${roomLabel(room, this.me)}.`);
       return;
     }
     console.warn("nochat: server error", event.code, event.message);

@@ -114,6 +114,9 @@ export function bindPanels(chat, signal) {
     renderRoom(chat);
   }, signal);
   on("add-member", "click", addMember);
+  on("notice-dismiss", "click", () => {
+    $("chat-notice").hidden = true;
+  });
 
   return { closeSidebar };
 }
@@ -136,9 +139,9 @@ export function renderRoom(chat) {
   const label = room.label(chat.me);
   $("room-title").textContent = room.dm ? label : `# ${label}`;
   $("room-kind").textContent = room.dm ? "Direct conversation" : room.private ? "Private room" : "Public room";
-  $("add-member").hidden = !room.private || room.dm;
+  $("add-member").hidden = !chat.owners.manages(room); // only the owner adds members
   $("message").placeholder = room.dm ? `Message ${label}` : `Message #${label}`;
-  renderPeople($("member-list"), room, chat.presence);
+  renderPeople($("member-list"), room, chat.presence, (name) => chat.owners.menuFor(room, name));
   $("online-count").textContent = `${room.online.size} online`;
   renderOlder(chat, room);
   renderTyping(chat);
@@ -159,6 +162,13 @@ export function renderTyping(chat) {
   const text = room ? typingText(room.typing()) : "";
   const node = $("typing");
   if (node.textContent !== text) node.textContent = text;
+}
+
+/** A line above the conversation until dismissed: what happened to me ("You were removed from #team"). */
+export function showNotice(text) {
+  const box = $("chat-notice");
+  box.querySelector(".notice-text").textContent = text;
+  box.hidden = false;
 }
 
 export function showRoomNotice(chat, room, text) {

@@ -25,6 +25,8 @@ export class Room {
     this.loaded = false;
     this.hasMore = true;
     this.members = [];
+    /** Who manages a private room's members (GET …/members, owner_changed); null: nobody. */
+    this.owner = null;
     this.online = new Set();
     /** user -> time (ms) their typing indicator expires. */
     this.typers = new Map();

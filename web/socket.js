@@ -3,9 +3,10 @@
  *
  * Owns: the connection, reconnect with exponential backoff and full jitter, a
  * watchdog on the server's app-level pings (relaxed while the tab is hidden),
- * re-joining every open room with `since`/`epoch` after a reconnect, and the
- * outbox of unacked sends, which are re-sent with the same `client_id` until
- * acked (the server never stores a retry twice). It does not know about the DOM.
+ * re-joining every open room with `since`/`epoch` after a reconnect (but not one the
+ * server took us out of: an unasked `left`), and the outbox of unacked sends, which
+ * are re-sent with the same `client_id` until acked (the server never stores a retry
+ * twice). It does not know about the DOM.
  */
 
 import { BANNED, DISCONNECTED_BY_ADMIN, sendFailureText } from "./moderation.js";
@@ -136,6 +137,11 @@ export class ChatSocket {
 
   leave(room) {
     if (this.rooms.delete(room) && this.connected) this.raw({ type: "leave", room });
+  }
+
+  /** The server will not have us in `room` (a join refused): stop re-joining it. */
+  forget(room) {
+    this.rooms.delete(room);
   }
 
   /** Queue a message; it is (re-)sent until acked, always with the same client_id. */
@@ -302,6 +308,11 @@ export class ChatSocket {
         break;
       case "ack":
         this.outbox.delete(event.client_id);
+        break;
+      case "left":
+        // Unasked (a reason): the server took us out (removed, the room deleted). Re-joining
+        // it after a reconnect would only be refused.
+        if (event.reason) this.rooms.delete(event.room);
         break;
       case "error":
         if (this.sendError(event)) return;

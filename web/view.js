@@ -245,8 +245,14 @@ export function renderRoomList(ul, rooms, { active, me, onOpen, presence }) {
   );
 }
 
-/** Who is in the room, online first, with their state's dot and status text. */
-export function renderPeople(ul, room, presence) {
+/**
+ * Who is in the room, online first, with their state's dot and status text; a private room's
+ * owner is marked. `menu(name)` may give a person's row a control (the owner's member
+ * actions, owner.js). Rebuilt on every presence change: the focused control (by its
+ * `data-key`) is focused again in the new list, so keyboard users keep their place.
+ */
+export function renderPeople(ul, room, presence, menu = () => null) {
+  const focused = ul.contains(document.activeElement) ? document.activeElement.dataset.key : undefined;
   const names = [...new Set([...room.members, ...room.online])];
   names.sort((a, b) => Number(room.online.has(b)) - Number(room.online.has(a)) || a.localeCompare(b));
   ul.replaceChildren(
@@ -255,6 +261,7 @@ export function renderPeople(ul, room, presence) {
       const seen = presence && presence.of(name);
       const state = on ? (seen && seen.state !== "offline" ? seen.state : "online") : "offline";
       const text = seen && seen.text;
+      const owner = room.owner && name.toLowerCase() === room.owner.toLowerCase();
       return el(
         "li",
         { class: on ? `person online ${state}` : "person", dataset: { user: name, state } },
@@ -263,13 +270,17 @@ export function renderPeople(ul, room, presence) {
           "span",
           { class: "person-name" },
           name,
+          owner ? srOnly(", ") : null,
+          owner ? el("span", { class: "person-role" }, "owner") : null,
           text ? el("span", { class: "person-status", title: text }, text) : null,
         ),
         el("span", { class: "dot", "aria-hidden": "true", title: state }),
         srOnly(` (${state})`),
+        menu(name),
       );
     }),
   );
+  if (focused) ul.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
 }
 
 export function typingText(names) {

@@ -7,7 +7,12 @@ same suite on both.
 
 A file is a record (who uploaded it to which room, its name, sniffed type, size, hash,
 image size, thumbnail) pointing at a blob named by its SHA-256. Several records may share
-one blob; a blob goes when no record names it any more.
+one blob; a blob goes at a `collect` once no record names it and no upload has just put
+it (candidates.py: a removal never deletes bytes an upload is about to name).
+
+Which message a file belongs to is the room log's to say, not this catalogue's: `claim`,
+`bind` and the removals record what the log said, and nochat/file_reconcile.py makes the
+catalogue agree with the log again when a change was lost.
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ class FileRecord(msgspec.Struct, frozen=True):
     attached_to: str | None = None
     #: The message it is attached to, once that has committed (deleting it removes this).
     message_id: str | None = None
+    #: When `attached_to` was set (ms): a claim its send never stored is undone only
+    #: well after this (file_reconcile.py).
+    claimed_ms: int | None = None
 
 
 class Reservation(msgspec.Struct, frozen=True):
@@ -74,7 +82,14 @@ class BlobStore(Protocol):
 
     async def put(self, chunks: AsyncIterable[bytes]) -> Blob:
         """Store the bytes `chunks` yields durably (on disk or committed) and return their
-        hash and size. An exception from `chunks` leaves nothing behind and propagates."""
+        hash and size. An exception from `chunks` leaves nothing behind and propagates.
+        The blob counts as put now, also when it was stored already (`collect`)."""
+        ...
+
+    async def collect(self, before_ms: int) -> int:
+        """Delete blobs a removal (or a `put`) made candidates that no record names and
+        that were not put at or after `before_ms`; at most candidates.COLLECT_BATCH
+        candidates are settled per call, oldest first. How many blobs went."""
         ...
 
     def read(
@@ -102,15 +117,26 @@ class BlobStore(Protocol):
 
     async def file(self, file_id: str) -> FileRecord | None: ...
 
-    async def claim(self, file_ids: Sequence[str], *, user_id: int, room: str, key: str) -> bool:
-        """Attach the files to the send `key` in one step: True when every one was uploaded
-        by `user_id` to `room` and is unattached or already attached to `key` (a retry);
-        else nothing changes and False."""
+    async def attached_files(self, *, after: str, limit: int) -> list[FileRecord]:
+        """Files claimed by a send (bound to its message or not), by id, ids after `after`:
+        the pages reconciliation walks."""
         ...
 
-    async def unclaim(self, file_ids: Sequence[str], *, key: str) -> None:
+    async def claim(
+        self, file_ids: Sequence[str], *, user_id: int, room: str, key: str, now_ms: int
+    ) -> bool:
+        """Attach the files to the send `key` in one step (claimed at `now_ms`): True when
+        every one was uploaded by `user_id` to `room` and is unattached or already attached
+        to `key` (a retry, which claims them anew); else nothing changes and False."""
+        ...
+
+    async def unclaim(
+        self, file_ids: Sequence[str], *, key: str, claimed_before_ms: int | None = None
+    ) -> None:
         """Undo `claim` for the files `key` claimed that no committed message holds (the
-        send was refused): they are unattached again, free to attach or to be swept."""
+        send was refused), and only those claimed before `claimed_before_ms` when given
+        (a retry's claim since is kept): they are unattached again, free to attach or to
+        be swept."""
         ...
 
     async def bind(self, file_ids: Sequence[str], message_id: str) -> None:
@@ -118,7 +144,8 @@ class BlobStore(Protocol):
         ...
 
     async def remove_message(self, message_id: str) -> int:
-        """Remove the files of a message (it was deleted); how many."""
+        """Remove the files bound to a message (it was deleted); how many. Removals forget
+        records; their blobs become candidates for `collect`."""
         ...
 
     async def used_bytes(self, user_id: int) -> int:
@@ -126,9 +153,10 @@ class BlobStore(Protocol):
         ...
 
     async def remove_files(self, file_ids: Sequence[str]) -> None:
-        """Forget the files; blobs no other record names are deleted."""
+        """Forget the files (their blobs become candidates for `collect`)."""
         ...
 
     async def remove_unattached(self, before_ms: int) -> int:
-        """Remove files never attached and uploaded before `before_ms`; how many."""
+        """Remove files not attached (unclaimed, unbound) uploaded before `before_ms`; how
+        many (their blobs become candidates for `collect`)."""
         ...

@@ -1,18 +1,16 @@
 """Local blob store: content-addressed files under `<data dir>/blobs`, records in SQLite.
 
-A blob is written to a temporary file in `blobs/tmp`, hashed on the way, fsynced, renamed
-to `blobs/<first two hex digits>/<sha256>` and the directory fsynced, all before `put`
-returns (and so before an upload is acked): a crash leaves either the whole blob or a
-stray temporary file (cleared at start), never half a blob under its name. Names come only
-from hashes, never from what a client sent. The records live in `files.sqlite3` beside the
-message store (a second database: the file catalogue is this contract's, not the Store's).
-Blocking calls run in worker threads.
+The bytes are local_dir.py's (written, fsynced and renamed before `put` returns). The
+records live in `files.sqlite3` beside the message store (a second database: the file
+catalogue is this contract's, not the Store's), with the quota reservations
+(reservations.py) and the blobs that may be unused (candidates.py, which says when one
+is deleted). Blocking calls run in worker threads; the index has one connection, used
+one call at a time, so a collection's check and unlink never interleave with a record
+being added.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +21,8 @@ import msgspec
 import trio
 
 from ..errors import StorageError
-from . import CHUNK_BYTES, Blob, FileRecord, Reservation, reservations
+from . import Blob, FileRecord, Reservation, candidates, reservations
+from .local_dir import BlobDirectory
 
 T = TypeVar("T")
 
@@ -40,20 +39,14 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS files (
     height INTEGER,
     thumb_sha256 TEXT,
     attached_to TEXT,
-    message_id TEXT
+    message_id TEXT,
+    claimed_ms INTEGER
 )"""
 _COLUMNS = (
     "id, room, user_id, name, size, content_type, sha256, created_ms, width, height, "
-    "thumb_sha256, attached_to, message_id"
+    "thumb_sha256, attached_to, message_id, claimed_ms"
 )
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+_REFERENCED = candidates.REFERENCED.format(m="?")
 
 
 class LocalBlobStore:
@@ -62,6 +55,7 @@ class LocalBlobStore:
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir / "blobs"
         self.index_path = data_dir / "files.sqlite3"
+        self._dir = BlobDirectory(self.root)
         self._db: sqlite3.Connection | None = None
         self._db_limiter = trio.CapacityLimiter(1)
         self._closed = trio.Event()
@@ -82,77 +76,66 @@ class LocalBlobStore:
         self._closed.set()
 
     def _open(self) -> None:
-        tmp = self.root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        for stray in tmp.iterdir():  # a crash mid-upload: never acked, never named
-            stray.unlink(missing_ok=True)
+        self._dir.open()
         db = sqlite3.connect(self.index_path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute(_SCHEMA)
+        with _transaction(db):
+            columns = {row[1] for row in db.execute("PRAGMA table_info(files)")}
+            if "claimed_ms" not in columns:  # an index made before claims had a time
+                db.execute("ALTER TABLE files ADD COLUMN claimed_ms INTEGER")
+                db.execute(
+                    "UPDATE files SET claimed_ms = ? WHERE attached_to IS NOT NULL",
+                    (candidates.wall_ms(),),
+                )
         db.execute("CREATE INDEX IF NOT EXISTS files_user ON files (user_id)")
         db.execute("CREATE INDEX IF NOT EXISTS files_sha ON files (sha256)")
+        db.execute("CREATE INDEX IF NOT EXISTS files_thumb ON files (thumb_sha256)")
         db.execute("CREATE INDEX IF NOT EXISTS files_message ON files (message_id)")
         db.execute(reservations.SQLITE_TABLE)
         db.execute("DELETE FROM reservations")  # one process owns the directory: none live
+        db.execute(candidates.SQLITE_TABLE)
+        db.execute(candidates.SQLITE_INDEX)
         self._db = db
-
-    def _path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
-            raise StorageError("not a blob name")
-        return self.root / sha256[:2] / sha256
 
     # ---- bytes ---------------------------------------------------------------------------
 
     async def put(self, chunks: AsyncIterable[bytes]) -> Blob:
-        fd, tmp_name = await trio.to_thread.run_sync(self._temp_file)
-        digest = hashlib.sha256()
-        size = 0
-        done = False
-        try:
-            async for chunk in chunks:
-                size += len(chunk)
-                await trio.to_thread.run_sync(_write_all, fd, chunk, digest)
-            sha = digest.hexdigest()
-            await trio.to_thread.run_sync(_sync_close, fd)
-            fd = -1
-            await trio.to_thread.run_sync(self._publish, tmp_name, sha)
-            done = True
-            return Blob(sha, size)
-        finally:
-            if not done:
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(_discard, fd, tmp_name)
+        async def candidate(blob: Blob) -> None:
+            # Before it is named (a crash then leaves no blob unaccounted for): collected
+            # unless a record names it (candidates.py).
+            now = candidates.wall_ms()
+            await self._run(lambda db: candidates.mark(db.execute, "?", [blob.sha256], now))
 
-    def _temp_file(self) -> tuple[int, str]:
-        name = str(self.root / "tmp" / os.urandom(12).hex())
-        return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), name
+        return await self._dir.put(chunks, candidate)
 
-    def _publish(self, tmp_name: str, sha: str) -> None:
-        final = self._path(sha)
-        final.parent.mkdir(exist_ok=True)
-        os.replace(tmp_name, final)
-        _fsync_dir(final.parent)
-
-    async def read(
+    def read(
         self, sha256: str, start: int = 0, end: int | None = None
     ) -> AsyncGenerator[bytes, None]:
-        path = self._path(sha256)
-        try:
-            handle = await trio.open_file(path, "rb")
-        except FileNotFoundError:
-            raise StorageError("blob missing") from None
-        async with handle:
-            await handle.seek(start)
-            left = None if end is None else end - start
-            while left is None or left > 0:
-                want = CHUNK_BYTES if left is None else min(CHUNK_BYTES, left)
-                data = await handle.read(want)
-                if not data:
-                    return
-                if left is not None:
-                    left -= len(data)
-                yield data
+        return self._dir.read(sha256, start, end)
+
+    async def collect(self, before_ms: int) -> int:
+        def collect(db: sqlite3.Connection) -> int:
+            removed = 0
+            settled: list[str] = []
+            later: list[tuple[int, str]] = []
+            for sha in candidates.due(db.execute, "?", before_ms):
+                if db.execute(f"SELECT {_REFERENCED}", (sha, sha)).fetchone()[0]:
+                    settled.append(sha)
+                    continue
+                put_ms = self._dir.remove_unless_put_since(sha, before_ms)
+                if put_ms is None:
+                    settled.append(sha)
+                    removed += 1
+                else:
+                    later.append((put_ms, sha))
+            with _transaction(db):
+                db.executemany("DELETE FROM doomed_blobs WHERE sha256 = ?", [(s,) for s in settled])
+                db.executemany("UPDATE doomed_blobs SET since_ms = ? WHERE sha256 = ?", later)
+            return removed
+
+        return await self._run(collect)
 
     # ---- records -------------------------------------------------------------------------
 
@@ -173,7 +156,7 @@ class LocalBlobStore:
 
         def add(db: sqlite3.Connection) -> None:
             with _transaction(db):
-                db.execute(f"INSERT INTO files VALUES ({marks})", values)
+                db.execute(f"INSERT INTO files ({_COLUMNS}) VALUES ({marks})", values)
                 if reservation is not None:
                     reservations.release(db.execute, "?", reservation)
 
@@ -206,7 +189,20 @@ class LocalBlobStore:
 
         return await self._run(get)
 
-    async def claim(self, file_ids: Sequence[str], *, user_id: int, room: str, key: str) -> bool:
+    async def attached_files(self, *, after: str, limit: int) -> list[FileRecord]:
+        def page(db: sqlite3.Connection) -> list[FileRecord]:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM files WHERE id > ? AND attached_to IS NOT NULL "
+                "ORDER BY id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+            return [FileRecord(*row) for row in rows]
+
+        return await self._run(page)
+
+    async def claim(
+        self, file_ids: Sequence[str], *, user_id: int, room: str, key: str, now_ms: int
+    ) -> bool:
         ids = list(dict.fromkeys(file_ids))
 
         def claim(db: sqlite3.Connection) -> bool:
@@ -214,9 +210,9 @@ class LocalBlobStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 cur = db.execute(
-                    f"UPDATE files SET attached_to = ? WHERE id IN ({marks}) AND user_id = ? "
-                    "AND room = ? AND (attached_to IS NULL OR attached_to = ?)",
-                    (key, *ids, user_id, room, key),
+                    f"UPDATE files SET attached_to = ?, claimed_ms = ? WHERE id IN ({marks}) "
+                    "AND user_id = ? AND room = ? AND (attached_to IS NULL OR attached_to = ?)",
+                    (key, now_ms, *ids, user_id, room, key),
                 )
                 ok = cur.rowcount == len(ids)
                 db.execute("COMMIT" if ok else "ROLLBACK")
@@ -227,14 +223,18 @@ class LocalBlobStore:
 
         return bool(ids) and await self._run(claim)
 
-    async def unclaim(self, file_ids: Sequence[str], *, key: str) -> None:
+    async def unclaim(
+        self, file_ids: Sequence[str], *, key: str, claimed_before_ms: int | None = None
+    ) -> None:
         ids = list(file_ids)
         marks = ", ".join("?" * len(ids))
+        before = "" if claimed_before_ms is None else " AND claimed_ms < ?"
+        params = (*ids, key) if claimed_before_ms is None else (*ids, key, claimed_before_ms)
         await self._run(
             lambda db: db.execute(
-                f"UPDATE files SET attached_to = NULL WHERE id IN ({marks}) "
-                "AND attached_to = ? AND message_id IS NULL",
-                (*ids, key),
+                f"UPDATE files SET attached_to = NULL, claimed_ms = NULL WHERE id IN ({marks}) "
+                f"AND attached_to = ? AND message_id IS NULL{before}",
+                params,
             )
         )
 
@@ -248,15 +248,7 @@ class LocalBlobStore:
         )
 
     async def remove_message(self, message_id: str) -> int:
-        def remove(db: sqlite3.Connection) -> tuple[int, list[str]]:
-            count = db.execute(
-                "SELECT COUNT(*) FROM files WHERE message_id = ?", (message_id,)
-            ).fetchone()[0]
-            return int(count), _remove(db, "message_id = ?", [message_id])
-
-        count, orphans = await self._run(remove)
-        await trio.to_thread.run_sync(self._unlink, orphans)
-        return count
+        return await self._run(lambda db: _remove(db, "message_id = ?", [message_id]))
 
     async def used_bytes(self, user_id: int) -> int:
         def used(db: sqlite3.Connection) -> int:
@@ -271,24 +263,11 @@ class LocalBlobStore:
         ids = list(file_ids)
         if ids:
             where = "id IN ({})".format(", ".join("?" * len(ids)))
-            orphans = await self._run(lambda db: _remove(db, where, ids))
-            await trio.to_thread.run_sync(self._unlink, orphans)
+            await self._run(lambda db: _remove(db, where, ids))
 
     async def remove_unattached(self, before_ms: int) -> int:
-        def remove(db: sqlite3.Connection) -> tuple[int, list[str]]:
-            count = db.execute(
-                "SELECT COUNT(*) FROM files WHERE attached_to IS NULL AND created_ms < ?",
-                (before_ms,),
-            ).fetchone()[0]
-            return int(count), _remove(db, "attached_to IS NULL AND created_ms < ?", [before_ms])
-
-        count, orphans = await self._run(remove)
-        await trio.to_thread.run_sync(self._unlink, orphans)
-        return count
-
-    def _unlink(self, shas: list[str]) -> None:
-        for sha in shas:
-            self._path(sha).unlink(missing_ok=True)
+        where = "attached_to IS NULL AND message_id IS NULL AND created_ms < ?"
+        return await self._run(lambda db: _remove(db, where, [before_ms]))
 
 
 @contextmanager
@@ -303,43 +282,11 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
-def _remove(db: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[str]:
-    """Delete the matching records; the blobs no remaining record names."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+def _remove(db: sqlite3.Connection, where: str, params: Sequence[Any]) -> int:
+    """Delete the matching records (how many); their blobs become candidates, at once."""
+    with _transaction(db):
         rows = db.execute(f"SELECT sha256, thumb_sha256 FROM files WHERE {where}", params)
-        shas = {sha for row in rows for sha in row if sha}
-        db.execute(f"DELETE FROM files WHERE {where}", params)
-        orphans = [
-            sha
-            for sha in shas
-            if db.execute(
-                "SELECT 1 FROM files WHERE sha256 = ? OR thumb_sha256 = ? LIMIT 1", (sha, sha)
-            ).fetchone()
-            is None
-        ]
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return orphans
-
-
-def _write_all(fd: int, data: bytes, digest: Any) -> None:
-    digest.update(data)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _sync_close(fd: int) -> None:
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _discard(fd: int, tmp_name: str) -> None:
-    if fd >= 0:
-        os.close(fd)
-    Path(tmp_name).unlink(missing_ok=True)
+        shas = [sha for row in rows.fetchall() for sha in row]
+        count = db.execute(f"DELETE FROM files WHERE {where}", params).rowcount
+        candidates.mark(db.execute, "?", shas, 0)
+    return int(count)

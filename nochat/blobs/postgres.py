@@ -3,10 +3,13 @@
 A blob is `blobs(sha256, size, chunks)` plus rows `blob_chunks(chunks, n, data)` of
 exactly CHUNK_BYTES each (the last may be shorter), so a byte range is read from the rows
 that hold it and nothing more. `put` writes each chunk as it arrives under a fresh
-`chunks` key, in a worker thread, then names it in one transaction: the bytes are
-committed before the upload is acked, and a failed or duplicate upload removes its rows.
-The tables come from the PostgreSQL store's numbered migrations (postgres_schema.py, v2),
-applied when that store starts, which the app does first.
+`chunks` key, in a worker thread, then names it in one transaction (upserting the blob
+with its `put_ms` and making it a candidate, candidates.py): the bytes are committed
+before the upload is acked, and a failed or duplicate upload removes its rows. A blob
+goes only by `collect`, in one statement that rechecks under the row's lock what makes
+it deletable. The tables come from the PostgreSQL store's numbered migrations
+(postgres_schema.py: v5, v7, v9), applied when that store starts, which the app does
+first.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import trio
 from psycopg_pool import ConnectionPool
 
 from ..errors import StorageError
-from . import CHUNK_BYTES, Blob, FileRecord, Reservation, reservations
+from . import CHUNK_BYTES, Blob, FileRecord, Reservation, candidates, reservations
 
 T = TypeVar("T")
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -32,8 +35,9 @@ POOL_SIZE = 4
 POOL_TIMEOUT_S = 5.0
 _COLUMNS = (
     "id, room, user_id, name, size, content_type, sha256, created_ms, width, height, "
-    "thumb_sha256, attached_to, message_id"
+    "thumb_sha256, attached_to, message_id, claimed_ms"
 )
+_REFERENCED = candidates.REFERENCED.format(m="b.sha256")
 
 
 class PostgresBlobStore:
@@ -115,12 +119,18 @@ class PostgresBlobStore:
             sha = digest.hexdigest()
 
             def name(conn: Conn) -> bool:
+                now = candidates.wall_ms()
                 with conn.transaction():
-                    cur = conn.execute(
-                        "INSERT INTO blobs VALUES (%s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
-                        (sha, size, key),
-                    )
-                    return cur.rowcount == 1
+                    # The candidate's row first, as `collect` locks them: no deadlock. It
+                    # waits for a collection of this blob, then inserts the blob again.
+                    candidates.mark(conn.execute, "%s", [sha], now)
+                    row = conn.execute(
+                        "INSERT INTO blobs (sha256, size, chunks, put_ms) "
+                        "VALUES (%s, %s, %s, %s) ON CONFLICT (sha256) DO UPDATE "
+                        "SET put_ms = GREATEST(blobs.put_ms, EXCLUDED.put_ms) RETURNING chunks",
+                        (sha, size, key, now),
+                    ).fetchone()
+                    return row is not None and row[0] == key  # else the stored copy's chunks
 
             named = await self._run(name)
             return Blob(sha, size)
@@ -130,6 +140,33 @@ class PostgresBlobStore:
                     await self._run(
                         lambda c: c.execute("DELETE FROM blob_chunks WHERE chunks = %s", (key,))
                     )
+
+    async def collect(self, before_ms: int) -> int:
+        def collect(conn: Conn) -> int:
+            with conn.transaction():
+                due = candidates.due(conn.execute, "%s", before_ms, " FOR UPDATE SKIP LOCKED")
+                # One statement: a concurrent put's upsert either commits first (put_ms is
+                # then too new) or waits for this delete and inserts the blob again.
+                gone = conn.execute(
+                    "DELETE FROM blobs b WHERE b.sha256 = ANY(%s) AND b.put_ms < %s "
+                    f"AND NOT {_REFERENCED} RETURNING b.chunks",
+                    (due, before_ms),
+                ).fetchall()
+                conn.execute(
+                    "DELETE FROM blob_chunks WHERE chunks = ANY(%s)", ([row[0] for row in gone],)
+                )
+                conn.execute(  # put since: looked at again once that put is old enough
+                    "UPDATE doomed_blobs d SET since_ms = b.put_ms FROM blobs b "
+                    f"WHERE d.sha256 = ANY(%s) AND b.sha256 = d.sha256 AND NOT {_REFERENCED}",
+                    (due,),
+                )
+                conn.execute(  # gone, named again, or missing: no candidates any more
+                    "DELETE FROM doomed_blobs WHERE sha256 = ANY(%s) AND since_ms < %s",
+                    (due, before_ms),
+                )
+            return len(gone)
+
+        return await self._run(collect)
 
     async def read(
         self, sha256: str, start: int = 0, end: int | None = None
@@ -169,7 +206,7 @@ class PostgresBlobStore:
 
         def add(conn: Conn) -> None:
             with conn.transaction():
-                conn.execute(f"INSERT INTO files VALUES ({marks})", values)
+                conn.execute(f"INSERT INTO files ({_COLUMNS}) VALUES ({marks})", values)
                 if reservation is not None:
                     reservations.release(conn.execute, "%s", reservation)
 
@@ -208,15 +245,27 @@ class PostgresBlobStore:
         )
         return None if row is None else FileRecord(*row)
 
-    async def claim(self, file_ids: Sequence[str], *, user_id: int, room: str, key: str) -> bool:
+    async def attached_files(self, *, after: str, limit: int) -> list[FileRecord]:
+        rows = await self._run(
+            lambda c: c.execute(
+                f"SELECT {_COLUMNS} FROM files WHERE id > %s AND attached_to IS NOT NULL "
+                "ORDER BY id LIMIT %s",
+                (after, limit),
+            ).fetchall()
+        )
+        return [FileRecord(*row) for row in rows]
+
+    async def claim(
+        self, file_ids: Sequence[str], *, user_id: int, room: str, key: str, now_ms: int
+    ) -> bool:
         ids = list(dict.fromkeys(file_ids))
 
         def claim(conn: Conn) -> bool:
             conn.execute("BEGIN")
             cur = conn.execute(
-                "UPDATE files SET attached_to = %s WHERE id = ANY(%s) AND user_id = %s "
-                "AND room = %s AND (attached_to IS NULL OR attached_to = %s)",
-                (key, ids, user_id, room, key),
+                "UPDATE files SET attached_to = %s, claimed_ms = %s WHERE id = ANY(%s) "
+                "AND user_id = %s AND room = %s AND (attached_to IS NULL OR attached_to = %s)",
+                (key, now_ms, ids, user_id, room, key),
             )
             ok = cur.rowcount == len(ids)
             conn.execute("COMMIT" if ok else "ROLLBACK")  # a partial claim changes nothing
@@ -224,13 +273,16 @@ class PostgresBlobStore:
 
         return bool(ids) and await self._run(claim)
 
-    async def unclaim(self, file_ids: Sequence[str], *, key: str) -> None:
+    async def unclaim(
+        self, file_ids: Sequence[str], *, key: str, claimed_before_ms: int | None = None
+    ) -> None:
         ids = list(file_ids)
         await self._run(
             lambda c: c.execute(
-                "UPDATE files SET attached_to = NULL WHERE id = ANY(%s) "
-                "AND attached_to = %s AND message_id IS NULL",
-                (ids, key),
+                "UPDATE files SET attached_to = NULL, claimed_ms = NULL WHERE id = ANY(%s) "
+                "AND attached_to = %s AND message_id IS NULL "
+                "AND (%s::bigint IS NULL OR claimed_ms < %s)",
+                (ids, key, claimed_before_ms, claimed_before_ms),
             )
         )
 
@@ -260,21 +312,17 @@ class PostgresBlobStore:
 
     async def remove_unattached(self, before_ms: int) -> int:
         return await self._run(
-            lambda c: _remove(c, "attached_to IS NULL AND created_ms < %s", (before_ms,))
+            lambda c: _remove(
+                c, "attached_to IS NULL AND message_id IS NULL AND created_ms < %s", (before_ms,)
+            )
         )
 
 
 def _remove(conn: Conn, where: str, params: tuple[Any, ...]) -> int:
-    """Delete the matching records and every blob no remaining record names; how many."""
+    """Delete the matching records (how many); their blobs become candidates, at once."""
     with conn.transaction():
         rows = conn.execute(
             f"DELETE FROM files WHERE {where} RETURNING sha256, thumb_sha256", params
         ).fetchall()
-        shas = list({sha for row in rows for sha in row if sha})
-        conn.execute(
-            "WITH gone AS (DELETE FROM blobs b WHERE b.sha256 = ANY(%s) AND NOT EXISTS "
-            "(SELECT 1 FROM files f WHERE f.sha256 = b.sha256 OR f.thumb_sha256 = b.sha256) "
-            "RETURNING chunks) DELETE FROM blob_chunks WHERE chunks IN (SELECT chunks FROM gone)",
-            (shas,),
-        )
+        candidates.mark(conn.execute, "%s", [sha for row in rows for sha in row], 0)
     return len(rows)

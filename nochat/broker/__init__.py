@@ -57,6 +57,10 @@ class SignalKind(StrEnum):
     ROOM_CHANGED = "room_changed"
     CONNECTIONS_WANTED = "connections_wanted"
     CONNECTIONS_LISTED = "connections_listed"
+    #: {why}: this node may have missed signals (resync.py re-reads what they change). The
+    #: Redis broker dispatches it here after every connect, and sends it to every node
+    #: when a signal of its own was lost on the way out.
+    RESYNC = "resync"
 
 
 @dataclass(frozen=True, slots=True)

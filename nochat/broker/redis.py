@@ -13,6 +13,9 @@ store is. So:
   backfills through the Sequencer: whatever Redis lost while down is delivered, in order.
 - While Redis is down the node keeps serving (local delivery, durable sends and acks),
   `status` is `degraded`, and it reconnects with exponential backoff and full jitter.
+- Signals are not in the store: after every connect this node dispatches `resync` to
+  itself (resync.py re-reads what signals it missed would have changed), and a node
+  that lost a signal of its own on the way out sends `resync` to every node.
 
 Wire format, one text message: `<origin> <first|-> <last|-> <s|c>\n<encoded>` on
 `nochat:room:<room>` (`c`: a Chunk of several events), `<origin> <kind>\n<json>` on
@@ -87,6 +90,8 @@ class RedisBroker:
         self.sent = 0
         self.received = 0
         self.connects = 0
+        #: A signal of this node's never reached Redis: every node resyncs once it can.
+        self._signal_lost = False
 
     @property
     def status(self) -> BrokerStatus:
@@ -168,6 +173,8 @@ class RedisBroker:
             self._outgoing.send_nowait((channel, message))
         except trio.WouldBlock:
             self.dropped += 1
+            if channel == SIGNALS_CHANNEL:
+                self._signal_lost = True
 
     def _change(self) -> None:
         self._changed.set()
@@ -214,6 +221,12 @@ class RedisBroker:
             self.connects += 1
             self._needs_head |= self._wanted  # backfill what went by while disconnected
             self._change()
+            # Subscribed to the signals first, then re-read what missed ones would change.
+            self._signals.dispatch(SignalKind.RESYNC, {"why": "connected to Redis"})
+            if self._signal_lost:
+                why = json.dumps({"why": "a node lost a signal"})
+                await client.publish(SIGNALS_CHANNEL, f"{self.node_id} {SignalKind.RESYNC}\n{why}")
+                self._signal_lost = False
             nursery.start_soon(self._keep_subscriptions, pubsub)
             nursery.start_soon(self._send, client)
             async for message in pubsub:
@@ -248,6 +261,8 @@ class RedisBroker:
                 await client.publish(channel, message)
             except REDIS_ERRORS:
                 self.dropped += 1  # lost with the connection; receivers fill from the store
+                if channel == SIGNALS_CHANNEL:
+                    self._signal_lost = True  # …and resync when told (resync.py)
                 raise
             self.sent += 1
 

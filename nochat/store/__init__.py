@@ -6,7 +6,6 @@ backend from the settings, and everything a caller touches is declared here.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
@@ -20,16 +19,12 @@ from .admin_records import AdminRoom as AdminRoom
 from .admin_records import AuditEntry as AuditEntry
 from .admin_records import Role as Role
 from .admin_records import SessionInfo as SessionInfo
+from .ids import new_id as new_id
 
 
 def now_ms() -> int:
     """Wall-clock milliseconds since the Unix epoch: the unit of every `ts` and expiry."""
     return time.time_ns() // 1_000_000
-
-
-def new_id() -> str:
-    """An event or session id: time-ordered prefix, random suffix (sortable, unguessable)."""
-    return f"{now_ms():012x}{secrets.token_hex(6)}"
 
 
 class User(msgspec.Struct, frozen=True):
@@ -84,6 +79,19 @@ def unpack_payload(payload: str) -> tuple[str, tuple[Attachment, ...]]:
         return payload, ()
     found = msgspec.json.decode(payload[1:], type=_Payload)
     return found.text, found.attachments
+
+
+class SentMessage(msgspec.Struct, frozen=True):
+    """A message as the log holds it under its author's (user id, client_id): what
+    decides the files a send claimed (store/file_refs.py)."""
+
+    user_id: int
+    client_id: str
+    id: str
+    room: str
+    deleted: bool
+    #: The files its payload lists (none once deleted: the delete scrubs the list).
+    file_ids: tuple[str, ...]
 
 
 class Message(msgspec.Struct, frozen=True):
@@ -291,6 +299,16 @@ class Store(Protocol):
         ...
 
     async def head_seq(self, room: Room) -> int: ...
+
+    async def sent_messages(self, senders: Sequence[tuple[int, str]]) -> list[SentMessage]:
+        """The messages stored under these (user id, client_id) pairs (none for a pair
+        the log has no message under); one indexed query (file_refs.py)."""
+        ...
+
+    async def live_messages(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """Those of `message_ids` that are messages of the log, not deleted, with the name
+        of the room each is in now (a deleted room's is `~<id>`); one query."""
+        ...
 
     async def set_status(self, user: User, state: str, text: str) -> None:
         """Store the user's status (it outlives connections and restarts)."""

@@ -40,6 +40,7 @@ from . import (
     statuses,
 )
 from .admin_queries import AdminQueries
+from .file_refs import FileRefs
 from .postgres_append import Raced, append_batch
 from .postgres_directory import Conn, PostgresDirectory
 from .postgres_schema import migrate
@@ -55,7 +56,7 @@ BATCH_ATTEMPTS = 3
 POOL_TIMEOUT_S = 5.0
 
 
-class PostgresStore(PostgresDirectory, AdminQueries):
+class PostgresStore(PostgresDirectory, AdminQueries, FileRefs):
     """The shared store. Start with `await nursery.start(store.run)`."""
 
     _mark, _true = "%s", "true"

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from ..blobs import reservations
+from ..blobs import candidates, reservations
 from . import admin_queries, changes, mentions, now_ms, postgres_search, statuses
 from .sqlite_schema import refuse_newer
 
@@ -121,6 +121,7 @@ MIGRATIONS: list[list[str]] = [
     list(admin_queries.POSTGRES_MIGRATION),
     list(reservations.POSTGRES_MIGRATION),
     list(changes.POSTGRES_MIGRATION),
+    list(candidates.POSTGRES_MIGRATION),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

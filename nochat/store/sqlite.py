@@ -41,6 +41,7 @@ from . import (
 )
 from . import sqlite_search as search
 from .admin_queries import AdminQueries
+from .file_refs import FileRefs
 from .pages import log_window, missing_from_page
 from .sqlite_append import Chore, commit_batch
 from .sqlite_directory import SQLiteDirectory
@@ -61,7 +62,7 @@ class _Pending:
         self.callback = callback
 
 
-class SQLiteStore(SQLiteDirectory, AdminQueries):
+class SQLiteStore(SQLiteDirectory, AdminQueries, FileRefs):
     """The embedded default store. Start with `await nursery.start(store.run)`."""
 
     _mark, _true = "?", "1"

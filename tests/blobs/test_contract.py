@@ -18,8 +18,10 @@ from nochat.blobs import (
     Reservation,
     new_file_id,
 )
+from nochat.blobs.candidates import COLLECT_BATCH, wall_ms
 from nochat.blobs.local import LocalBlobStore
 from nochat.blobs.postgres import PostgresBlobStore
+from nochat.errors import StorageError
 from nochat.store.postgres_schema import migrate
 
 
@@ -102,7 +104,9 @@ async def test_blobs_same_bytes_twice_share_one_blob(blobs: BlobStore) -> None:
         await blobs.remove_files([first.id])
         assert await read_all(blobs, a.sha256) == b"same bytes"  # second still names it
         await blobs.remove_files([second.id])
-        with pytest.raises(Exception, match="missing"):
+        assert await read_all(blobs, a.sha256) == b"same bytes"  # put just now: kept
+        assert await blobs.collect(wall_ms() + 1) == 1  # nothing names it, no put since
+        with pytest.raises(StorageError, match="missing"):
             await read_all(blobs, a.sha256)
 
 
@@ -126,15 +130,18 @@ async def test_blobs_claim_rules(blobs: BlobStore) -> None:
         elsewhere = record(blob.sha256, 1, user_id=1, room="other")
         for r in (mine, theirs, elsewhere):
             await blobs.add_file(r)
-        assert not await blobs.claim([mine.id, theirs.id], user_id=1, room="general", key="1:a")
-        assert not await blobs.claim([elsewhere.id], user_id=1, room="general", key="1:a")
+        assert not await blobs.claim(
+            [mine.id, theirs.id], user_id=1, room="general", key="1:a", now_ms=5
+        )
+        assert not await blobs.claim([elsewhere.id], user_id=1, room="general", key="1:a", now_ms=5)
         assert (await blobs.file(mine.id)) == mine  # a refused claim changes nothing
-        assert await blobs.claim([mine.id], user_id=1, room="general", key="1:a")
-        assert await blobs.claim([mine.id], user_id=1, room="general", key="1:a")  # a retry
-        assert not await blobs.claim([mine.id], user_id=1, room="general", key="1:b")
-        assert not await blobs.claim([], user_id=1, room="general", key="1:c")
+        assert await blobs.claim([mine.id], user_id=1, room="general", key="1:a", now_ms=5)
+        retry = await blobs.claim([mine.id], user_id=1, room="general", key="1:a", now_ms=6)
+        assert retry  # a retry claims them anew
+        assert not await blobs.claim([mine.id], user_id=1, room="general", key="1:b", now_ms=5)
+        assert not await blobs.claim([], user_id=1, room="general", key="1:c", now_ms=5)
         found = await blobs.file(mine.id)
-        assert found is not None and found.attached_to == "1:a"
+        assert found is not None and (found.attached_to, found.claimed_ms) == ("1:a", 6)
 
 
 async def test_blobs_remove_unattached_before_a_time(blobs: BlobStore) -> None:
@@ -145,7 +152,7 @@ async def test_blobs_remove_unattached_before_a_time(blobs: BlobStore) -> None:
         kept = record(blob.sha256, 1, created_ms=100)
         for r in (old, new, kept):
             await blobs.add_file(r)
-        assert await blobs.claim([kept.id], user_id=1, room="general", key="1:k")
+        assert await blobs.claim([kept.id], user_id=1, room="general", key="1:k", now_ms=5)
         assert await blobs.remove_unattached(500) == 1
         assert await blobs.file(old.id) is None
         assert await blobs.file(new.id) is not None
@@ -208,11 +215,103 @@ async def test_blobs_unclaim_frees_a_refused_sends_files(blobs: BlobStore) -> No
         refused, bound = record(blob.sha256, 1), record(blob.sha256, 1)
         for r in (refused, bound):
             await blobs.add_file(r)
-        assert await blobs.claim([refused.id, bound.id], user_id=1, room="general", key="1:a")
+        assert await blobs.claim(
+            [refused.id, bound.id], user_id=1, room="general", key="1:a", now_ms=5
+        )
         await blobs.bind([bound.id], "m1")
         await blobs.unclaim([refused.id, bound.id], key="1:other")  # not that send's
-        assert not await blobs.claim([refused.id], user_id=1, room="general", key="1:b")
+        assert not await blobs.claim([refused.id], user_id=1, room="general", key="1:b", now_ms=5)
         await blobs.unclaim([refused.id, bound.id], key="1:a")
-        assert await blobs.claim([refused.id], user_id=1, room="general", key="1:b")
+        assert await blobs.claim([refused.id], user_id=1, room="general", key="1:b", now_ms=5)
         kept = await blobs.file(bound.id)  # a committed message's file stays its own
         assert kept is not None and (kept.attached_to, kept.message_id) == ("1:a", "m1")
+
+
+def after_this_ms() -> int:
+    """The first wall-clock ms after the current one, once it has begun (a spin of under
+    a millisecond, not a wait for an event): what is put from then on is put at or after
+    it."""
+    now = wall_ms()
+    while wall_ms() <= now:
+        pass
+    return now + 1
+
+
+async def test_blobs_collect_spares_a_blob_an_upload_has_put_but_not_named(
+    blobs: BlobStore,
+) -> None:
+    """A file expires unattached while a new upload of the same bytes has put them but not
+    yet added its record (its thumbnail is being made): the sweep must leave the blob.
+    Before, removing the last record unlinked (deleted) the blob at once, and the new
+    record named nothing: "blob missing" on every download."""
+    data = b"the same bytes, uploaded twice"
+    with trio.fail_after(30):
+        first = await blobs.put(chunks_of(data))
+        expired = record(first.sha256, len(data), created_ms=100)
+        await blobs.add_file(expired)
+        lone = await blobs.put(chunks_of(b"put, never named"))  # an upload that failed
+        margin = after_this_ms()  # puts from here on are within the margin
+        again = await blobs.put(chunks_of(data))  # the new upload, its record not added yet
+        assert again == first
+        # The sweep: expired unattached files go, then the blobs nothing names and
+        # nothing put since the margin's start.
+        assert await blobs.remove_unattached(500) == 1
+        assert await blobs.file(expired.id) is None
+        assert await blobs.collect(margin) == 1  # the failed upload's bytes only
+        with pytest.raises(StorageError, match="missing"):
+            await read_all(blobs, lone.sha256)
+        new = record(again.sha256, len(data))
+        await blobs.add_file(new)
+        assert await read_all(blobs, new.sha256) == data
+        # Named again, it is no candidate any more; once its last record goes and the
+        # margin has passed its put, it does go.
+        assert await blobs.collect(wall_ms() + 1) == 0
+        assert await read_all(blobs, new.sha256) == data
+        await blobs.remove_files([new.id])
+        assert await blobs.collect(wall_ms() + 1) == 1
+        with pytest.raises(StorageError, match="missing"):
+            await read_all(blobs, new.sha256)
+
+
+async def test_blobs_collect_settles_a_bounded_batch_per_call(blobs: BlobStore) -> None:
+    count = COLLECT_BATCH + 3
+    with trio.fail_after(60):
+        shas = [(await blobs.put(chunks_of(b"%d" % i))).sha256 for i in range(count)]
+        later = wall_ms() + 1
+        assert await blobs.collect(later) == COLLECT_BATCH
+        assert await blobs.collect(later) == 3
+        assert await blobs.collect(later) == 0
+        for sha in (shas[0], shas[-1]):
+            with pytest.raises(StorageError, match="missing"):
+                await read_all(blobs, sha)
+
+
+async def test_blobs_unclaim_before_a_time_spares_a_newer_claim(blobs: BlobStore) -> None:
+    with trio.fail_after(30):
+        blob = await blobs.put(chunks_of(b"c"))
+        mine = record(blob.sha256, 1)
+        await blobs.add_file(mine)
+        assert await blobs.claim([mine.id], user_id=1, room="general", key="1:a", now_ms=1_000)
+        await blobs.unclaim([mine.id], key="1:a", claimed_before_ms=1_000)  # a retry's claim
+        found = await blobs.file(mine.id)
+        assert found is not None and (found.attached_to, found.claimed_ms) == ("1:a", 1_000)
+        await blobs.unclaim([mine.id], key="1:a", claimed_before_ms=1_001)
+        found = await blobs.file(mine.id)
+        assert found is not None and (found.attached_to, found.claimed_ms) == (None, None)
+
+
+async def test_blobs_attached_files_pages_by_id(blobs: BlobStore) -> None:
+    with trio.fail_after(30):
+        blob = await blobs.put(chunks_of(b"p"))
+        files = sorted((record(blob.sha256, 1) for _ in range(5)), key=lambda r: r.id)
+        for r in files:
+            await blobs.add_file(r)
+        claimed = [files[0], files[2], files[3], files[4]]  # files[1] stays unattached
+        for i, r in enumerate(claimed):
+            assert await blobs.claim([r.id], user_id=1, room="general", key=f"1:{i}", now_ms=7)
+        await blobs.bind([files[3].id], "m3")
+        first = await blobs.attached_files(after="", limit=2)
+        rest = await blobs.attached_files(after=first[-1].id, limit=2)
+        assert [r.id for r in first + rest] == [r.id for r in claimed]
+        assert [r.message_id for r in first + rest] == [None, None, "m3", None]
+        assert await blobs.attached_files(after=rest[-1].id, limit=2) == []

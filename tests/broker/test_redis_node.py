@@ -9,12 +9,13 @@ import coredis
 import pytest
 import trio
 
-from nochat.broker import BrokerStatus
+from nochat.broker import BrokerStatus, SignalKind, SignalPayload
 from nochat.broker.redis import RedisBroker
+from nochat.hub import Hub
 
 from ..services_redis import RedisServer, free_port, running_redis
 from ..support import STEP_S, Api, make_settings, require_program, start_server, ws_connect
-from .test_contract import COREDIS_REFUSED_LEAK
+from .test_contract import COREDIS_REFUSED_LEAK, SharedLog
 
 pytestmark = pytest.mark.filterwarnings(COREDIS_REFUSED_LEAK)
 
@@ -102,3 +103,63 @@ async def _metrics(base: str) -> str:
             return str(resp.read().decode())
 
     return await trio.to_thread.run_sync(fetch)
+
+
+def _redis_broker(url: str, *, buffer: int = 1000) -> RedisBroker:
+    log = SharedLog()
+    return RedisBroker(
+        url,
+        Hub(),
+        fetch_range=log.fetch_range,
+        fetch_head=log.fetch_head,
+        hold_s=1.0,
+        buffer=buffer,
+    )
+
+
+def _resyncs(broker: RedisBroker) -> trio.MemoryReceiveChannel[SignalPayload]:
+    """Every `resync` the broker dispatches on its node, as they come."""
+    send, receive = trio.open_memory_channel[SignalPayload](100)
+    broker.on_signal(SignalKind.RESYNC, send.send_nowait)
+    return receive
+
+
+async def test_redis_broker_resyncs_its_node_after_every_connect(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """Pub/sub keeps nothing for a subscriber that is away: after each (re)connect the
+    node is told to re-read what signals it may have missed would have changed."""
+    async with running_redis(tmp_path / "redis") as redis:
+        broker = _redis_broker(redis.url)
+        resyncs = _resyncs(broker)
+        await nursery.start(broker.run)
+        with trio.fail_after(STEP_S):
+            assert (await resyncs.receive())["why"] == "connected to Redis"
+            await broker.wait_status(BrokerStatus.HEALTHY)
+            assert await redis.kill_pubsub_clients() == 1
+            assert (await resyncs.receive())["why"] == "connected to Redis"
+        assert broker.connects == 2
+
+
+async def test_redis_broker_that_lost_a_signal_has_every_node_resync(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """A signal that never reached Redis (here: the send buffer was full while the node
+    had no Redis yet) is lost for every other node: once connected, the node that lost
+    it tells every node to resync."""
+    async with running_redis(tmp_path / "redis") as redis:
+        other = _redis_broker(redis.url)
+        heard = _resyncs(other)
+        await nursery.start(other.run)
+        with trio.fail_after(STEP_S):
+            await heard.receive()  # its own, on connecting
+            await other.wait_synced()
+        lossy = _redis_broker(redis.url, buffer=1)
+        for user in ("1", "2"):  # the second does not fit the buffer: lost
+            lossy.signal(SignalKind.ACCOUNT_CHANGED, {"user": user, "close": ""})
+        assert lossy.dropped == 1
+        await nursery.start(lossy.run)
+        with trio.fail_after(STEP_S):
+            assert (await heard.receive())["why"] == "a node lost a signal"
+        with pytest.raises(trio.WouldBlock):  # once, not at every connect
+            heard.receive_nowait()

@@ -511,3 +511,27 @@ async def test_files_deleting_the_message_deletes_its_files(server: RunningServe
     assert deleted["deleted"] is True and "attachments" not in deleted
     assert [a["id"] for a in other["attachments"]] == [kept["id"]]
     assert (await http(api.base, "GET", f"/api/files/{kept['id']}", token=bob.token)).status == 200
+
+
+async def test_files_of_a_deleted_room_are_not_a_new_rooms_of_its_name(
+    server: RunningServer,
+) -> None:
+    """An admin deletes a room (its name is free again); someone makes a room of the
+    same name: the old room's files are not theirs to read, even by id."""
+    api = Api(server.http)
+    ann, bob = await api.signup("ann"), await api.signup("bob")
+    root = await api.signup("root")
+    assert await server.services.store.set_role("root", "admin") is not None
+    await ann.post("/api/rooms", {"name": "team", "private": True})
+    pdf = await upload_ok(ann, PDF, "plans.pdf", room="team")
+    await ann.post(
+        "/api/rooms/team/messages", {"text": "", "client_id": "t1", "attachments": [pdf["id"]]}
+    )
+    with trio.fail_after(10):
+        await server.services.files.wait_changes(1)
+    path = f"/api/files/{pdf['id']}"
+    assert (await http(api.base, "GET", path, token=ann.token)).status == 200
+    await root.call("DELETE", "/api/admin/rooms/team")
+    await bob.post("/api/rooms", {"name": "team", "private": True})
+    for who in (bob, ann):
+        assert (await http(api.base, "GET", path, token=who.token)).status == 404
