@@ -50,16 +50,19 @@ log = logging.getLogger(__name__)
 
 #: A subscriber with this many replies waiting is written to at once, not at the flush.
 FLUSH_EVERY_EVENTS = 64
-#: When the flusher's last round ended less than BUSY_WITHIN_S ago (busy), it waits
-#: before the next round as long as that round took, between FLUSH_LINGER_S and
-#: FLUSH_LINGER_MAX_S, so what is published meanwhile shares one frame per subscriber;
-#: when things are quiet it flushes at once (latency first). Why as long as the last
-#: round: a round is a write syscall per subscriber (~10 ms for 1,000 sockets, where
-#: the server's CPU goes: issue 11's profile), so under load the writes then take at
-#: most about half the core, and each frame carries what arrived during a round and a
-#: linger instead of one or two events.
+#: When the flusher's last round ended less than BUSY_WITHIN_S ago (busy), it lingers
+#: as long as that round took, between FLUSH_LINGER_S and FLUSH_LINGER_MAX_S, so what is
+#: published meanwhile shares one frame per subscriber; when things are quiet it writes
+#: at once (latency first). The linger is paid in pauses between the round's slices
+#: (PAUSE_MIN_S), so a busy round's writes spread over it. Why as long as the last
+#: round: a round is a write syscall per subscriber (~14 ms for 1,000 sockets, where the
+#: server's CPU goes: issue 11's profiles), so under load the writes take at most about
+#: half the core, and each frame carries what arrived during a round and a linger
+#: instead of one or two events. The cap bounds what it adds to a message's latency:
+#: at 1,000 clients, 12 ms took 2-3 points less of the core than 10 ms, with the same
+#: p99 within the noise (docs/BENCHMARKS.md, Findings).
 FLUSH_LINGER_S = 0.001
-FLUSH_LINGER_MAX_S = 0.010
+FLUSH_LINGER_MAX_S = 0.012
 BUSY_WITHIN_S = 0.005
 #: The longest the flusher writes before it lets other tasks run (reads, commits,
 #: publishes), within a round; it looks at the clock every SLICE_CHECK_EVERY sockets.
