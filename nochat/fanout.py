@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 from . import events, protocol
 from .broker import Broker
-from .hub import pack
 from .store import Event
+from .subscriber import pack
 
 
 class CommitFanout:

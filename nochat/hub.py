@@ -1,27 +1,37 @@
 """In-process fan-out: rooms → subscribers' sockets and bounded outboxes. Never awaits.
 
 Policy (gorilla's hub, made explicit): an event is encoded once by the publisher and the
-same string goes into every subscriber's outbox with `send_nowait`. A full outbox means the
-client is not keeping up: it is evicted (close 4008) on the spot, so a broadcast never
-blocks. "Full" is counted twice: at most `outbox_size` items, and at most `budget`
-characters (`outbox_bytes`) waiting or being written, counting the events pending for the
-flusher too. `Subscriber` keeps that account, in one place: `enqueue` adds, `sent` (the
-write pump, once an item has left) takes away, `wait_room` lets a replay wait for the
-client to make room. Eviction loses nothing: history is durable and the client resumes with
-`join since`.
+same string goes to every subscriber of its room. A subscriber that is not keeping up
+(its bounded outbox full, or over its byte budget: subscriber.py) is evicted (close
+4008) on the spot, so a broadcast never blocks. Eviction loses nothing: history is
+durable and the client resumes with `join since`.
 
-The fast path (frames from wire.py, written through a transport `FrameSink`): a
-subscriber with nothing queued gets the event appended to its `pending` list, and the
-hub's flusher task writes each such subscriber's events as one frame with one `os.write`
-per round; subscribers that got the same events share the frame, built once. Only what
-the kernel will not take goes through the outbox and the connection's write pump.
+How an event travels: `publish` appends it to its room's `RoomStream`, once, whatever
+the number of subscribers; the hub's flusher task then visits each subscriber with
+something new, hands it what it has not had of its rooms' streams (`RoomCursor.pos`, the
+seq checks of `Subscriber.wants`), and writes it all as one frame with one `os.write`
+(through a transport `FrameSink`); subscribers that got the same events share the frame,
+built once. Only what the kernel will not take goes through the outbox and the
+connection's write pump. Why not hand every subscriber its copy at publish: at 1,000
+subscribers that loop over cold objects cost ~1.4 µs per subscriber per event (issue
+11's latency trace, 14 % of the server's core at 100 msg/s); handed while the flusher
+writes to that subscriber anyway, it costs a fraction, once per round instead of once
+per event. Subscribers without a direct sink (TLS, ASGI sends) are still handed each
+event at publish: their write pump batches on its own. A reply to one connection
+(`send_to`) first hands it what its rooms published before, so its events stay in order.
+
+A round is written in slices of at most ROUND_SLICE_S, with a scheduling point between
+them: a round of 1,000 sockets takes ~10 ms, and unsliced it held the event loop that
+long, so a send could not be read, committed or published until it ended, and then
+waited for the linger and the whole next round. Between slices, what is published joins
+the frames of the subscribers this round has not reached yet.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from math import inf
 from time import perf_counter
 
@@ -29,237 +39,53 @@ import trio
 import trio.lowlevel
 
 from .errors import CloseCode
-from .protocol import Chunk, batch
-from .transport import FrameSink
-from .wire import text_frame
+from .room_stream import RoomStream
+from .subscriber import CHUNK_MAX_CHARS as CHUNK_MAX_CHARS  # re-exported: callers
+from .subscriber import RoomCursor as RoomCursor
+from .subscriber import SeqGap
+from .subscriber import Subscriber as Subscriber
 
 log = logging.getLogger(__name__)
 
 
-#: A subscriber with this many events waiting is written to at once, not at the flush.
+#: A subscriber with this many replies waiting is written to at once, not at the flush.
 FLUSH_EVERY_EVENTS = 64
-#: When the flusher's last round ended less than BUSY_WITHIN_S ago (busy), it waits
-#: before the next round as long as that round took, between FLUSH_LINGER_S and
-#: FLUSH_LINGER_MAX_S, so what is published meanwhile shares one frame per subscriber;
-#: when things are quiet it flushes at once (latency first). Why as long as the last
-#: round: a round is a write syscall per subscriber (~10 ms for 1,000 sockets, where
-#: the server's CPU goes: issue 11's profile), so under load the writes then take at
-#: most about half the core, and each frame carries what arrived during a round and a
-#: linger instead of one or two events.
+#: When the flusher's last round ended less than BUSY_WITHIN_S ago (busy), it lingers
+#: as long as that round took, between FLUSH_LINGER_S and FLUSH_LINGER_MAX_S, so what is
+#: published meanwhile shares one frame per subscriber; when things are quiet it writes
+#: at once (latency first). The linger is paid in pauses between the round's slices
+#: (PAUSE_MIN_S), so a busy round's writes spread over it. Why as long as the last
+#: round: a round is a write syscall per subscriber (~14 ms for 1,000 sockets, where the
+#: server's CPU goes: issue 11's profiles), so under load the writes take at most about
+#: half the core, and each frame carries what arrived during a round and a linger
+#: instead of one or two events. The cap bounds what it adds to a message's latency:
+#: at 1,000 clients, 12 ms took 2-3 points less of the core than 10 ms, with the same
+#: p99 within the noise (docs/BENCHMARKS.md, Findings).
 FLUSH_LINGER_S = 0.001
-FLUSH_LINGER_MAX_S = 0.010
+FLUSH_LINGER_MAX_S = 0.012
 BUSY_WITHIN_S = 0.005
-#: Most characters in one Chunk or outgoing frame (clients commonly cap frames at 1 MiB).
-CHUNK_MAX_CHARS = 128 * 1024
-#: A subscriber's default byte budget (Settings.outbox_bytes sets the real one).
-OUTBOX_BYTES = 512 * 1024
-
-
-def pack(events: Sequence[tuple[str, int]]) -> Iterator[tuple[str, int]]:
-    """Pack (encoded, seq) pairs, in seq order, into outbox items of at most CHUNK_MAX_CHARS.
-
-    Yields each item with the highest seq it carries; one event stays a plain string.
-    """
-    parts: list[str] = []
-    size = last = 0
-    for encoded, seq in events:
-        if parts and size + len(encoded) > CHUNK_MAX_CHARS:
-            yield (Chunk(",".join(parts)) if len(parts) > 1 else parts[0]), last
-            parts, size = [], 0
-        parts.append(encoded)
-        size += len(encoded)
-        last = seq
-    if parts:
-        yield (Chunk(",".join(parts)) if len(parts) > 1 else parts[0]), last
-
-
-class SeqGap(Exception):
-    """An event that does not start right after what a subscriber has (never skip one)."""
-
-
-@dataclass(slots=True)
-class RoomCursor:
-    """One subscriber's position in one room.
-
-    While `live` is false the subscriber is catching up from the store and live messages
-    are only noted (`seen`); once caught up, messages at or below `seq` are dropped so a
-    message read from the store and then published is delivered once.
-
-    Events without a seq (presence, typing) are state, not history: they go out as soon
-    as `joined` has (`announced`), replay or not. Holding them back until the replay
-    ends would lose them: a user who came online while the room was catching up would
-    never be shown online.
-    """
-
-    seq: int = 0
-    live: bool = False
-    seen: int = 0
-    announced: bool = False
-
-
-@dataclass(eq=False, slots=True)
-class Subscriber:
-    """One connection as the hub sees it: who, where, and the send end of its outbox."""
-
-    user: str
-    outbox: trio.MemorySendChannel[str | bytes]
-    rooms: dict[str, RoomCursor] = field(default_factory=dict)
-    #: The fast path to this connection's socket, once accepted (None: write pump only).
-    direct: FrameSink | None = None
-    busy: bool = False
-    #: The receive end of the outbox, so closing can drop what is still queued.
-    inbox: trio.MemoryReceiveChannel[str | bytes] | None = None
-    #: Events the hub writes at its next flush (one frame, one syscall for all of them).
-    pending: list[str] = field(default_factory=list)
-    pending_chars: int = 0
-    close_code: CloseCode | None = None
-    #: Most characters this subscriber may have queued, pending or being written.
-    budget: int = OUTBOX_BYTES
-    #: Characters in the outbox or being written by the write pump (not `pending`).
-    queued_chars: int = 0
-    #: When the outbox last went from empty to holding something (delivery latency;
-    #: `time.perf_counter`, real time even under a test's fake Trio clock).
-    queued_since: float = 0.0
-    #: Set when `_room_need` more characters fit the budget (or the subscriber closed).
-    _room: trio.Event | None = None
-    _room_need: int = 0
-    _room_limit: int | None = None
-    #: Called when the outbox gets an item or closes: the connection's write pump runs
-    #: only while it has something to do.
-    wake: Callable[[], None] | None = None
-
-    def used(self) -> int:
-        """Characters this subscriber holds now: queued, being written, pending."""
-        return self.queued_chars + self.pending_chars
-
-    def wants(self, room: str, seq: int | None, first: int | None = None) -> bool:
-        """Whether this subscriber should get an event of `room` carrying seqs first..seq
-        (first None: just seq) now. A live cursor only ever advances by one event: an
-        event that would skip some raises SeqGap (the broker's Sequencer prevents it)."""
-        cursor = self.rooms.get(room)
-        if cursor is None:
-            return False
-        if seq is not None:
-            if not cursor.live:
-                cursor.seen = max(cursor.seen, seq)
-                return False
-            if seq <= cursor.seq:
-                return False
-            if (seq if first is None else first) != cursor.seq + 1:
-                raise SeqGap(room)
-            cursor.seq = seq
-            return True
-        return cursor.live or cursor.announced
-
-    def enqueue(self, item: str | bytes) -> None:
-        """Queue for the write pump (raises trio.WouldBlock when full). While anything is
-        queued or being sent, the subscriber is `busy` and gets no direct writes, so
-        frames keep their order; frames waiting for the hub's flush go ahead of `item`.
-        Over the byte budget it raises trio.WouldBlock too, unless nothing is queued (one
-        item always fits, or an event bigger than the budget could never go)."""
-        if not self.has_room(len(item)):
-            raise trio.WouldBlock
-        if not self.queued_chars:
-            self.queued_since = perf_counter()
-        self.hold()
-        self.outbox.send_nowait(item)
-        self.queued_chars += len(item)
-        if self.wake is not None:
-            self.wake()
-
-    def sent(self, chars: int) -> None:
-        """The write pump has written (or dropped) `chars` of what was queued."""
-        self.queued_chars = max(0, self.queued_chars - chars)
-        room = self._room
-        if room is not None and self.has_room(self._room_need, self._room_limit):
-            self._room = None
-            room.set()
-
-    def has_room(self, chars: int, limit: int | None = None) -> bool:
-        """Whether `chars` more fit under `limit` (default: the budget) now; anything fits
-        an empty queue."""
-        return not self.queued_chars or self.used() + chars <= (limit or self.budget)
-
-    async def wait_room(self, chars: int, limit: int | None = None) -> None:
-        """Return once `chars` more fit under `limit` (at once if they do), or the
-        subscriber closed. One waiter at a time (the connection's replay); callers bound
-        the wait."""
-        if self.has_room(chars, limit) or self.close_code is not None:
-            return
-        self._room_need, self._room_limit = chars, limit
-        self._room = trio.Event()
-        await self._room.wait()
-
-    def hold(self) -> None:
-        """From now on, until the write pump has drained, everything goes through the
-        outbox, behind the events still pending (raises trio.WouldBlock when full)."""
-        self.busy = True
-        if self.pending:
-            events, self.pending = self.pending, []
-            self.pending_chars = 0
-            for event in events:
-                self.outbox.send_nowait(event)
-                self.queued_chars += len(event)
-
-    def flush(self, frames: dict[tuple[int, ...], bytes] | None = None) -> int:
-        """Write the events waiting for this subscriber as one frame in one syscall.
-
-        `frames` caches frames by the identity of their events: subscribers that got the
-        same events this round share one frame. Whatever the kernel does not take now
-        goes to the write pump as raw bytes. Returns how many events left.
-        """
-        events, self.pending = self.pending, []
-        self.pending_chars = 0
-        direct = self.direct
-        if not events or direct is None:
-            return 0
-        key = tuple(map(id, events))
-        frame = frames.get(key) if frames is not None else None
-        if frame is None:
-            frame = text_frame(batch(events))
-            if frames is not None:
-                frames[key] = frame
-        try:
-            written = direct.send_nowait(frame)
-        except OSError:
-            self.direct = None  # the peer is gone; its connection ends on its own
-            return 0
-        if written < len(frame):
-            self.enqueue(frame[written:])
-        return len(events)
-
-    def close(self, code: CloseCode) -> None:
-        """Ask the connection to end with `code`; its write pump sees the outbox close."""
-        if self.close_code is None:
-            self.close_code = code
-        self.direct = None
-        self.pending = []
-        self.pending_chars = 0
-        self.outbox.close()
-        if self.wake is not None:
-            self.wake()  # the write pump sees the outbox closed and ends the connection
-        if self.inbox is not None:  # free what it will never send, now, not when it unblocks
-            while True:
-                try:
-                    self.sent(len(self.inbox.receive_nowait()))
-                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                    break
-        if self._room is not None:
-            self._room.set()
-            self._room = None
+#: The longest the flusher writes before it lets other tasks run (reads, commits,
+#: publishes), within a round; it looks at the clock every SLICE_CHECK_EVERY sockets.
+ROUND_SLICE_S = 0.002
+SLICE_CHECK_EVERY = 8
+#: The shortest pause the flusher takes within a round (see `Hub._round`).
+PAUSE_MIN_S = 0.004
 
 
 class Hub:
     """Rooms and their subscribers within this process."""
 
     def __init__(self) -> None:
-        self._rooms: dict[str, dict[Subscriber, None]] = {}
+        self._rooms: dict[str, RoomStream] = {}
         self._all: dict[Subscriber, None] = {}
         self.published = 0
         self.delivered = 0
         self.direct_writes = 0
         self.evictions = 0
+        #: Subscribers with replies waiting for the flusher.
         self._dirty: dict[Subscriber, None] = {}
+        #: Rooms with entries that some subscriber has not been handed yet.
+        self._fresh: dict[RoomStream, None] = {}
         self._wake = trio.Event()
         self.gaps = 0
         #: Told when a room gets its first local subscriber and loses its last (the broker).
@@ -275,7 +101,7 @@ class Hub:
 
     def disconnect(self, sub: Subscriber) -> None:
         for room in list(sub.rooms):
-            self.unsubscribe(room, sub)
+            self._leave(room, sub)
         self._all.pop(sub, None)
         self._dirty.pop(sub, None)
         sub.direct = None  # never write to a socket whose connection has ended
@@ -283,60 +109,67 @@ class Hub:
         sub.pending_chars = 0
 
     def subscribe(self, room: str, sub: Subscriber, cursor: RoomCursor) -> None:
-        sub.rooms[room] = cursor
-        subs = self._rooms.get(room)
-        if subs is None:
-            subs = self._rooms[room] = {}
+        stream = self._rooms.get(room)
+        if stream is None:
+            stream = self._rooms[room] = RoomStream(room)
             if self.room_opened is not None:
                 self.room_opened(room)
-        subs[sub] = None
+        cursor.pos = stream.end  # what was published before is not for this subscriber
+        sub.rooms[room] = cursor
+        stream.subs[sub] = None
+        if sub.direct is None:
+            stream.now[sub] = None
 
     def unsubscribe(self, room: str, sub: Subscriber) -> None:
+        """Out of `room`; what it published before is handed over first, as it would
+        have been at publish."""
+        cursor, stream = sub.rooms.get(room), self._rooms.get(room)
+        if cursor is not None and stream is not None and cursor.pos < stream.end:
+            self._hand_each(stream, (sub,), mark=True)
+        self._leave(room, sub)
+
+    def _leave(self, room: str, sub: Subscriber) -> None:
         sub.rooms.pop(room, None)
-        subs = self._rooms.get(room)
-        if subs is not None:
-            subs.pop(sub, None)
-            if not subs:
+        stream = self._rooms.get(room)
+        if stream is not None:
+            stream.subs.pop(sub, None)
+            stream.now.pop(sub, None)
+            if not stream.subs:
                 del self._rooms[room]
+                self._fresh.pop(stream, None)
                 if self.room_closed is not None:
                     self.room_closed(room)
 
     def publish(
         self, room: str, encoded: str, seq: int | None = None, first: int | None = None
     ) -> None:
-        """Hand one encoded event (or Chunk of events first..seq) to every subscriber of
-        `room`. Synchronous by design."""
-        subs = self._rooms.get(room)
-        if not subs:
+        """Queue one encoded event (or Chunk of events first..seq) for every subscriber of
+        `room`, once. Synchronous by design: subscribers without a direct sink get it now,
+        the others from the flusher (or just before a reply to them)."""
+        stream = self._rooms.get(room)
+        if stream is None:
             return
         self.published += 1
-        slow: list[Subscriber] = []
-        gapped: list[Subscriber] = []
-        delivered = 0
-        for sub in subs:
-            try:
-                if not sub.wants(room, seq, first):
-                    continue
-                self.send_to(sub, encoded)
-                delivered += 1
-            except trio.WouldBlock:
-                slow.append(sub)
-            except SeqGap:
-                gapped.append(sub)
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                pass  # already closing; its connection unsubscribes it on the way out
-        self.delivered += delivered
-        for sub in slow:
-            self.evict(sub)
-        for sub in gapped:
-            # Never skip a seq: the client resumes from the store (4008) with nothing lost.
-            self.gaps += 1
-            log.warning("closing %s: an event would skip seqs in a room", sub.user)
-            self.evict(sub)
+        stream.append(encoded, seq, first)
+        if stream.now:
+            self._hand_each(stream, list(stream.now))
+        if len(stream.now) == len(stream.subs):  # all had it now (or none is left)
+            stream.drop_before(stream.end)
+            return
+        self._fresh[stream] = None
+        if self._round_since is None:
+            self._round_since = perf_counter()
+        self._wake.set()
 
     def send_to(self, sub: Subscriber, encoded: str) -> None:
-        """One event for one subscriber: pending for the flusher when it may go direct,
-        else the outbox. Raises trio.WouldBlock when the outbox is full."""
+        """One of a connection's own replies, after what its rooms published before:
+        pending for the flusher when it may go direct, else the outbox. Raises
+        trio.WouldBlock when the outbox is full."""
+        try:
+            self._settle(sub)
+        except SeqGap:
+            self._gapped(sub)
+            return
         if sub.direct is None or sub.busy:
             sub.enqueue(encoded)
             return
@@ -345,10 +178,95 @@ class Hub:
         if len(sub.pending) >= FLUSH_EVERY_EVENTS or sub.pending_chars >= CHUNK_MAX_CHARS:
             self.direct_writes += sub.flush()
         else:
-            if self._round_since is None:
-                self._round_since = perf_counter()
-            self._dirty[sub] = None
-            self._wake.set()
+            self._mark(sub)
+
+    def _mark(self, sub: Subscriber) -> None:
+        """`sub` has events pending: the flusher writes them at its next round."""
+        if self._round_since is None:
+            self._round_since = perf_counter()
+        self._dirty[sub] = None
+        self._wake.set()
+
+    def _hand(self, sub: Subscriber, cursor: RoomCursor, stream: RoomStream) -> bool:
+        """Hand `sub` what `stream` has for it (`RoomStream.take`); True if that left
+        events pending for the flusher. Raises trio.WouldBlock (outbox full) and SeqGap
+        (an event would skip seqs: the broker's Sequencer prevents it)."""
+        out = stream.take(cursor)
+        if not out:
+            return False
+        self.delivered += len(out)
+        if sub.direct is None or sub.busy:
+            for encoded in out:
+                sub.enqueue(encoded)
+            return False
+        if sub.pending:
+            sub.pending += out
+        else:
+            sub.pending = out  # `take` made it: no second list
+        sub.pending_chars += sum(map(len, out))
+        return True
+
+    def _settle(self, sub: Subscriber) -> bool:
+        """Hand `sub` everything new in its rooms (raises like `_hand`); True if events
+        are pending for it. Looks up whichever are fewer: its rooms or the rooms with
+        something new."""
+        fresh = self._fresh
+        if not fresh:
+            return False
+        rooms = sub.rooms
+        pending = False
+        if len(rooms) <= len(fresh):
+            streams = self._rooms
+            for name, cursor in rooms.items():
+                stream = streams[name]
+                if cursor.pos < stream.base + len(stream.texts):
+                    try:  # noqa: SIM105 - suppress() is an object per call, here per socket
+                        pending = self._hand(sub, cursor, stream) or pending
+                    except (trio.ClosedResourceError, trio.BrokenResourceError):
+                        pass  # closing: its connection unsubscribes it on the way out
+        else:
+            for stream in list(fresh):
+                found = rooms.get(stream.name)
+                if found is not None and found.pos < stream.end:
+                    try:  # noqa: SIM105
+                        pending = self._hand(sub, found, stream) or pending
+                    except (trio.ClosedResourceError, trio.BrokenResourceError):
+                        pass
+        return pending
+
+    def _hand_each(
+        self, stream: RoomStream, subs: Iterable[Subscriber], *, mark: bool = False
+    ) -> None:
+        """`_hand` to each of `subs` now, evicting those that cannot keep up; `mark`:
+        what is left pending goes at the flusher's next round."""
+        slow: list[Subscriber] = []
+        gapped: list[Subscriber] = []
+        for sub in subs:
+            cursor = sub.rooms.get(stream.name)
+            if cursor is None:
+                continue
+            try:
+                if self._hand(sub, cursor, stream) and mark:
+                    self._mark(sub)
+            except trio.WouldBlock:
+                slow.append(sub)
+            except SeqGap:
+                gapped.append(sub)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                pass  # already closing; its connection unsubscribes it on the way out
+        self._drop(slow, gapped)
+
+    def _drop(self, slow: list[Subscriber], gapped: list[Subscriber]) -> None:
+        for sub in slow:
+            self.evict(sub)
+        for sub in gapped:
+            self._gapped(sub)
+
+    def _gapped(self, sub: Subscriber) -> None:
+        # Never skip a seq: the client resumes from the store (4008) with nothing lost.
+        self.gaps += 1
+        log.warning("closing %s: an event would skip seqs in a room", sub.user)
+        self.evict(sub)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The flusher: each round, one frame and one write per subscriber with events.
@@ -361,41 +279,91 @@ class Hub:
         while True:
             await self._wake.wait()
             linger = linger_s(trio.current_time() - last_end, last_round_s)
-            if linger:
-                # Busy: linger, so what is published meanwhile shares the frame.
-                await trio.sleep(linger)
-            else:
-                # Quiet: only let this scheduling round finish publishing, then go.
-                await trio.lowlevel.checkpoint()
+            # Let this scheduling round finish publishing, then go.
+            await trio.lowlevel.checkpoint()
             self._wake = trio.Event()
-            started = perf_counter()
-            self.flush()
-            last_round_s = perf_counter() - started
+            last_round_s = await self._round(linger, last_round_s)
             last_end = trio.current_time()
 
-    def flush(self) -> None:
-        dirty, self._dirty = self._dirty, {}
+    async def _round(self, linger: float = 0.0, expected_s: float = 0.0) -> float:
+        """Visit every subscriber with something new: hand it its rooms' new events and
+        write them, ROUND_SLICE_S at a time, letting other tasks run between slices;
+        returns the time spent writing (not the time others ran in between)."""
+        streams = list(self._fresh)
+        ends = [stream.end for stream in streams]
+        visit, self._dirty = self._dirty, {}
+        for stream in streams:
+            visit.update(stream.subs)
+        subs = list(visit)
         since, self._round_since = self._round_since, None
+        clock = trio.lowlevel.current_clock()
+        done, writing_s, owed = 0, 0.0, 0.0
+        while True:
+            started = clock.current_time()
+            done = self._write_slice(subs, done, clock, started + ROUND_SLICE_S)
+            took = clock.current_time() - started
+            writing_s += took
+            # Busy: the linger is paid in parts, in proportion to what each slice wrote,
+            # so the round's writes spread out and what is published meanwhile shares
+            # frames; a part at least PAUSE_MIN_S (a sleep costs ~0.1 ms of CPU).
+            owed += linger * took / max(expected_s, took)
+            last = done >= len(subs)
+            if owed >= PAUSE_MIN_S or (last and owed):
+                await trio.sleep(min(owed, linger))
+                owed = 0.0
+            elif not last:
+                # Published meanwhile: handed to the subscribers not visited yet (they
+                # get it in this round), and at the next round to those visited.
+                await trio.lowlevel.checkpoint()
+            if last:
+                break
+        for stream, end in zip(streams, ends, strict=True):
+            stream.drop_before(end)  # every subscriber of the room was visited since
+            if not stream.texts:
+                self._fresh.pop(stream, None)
+        if since is not None and subs:
+            self.observe_delivery(perf_counter() - since)
+        return writing_s
+
+    def _write_slice(
+        self, subs: list[Subscriber], start: int, clock: trio.abc.Clock, until: float
+    ) -> int:
+        """Hand and flush subs[start:] until the clock passes `until`; returns where it
+        stopped.
+
+        Subscribers that got the same events share one frame. The cache lives for one
+        slice only: it is keyed by the events' ids, which stay unique only while no new
+        event can be made (no other task runs within a slice)."""
         slow: list[Subscriber] = []
+        gapped: list[Subscriber] = []
         frames: dict[tuple[int, ...], bytes] = {}
-        for sub in dirty:
+        written = 0
+        settle = self._settle
+        i, end = start, len(subs)
+        while i < end:
+            sub = subs[i]
+            i += 1
             try:
-                self.direct_writes += sub.flush(frames)
+                settle(sub)
+                written += sub.flush(frames)
             except trio.WouldBlock:
                 slow.append(sub)
+            except SeqGap:
+                gapped.append(sub)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 pass
-        if since is not None and dirty:
-            self.observe_delivery(perf_counter() - since)
-        for sub in slow:
-            self.evict(sub)
+            if not i % SLICE_CHECK_EVERY and clock.current_time() >= until:
+                break
+        self.direct_writes += written
+        self._drop(slow, gapped)
+        return i
 
     def evict(self, sub: Subscriber) -> None:
         """Drop a subscriber whose outbox overflowed: it leaves every room now, closes 4008."""
         self.evictions += 1
         log.info("evicting slow consumer %s", sub.user)
         for room in list(sub.rooms):
-            self.unsubscribe(room, sub)
+            self._leave(room, sub)
         sub.close(CloseCode.SLOW_CONSUMER)
 
     def close_all(self, code: CloseCode) -> None:
@@ -407,7 +375,8 @@ class Hub:
         return len(self._all)
 
     def subscribers(self, room: str) -> int:
-        return len(self._rooms.get(room, ()))
+        stream = self._rooms.get(room)
+        return 0 if stream is None else len(stream.subs)
 
     def queued_chars(self) -> Iterator[int]:
         """What each connection holds queued, pending or being written (at scrape)."""

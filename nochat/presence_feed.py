@@ -8,8 +8,9 @@ import trio
 
 from . import events, protocol
 from .broker import Broker
-from .hub import Hub, pack
+from .hub import Hub
 from .store import UserStatus, now_ms
+from .subscriber import pack
 
 #: How often a big room's presence changes go out together.
 PRESENCE_BATCH_S = 0.25

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 import trio
 
 from . import events, protocol
-from .hub import RoomCursor, Subscriber, pack
+from .hub import RoomCursor, Subscriber
 from .store import Event, Room
+from .subscriber import pack
 
 if TYPE_CHECKING:
     from .services import Services

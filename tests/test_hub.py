@@ -3,6 +3,8 @@ the byte budget's account."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import trio
 import trio.testing
 
@@ -12,13 +14,17 @@ from nochat.hub import (
     CHUNK_MAX_CHARS,
     FLUSH_LINGER_MAX_S,
     FLUSH_LINGER_S,
+    PAUSE_MIN_S,
+    ROUND_SLICE_S,
+    SLICE_CHECK_EVERY,
     Hub,
     RoomCursor,
     Subscriber,
     linger_s,
-    pack,
 )
 from nochat.protocol import Chunk
+from nochat.subscriber import pack
+from nochat.wire import text_frame
 
 
 def _sub(name: str, size: int = 4) -> tuple[Subscriber, trio.MemoryReceiveChannel[str]]:
@@ -231,3 +237,174 @@ def test_hub_flusher_lingers_as_long_as_its_last_round_took_when_busy() -> None:
     assert linger_s(0.0, 0.004) == 0.004
     assert linger_s(0.0, 0.0001) == FLUSH_LINGER_S
     assert linger_s(BUSY_WITHIN_S / 2, 1.0) == FLUSH_LINGER_MAX_S
+
+
+class _TimedSink:
+    """A FrameSink (the kernel takes every frame whole) whose every write takes
+    `write_s` of the mock clock, as a write to a socket takes real time."""
+
+    def __init__(self, clock: trio.testing.MockClock, write_s: float, watch: bytes) -> None:
+        self.clock, self.write_s, self.watch = clock, write_s, watch
+        self.frames: list[bytes] = []
+        self.times: list[float] = []  # when each frame went (mock clock)
+        self.wrote = trio.Event()  # the first frame went
+        self.got = trio.Event()  # a frame carrying `watch` went
+
+    def send_nowait(self, data: bytes) -> int:
+        self.clock.jump(self.write_s)
+        self.frames.append(data)
+        self.times.append(self.clock.current_time())
+        self.wrote.set()
+        if self.watch in data:
+            self.got.set()
+        return len(data)
+
+    async def send_all(self, data: bytes) -> None:
+        self.send_nowait(data)
+
+    async def send_queued(self, data: bytes) -> None:
+        self.send_nowait(data)
+
+
+async def test_hub_flusher_writes_a_round_in_slices_so_a_new_event_joins_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A round of writes yields to other tasks every ROUND_SLICE_S: an event published
+    meanwhile reaches the subscribers the round has not written yet in that round (one
+    frame with both events), not only after the whole round and the linger."""
+    hub = Hub()
+    sinks = []
+    for i in range(3 * SLICE_CHECK_EVERY):  # three slices: the last comes after m2
+        sub, _ = _sub(f"u{i}")
+        sink = _TimedSink(autojump_clock, ROUND_SLICE_S / SLICE_CHECK_EVERY, watch=b"m2")
+        sub.direct = sink
+        sinks.append(sink)
+        hub.connect(sub)
+        hub.subscribe("general", sub, RoomCursor(seq=0, live=True))
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(hub.run)
+            hub.publish("general", "m1", 1)
+            await sinks[0].wrote.wait()  # the round has begun
+            hub.publish("general", "m2", 2)
+            for sink in sinks:
+                await sink.got.wait()
+            nursery.cancel_scope.cancel()
+    assert sinks[0].frames == [text_frame("m1"), text_frame("m2")]
+    assert sinks[-1].frames == [text_frame("[m1,m2]")]
+    assert hub.statistics().delivered == 2 * len(sinks)
+
+
+class _Sink:
+    """A FrameSink whose kernel takes every frame whole, at once."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def send_nowait(self, data: bytes) -> int:
+        self.frames.append(data)
+        return len(data)
+
+    async def send_all(self, data: bytes) -> None:
+        self.frames.append(data)
+
+    async def send_queued(self, data: bytes) -> None:
+        self.frames.append(data)
+
+
+def _direct(hub: Hub, name: str, seq: int = 0) -> tuple[Subscriber, _Sink]:
+    sub, _ = _sub(name)
+    sink = _Sink()
+    sub.direct = sink
+    hub.connect(sub)
+    hub.subscribe("general", sub, RoomCursor(seq=seq, live=True))
+    return sub, sink
+
+
+async def test_hub_publish_leaves_direct_subscribers_to_the_flusher() -> None:
+    """Publishing touches no direct subscriber (the cost once was a loop over every one
+    of them per event): the flusher hands each its events when it writes to it."""
+    hub = Hub()
+    pairs = [_direct(hub, f"u{i}") for i in range(3)]
+    hub.publish("general", "m1", 1)
+    hub.publish("general", "m2", 2)
+    assert all(not sub.pending and sub.rooms["general"].seq == 0 for sub, _ in pairs)
+    assert hub.statistics().delivered == 0
+    await hub._round()
+    assert all(sink.frames == [text_frame("[m1,m2]")] for _, sink in pairs)
+    assert all(sub.rooms["general"].seq == 2 for sub, _ in pairs)
+    assert hub.statistics().delivered == 6
+    hub.publish("general", "m3", 3)  # what the last round handed over is not kept
+    await hub._round()
+    assert all(sink.frames[-1] == text_frame("m3") for _, sink in pairs)
+
+
+def test_hub_reply_goes_after_what_its_rooms_published_before() -> None:
+    hub = Hub()
+    sub, _ = _direct(hub, "a")
+    hub.publish("general", "m1", 1)
+    hub.send_to(sub, "ack")
+    assert sub.pending == ["m1", "ack"]
+
+
+def test_hub_unsubscribe_hands_over_what_was_published_before() -> None:
+    hub = Hub()
+    (a, _), (b, _) = _direct(hub, "a"), _direct(hub, "b")
+    hub.publish("general", "m1", 1)
+    hub.unsubscribe("general", a)
+    assert a.pending == ["m1"] and not a.rooms
+    hub.publish("general", "m2", 2)
+    hub.subscribe("general", a, RoomCursor(seq=2, live=True))  # back: nothing from before
+    hub.publish("general", "m3", 3)
+    assert b.pending == [] and hub.statistics().delivered == 1
+    hub.send_to(b, "ping")
+    hub.send_to(a, "ping")
+    assert b.pending == ["m1", "m2", "m3", "ping"] and a.pending == ["m1", "m3", "ping"]
+
+
+def test_hub_flusher_hands_a_gap_as_an_eviction_and_a_replay_only_notes_seqs() -> None:
+    hub = Hub()
+    (a, _), (b, _) = _direct(hub, "a", seq=5), _direct(hub, "b", seq=6)
+    c, _ = _sub("c")
+    c.direct = _Sink()
+    hub.connect(c)
+    catching_up = RoomCursor(seq=3)
+    hub.subscribe("general", c, catching_up)
+    hub.publish("general", "m7", 7)
+    hub.send_to(a, "x")  # a lacks 6: it must not get 7 (it resumes instead)
+    hub.send_to(b, "x")
+    hub.send_to(c, "x")
+    assert a.close_code == CloseCode.SLOW_CONSUMER and hub.gaps == 1
+    assert b.pending == ["m7", "x"] and c.pending == ["x"] and catching_up.seen == 7
+
+
+async def test_hub_flusher_spreads_a_busy_rounds_linger_between_its_slices(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Busy (the last round just ended), the next round starts at once and pays its
+    linger in pauses between slices (at least PAUSE_MIN_S each), not all before it: its
+    writes spread out instead of going in one burst after a wait."""
+    hub = Hub()
+    sinks = []
+    for i in range(6 * SLICE_CHECK_EVERY):  # six slices: a round of 12 ms of writes
+        sub, _ = _sub(f"u{i}")
+        sink = _TimedSink(autojump_clock, ROUND_SLICE_S / SLICE_CHECK_EVERY, watch=b"m2")
+        sub.direct = sink
+        sinks.append(sink)
+        hub.connect(sub)
+        hub.subscribe("general", sub, RoomCursor(seq=0, live=True))
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(hub.run)
+            hub.publish("general", "m1", 1)
+            await sinks[-1].wrote.wait()  # the first round (quiet: no linger) is done
+            published = trio.current_time()
+            hub.publish("general", "m2", 2)
+            await sinks[-1].got.wait()
+            nursery.cancel_scope.cancel()
+    times = [sink.times[-1] for sink in sinks]  # when each wrote m2
+    assert times[0] - published < ROUND_SLICE_S  # no linger before the round
+    gaps = [b - a for a, b in pairwise(times)]
+    pauses = [gap for gap in gaps if gap > ROUND_SLICE_S]
+    assert pauses and all(pause >= PAUSE_MIN_S for pause in pauses)
+    assert sum(pauses) <= FLUSH_LINGER_MAX_S + ROUND_SLICE_S

@@ -25,6 +25,8 @@ MAX_MENTIONS: Final = 20
 
 def names_in(text: str) -> list[str]:
     """The distinct names `@`-mentioned in `text`, first appearance first, lower case."""
+    if "@" not in text:  # most messages: no regex scan (it is per message, in the commit)
+        return []
     seen: dict[str, None] = {}
     for match in MENTION_RE.finditer(text):
         seen.setdefault(match.group(1).lower(), None)
