@@ -266,6 +266,19 @@ class _TimedSink:
         self.send_nowait(data)
 
 
+def _timed_subscribers(hub: Hub, clock: trio.testing.MockClock, n: int) -> list[_TimedSink]:
+    """`n` live subscribers of general, each writing through a _TimedSink watching m2."""
+    sinks = []
+    for i in range(n):
+        sub, _ = _sub(f"u{i}")
+        sink = _TimedSink(clock, ROUND_SLICE_S / SLICE_CHECK_EVERY, watch=b"m2")
+        sub.direct = sink
+        sinks.append(sink)
+        hub.connect(sub)
+        hub.subscribe("general", sub, RoomCursor(seq=0, live=True))
+    return sinks
+
+
 async def test_hub_flusher_writes_a_round_in_slices_so_a_new_event_joins_it(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -273,14 +286,7 @@ async def test_hub_flusher_writes_a_round_in_slices_so_a_new_event_joins_it(
     meanwhile reaches the subscribers the round has not written yet in that round (one
     frame with both events), not only after the whole round and the linger."""
     hub = Hub()
-    sinks = []
-    for i in range(3 * SLICE_CHECK_EVERY):  # three slices: the last comes after m2
-        sub, _ = _sub(f"u{i}")
-        sink = _TimedSink(autojump_clock, ROUND_SLICE_S / SLICE_CHECK_EVERY, watch=b"m2")
-        sub.direct = sink
-        sinks.append(sink)
-        hub.connect(sub)
-        hub.subscribe("general", sub, RoomCursor(seq=0, live=True))
+    sinks = _timed_subscribers(hub, autojump_clock, 3 * SLICE_CHECK_EVERY)  # the last after m2
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             await nursery.start(hub.run)
@@ -385,14 +391,7 @@ async def test_hub_flusher_spreads_a_busy_rounds_linger_between_its_slices(
     linger in pauses between slices (at least PAUSE_MIN_S each), not all before it: its
     writes spread out instead of going in one burst after a wait."""
     hub = Hub()
-    sinks = []
-    for i in range(6 * SLICE_CHECK_EVERY):  # six slices: a round of 12 ms of writes
-        sub, _ = _sub(f"u{i}")
-        sink = _TimedSink(autojump_clock, ROUND_SLICE_S / SLICE_CHECK_EVERY, watch=b"m2")
-        sub.direct = sink
-        sinks.append(sink)
-        hub.connect(sub)
-        hub.subscribe("general", sub, RoomCursor(seq=0, live=True))
+    sinks = _timed_subscribers(hub, autojump_clock, 6 * SLICE_CHECK_EVERY)  # 12 ms of writes
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             await nursery.start(hub.run)
